@@ -1,0 +1,185 @@
+//! `idp-admin`: the command-line client of Motcua's admin API.
+//!
+//! It only talks HTTP to a running `idp` (so an organisation's admin on
+//! another machine uses the same tool with a narrower token). Errors are one
+//! line on stderr, `idp-admin: <message>`, with exit code 1; usage errors are
+//! clap's, with exit code 2.
+
+mod api;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Administer a Motcua identity provider through its admin API.
+#[derive(Debug, Parser)]
+#[command(name = "idp-admin", version, about, propagate_version = true)]
+struct Cli {
+    /// Base URL of the admin API.
+    #[arg(
+        long,
+        env = "IDP_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
+    url: String,
+    /// Admin token. Prefer the environment variable: other local users can
+    /// read command lines.
+    #[arg(long, env = "IDP_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// Print the API's JSON answer instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Organisations: the federation members that own clients.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Clients: the relying parties (online services).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Users: citizen accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an organisation.
+    Create {
+        /// Short unique code: 2 to 32 of a-z, 0-9 and '-' (e.g. moh, hanoi).
+        #[arg(long)]
+        code: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// What kind of member it is.
+        #[arg(long, value_parser = ["ministry", "province", "agency"])]
+        kind: String,
+    },
+    /// List organisations.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed once.
+    Register(Box<RegisterArgs>),
+    /// List clients.
+    List {
+        /// Only this organisation's clients (code or id).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Show one client.
+    Show {
+        /// Client id.
+        client_id: String,
+    },
+    /// Disable a client: it can no longer sign anyone in.
+    Disable {
+        /// Client id.
+        client_id: String,
+    },
+    /// Issue a new client secret; the old one stops working at once.
+    RotateSecret {
+        /// Client id.
+        client_id: String,
+    },
+}
+
+/// Arguments of `client register`.
+#[derive(Debug, Args)]
+struct RegisterArgs {
+    /// Display name shown to citizens on the consent page.
+    #[arg(long)]
+    name: String,
+    /// Owning organisation (code or id).
+    #[arg(long)]
+    org: String,
+    /// Confidential (has a server side that keeps a credential) or public (browser or mobile app).
+    #[arg(long = "type", value_parser = ["confidential", "public"])]
+    client_type: String,
+    /// Token endpoint authentication: client_secret_basic (default for
+    /// confidential), client_secret_post, private_key_jwt, none (public).
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// Redirect URI (exact match; https, or http on localhost). Repeat for several.
+    #[arg(long = "redirect-uri", value_name = "URI", num_args = 1..)]
+    redirect_uris: Vec<String>,
+    /// Post-logout redirect URI. Repeat for several.
+    #[arg(long = "post-logout-uri", value_name = "URI")]
+    post_logout_uris: Vec<String>,
+    /// Grant type (authorization_code, refresh_token, client_credentials). Repeat for several.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// Scope the client may request (openid, profile, email, phone, address,
+    /// offline_access, national_id). Repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// ID token signing algorithm.
+    #[arg(long, value_parser = ["RS256", "ES256"])]
+    signing_alg: Option<String>,
+    /// File holding the client's public JWKS (for private_key_jwt).
+    #[arg(long, value_name = "FILE")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// URL of the client's public JWKS (for private_key_jwt).
+    #[arg(long, value_name = "URI")]
+    jwks_uri: Option<String>,
+    /// Do not require PKCE (confidential clients only).
+    #[arg(long)]
+    no_pkce: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a citizen account.
+    Create {
+        /// 12-digit national ID number.
+        #[arg(long)]
+        national_id: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Phone number.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Read the initial password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List citizen accounts, ordered by account id.
+    List {
+        /// How many to show (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Start after this account id (the last one of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Disable an account: it can no longer sign in, and its sessions end.
+    Disable {
+        /// Account id.
+        account_id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("idp-admin: {failure}");
+            ExitCode::from(1)
+        }
+    }
+}

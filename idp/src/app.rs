@@ -1,0 +1,173 @@
+//! Start-up: configuration → store (migrated) → key-encryption key →
+//! signing keys → listeners; and the offline subcommands.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cache::{Cache, MemoryCache};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::kek::Kek;
+use crate::crypto::password::PasswordHasher;
+use crate::domain::keys::Keyring;
+use crate::domain::oidc::tokens::{Ctx, Lifetimes};
+use crate::pages::Pages;
+use crate::store::Store;
+
+/// Everything a request handler needs, shared by both listeners.
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Ephemeral state.
+    pub cache: Arc<dyn Cache>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Signing keys.
+    pub keys: Arc<Keyring>,
+    /// Page templates.
+    pub pages: Arc<Pages>,
+    /// Argon2id.
+    pub passwords: PasswordHasher,
+}
+
+/// Shared application state (axum `State`).
+pub type App = Arc<AppState>;
+
+impl AppState {
+    /// The protocol context for one request, at the current time.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            store: self.store.as_ref(),
+            cache: self.cache.as_ref(),
+            keys: &self.keys,
+            issuer: &self.config.issuer,
+            ttl: Lifetimes {
+                access_token: self.config.access_token_ttl,
+                id_token: self.config.id_token_ttl,
+                refresh_token: self.config.refresh_token_ttl,
+                grant: self.config.grant_ttl,
+            },
+            now: self.clock.now(),
+        }
+    }
+}
+
+/// A start-up failure, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn start_err(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StartError + '_ {
+    move |e| StartError(format!("{what}: {e}"))
+}
+
+/// Open the store (applying migrations).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    crate::store::connect(&config.database_url, config.database_max_connections)
+        .await
+        .map_err(|e| start_err("cannot open the database (IDP_DATABASE_URL)")(&e))
+}
+
+/// Load the key-encryption key from `IDP_MASTER_KEY` or its file.
+pub fn load_kek(config: &Config) -> Result<Kek, StartError> {
+    match &config.master_key {
+        Some(text) => Kek::from_base64(text, "IDP_MASTER_KEY").map_err(|e| StartError(e.to_string())),
+        None => {
+            let (kek, created) = Kek::load_or_create(&config.master_key_file).map_err(|e| StartError(e.to_string()))?;
+            if created {
+                tracing::info!(path = %config.master_key_file.display(), "created a new key-encryption key; back it up with the database");
+            }
+            Ok(kek)
+        }
+    }
+}
+
+/// Build the state: store, keys, pages, hasher.
+pub async fn build(config: Config) -> Result<App, StartError> {
+    let store = open_store(&config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let kek = load_kek(&config)?;
+    let keys = Keyring::open(store.as_ref(), kek, clock.now())
+        .await
+        .map_err(|e| start_err("cannot load signing keys (is IDP_MASTER_KEY the key that encrypted them?)")(&e))?;
+    let pages = Pages::new().map_err(|e| start_err("templates")(&e))?;
+    let passwords = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, config.hash_concurrency())
+        .map_err(|e| start_err("IDP_ARGON2_MEMORY_KIB / IDP_ARGON2_ITERATIONS")(&e))?;
+    Ok(Arc::new(AppState {
+        config: Arc::new(config),
+        store,
+        cache: Arc::new(MemoryCache::new()),
+        clock,
+        keys: Arc::new(keys),
+        pages: Arc::new(pages),
+        passwords,
+    }))
+}
+
+/// Serve both listeners until SIGTERM or Ctrl-C, then drain in-flight requests.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let started = Instant::now();
+    let app = build(config).await?;
+    let public = tokio::net::TcpListener::bind(app.config.listen)
+        .await
+        .map_err(|e| start_err(&format!("cannot listen on {} (IDP_LISTEN)", app.config.listen))(&e))?;
+    let admin = tokio::net::TcpListener::bind(app.config.admin_listen)
+        .await
+        .map_err(|e| start_err(&format!("cannot listen on {} (IDP_ADMIN_LISTEN)", app.config.admin_listen))(&e))?;
+    spawn_housekeeping(app.clone());
+    let public_router = crate::http::public_router(app.clone());
+    let admin_router = crate::http::admin_router(app.clone());
+    let has_admin = app.store.list_admin_tokens().await.map(|t| !t.is_empty()).unwrap_or(true);
+    eprintln!(
+        "Motcua ready in {} ms\n  issuer:    {}\n  listening: http://{}\n  admin API: http://{}\n  database:  {}",
+        started.elapsed().as_millis(),
+        app.config.issuer,
+        app.config.listen,
+        app.config.admin_listen,
+        app.store.engine(),
+    );
+    if !has_admin {
+        eprintln!(
+            "  No admin token yet. Create one, then register your first client:\n    export IDP_ADMIN_TOKEN=$(cargo run -q -p idp -- bootstrap-admin)\n    cargo run -q -p admin-cli -- org create --code demo --name \"Demo ministry\" --kind ministry\n    cargo run -q -p admin-cli -- client register --name \"My service\" --org demo --type confidential --redirect-uri http://localhost:3000/callback"
+        );
+    }
+    let public_srv = axum::serve(public, public_router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal());
+    let admin_srv = axum::serve(admin, admin_router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal());
+    let (a, b) = tokio::join!(public_srv.into_future(), admin_srv.into_future());
+    a.and(b).map_err(|e| start_err("server")(&e))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Periodic work: purge expired rows, reload keys changed by another node.
+fn spawn_housekeeping(app: App) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.keys.reload(app.store.as_ref()).await {
+                tracing::error!(error = %e, "signing key reload failed");
+            }
+            if let Err(e) = app.store.purge_expired(app.clock.now()).await {
+                tracing::error!(error = %e, "purging expired sessions failed");
+            }
+        }
+    });
+}

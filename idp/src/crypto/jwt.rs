@@ -1,0 +1,167 @@
+//! JWS through josekit (OpenSSL): key generation, signing and verification.
+//! The `rsa` crate's private-key operations are never used (RUSTSEC-2023-0071).
+
+use josekit::jwk::{Jwk, KeyPair as _};
+use josekit::jws::alg::ecdsa::EcdsaJwsAlgorithm;
+use josekit::jws::alg::eddsa::EddsaJwsAlgorithm;
+use josekit::jws::alg::rsassa::RsassaJwsAlgorithm;
+use josekit::jws::alg::rsassa_pss::RsassaPssJwsAlgorithm;
+use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier};
+use serde_json::Value;
+
+/// A JWS failure. The text is for logs; clients see a protocol error.
+#[derive(Debug, thiserror::Error)]
+#[error("jws: {0}")]
+pub struct JwsError(pub String);
+
+impl From<josekit::JoseError> for JwsError {
+    fn from(e: josekit::JoseError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Signing algorithms Motcua can hold keys for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit keys).
+    Rs256,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl Alg {
+    /// Every algorithm, in the order discovery lists them.
+    pub const ALL: [Alg; 4] = [Alg::Rs256, Alg::Es256, Alg::Ps256, Alg::EdDsa];
+
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Ps256 => "PS256",
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Parse a JOSE name.
+    pub fn parse(s: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// A freshly generated key: PKCS#8 DER private key and public JWK (with kid, use, alg).
+pub struct GeneratedKey {
+    /// DER of the private key; encrypt before storing.
+    pub private_der: Vec<u8>,
+    /// Public JWK.
+    pub public_jwk: Jwk,
+}
+
+/// Generate a key pair for `alg` with key id `kid`.
+pub fn generate(alg: Alg, kid: &str) -> Result<GeneratedKey, JwsError> {
+    let (private_der, mut public_jwk) = match alg {
+        Alg::Rs256 => {
+            let kp = josekit::jws::RS256.generate_key_pair(2048)?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+        Alg::Ps256 => {
+            let kp = josekit::jws::PS256.generate_key_pair(2048)?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+        Alg::Es256 => {
+            let kp = josekit::jws::ES256.generate_key_pair()?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+        Alg::EdDsa => {
+            let kp = josekit::jws::EdDSA.generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+    };
+    public_jwk.set_key_id(kid);
+    public_jwk.set_key_use("sig");
+    public_jwk.set_algorithm(alg.as_str());
+    Ok(GeneratedKey { private_der, public_jwk })
+}
+
+/// A signer for a stored private key.
+pub fn signer_from_der(alg: Alg, der: &[u8]) -> Result<Box<dyn JwsSigner>, JwsError> {
+    Ok(match alg {
+        Alg::Rs256 => Box::new(josekit::jws::RS256.signer_from_der(der)?),
+        Alg::Ps256 => Box::new(josekit::jws::PS256.signer_from_der(der)?),
+        Alg::Es256 => Box::new(josekit::jws::ES256.signer_from_der(der)?),
+        Alg::EdDsa => Box::new(josekit::jws::EdDSA.signer_from_der(der)?),
+    })
+}
+
+/// A verifier for a public JWK, for the algorithm `alg` (which must suit the key type).
+pub fn verifier_from_jwk(alg: Alg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JwsError> {
+    let rsa = |a: &RsassaJwsAlgorithm| a.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>);
+    let pss = |a: &RsassaPssJwsAlgorithm| a.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>);
+    let ec = |a: &EcdsaJwsAlgorithm| a.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>);
+    let ed = |a: &EddsaJwsAlgorithm| a.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>);
+    Ok(match alg {
+        Alg::Rs256 => rsa(&josekit::jws::RS256)?,
+        Alg::Ps256 => pss(&josekit::jws::PS256)?,
+        Alg::Es256 => ec(&josekit::jws::ES256)?,
+        Alg::EdDsa => ed(&josekit::jws::EdDSA)?,
+    })
+}
+
+/// Sign `claims` as a compact JWS with header `kid` and `typ` (`JWT`, `at+jwt`, `logout+jwt`).
+pub fn sign(signer: &dyn JwsSigner, kid: &str, typ: &str, claims: &Value) -> Result<String, JwsError> {
+    let mut header = JwsHeader::new();
+    header.set_key_id(kid);
+    header.set_token_type(typ);
+    let payload = serde_json::to_vec(claims).map_err(|e| JwsError(e.to_string()))?;
+    Ok(josekit::jws::serialize_compact(&payload, &header, signer)?)
+}
+
+/// The header of a compact JWS, without verifying anything (to pick a key).
+pub fn peek_header(token: &str) -> Result<JwsHeader, JwsError> {
+    use base64::Engine as _;
+    let head = token.split('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .map_err(|e| JwsError(e.to_string()))?;
+    let map: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| JwsError(e.to_string()))?;
+    Ok(JwsHeader::from_map(map)?)
+}
+
+/// Verify a compact JWS with `verifier`; returns the claims object.
+pub fn verify(token: &str, verifier: &dyn JwsVerifier) -> Result<(JwsHeader, serde_json::Map<String, Value>), JwsError> {
+    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return Err(JwsError("not a compact JWS".into()));
+    }
+    let (payload, header) = josekit::jws::deserialize_compact(token, verifier)?;
+    let claims = serde_json::from_slice(&payload).map_err(|e| JwsError(e.to_string()))?;
+    Ok((header, claims))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_alg_signs_and_verifies() {
+        for alg in Alg::ALL {
+            let key = generate(alg, "k1").unwrap();
+            let signer = signer_from_der(alg, &key.private_der).unwrap();
+            let token = sign(signer.as_ref(), "k1", "JWT", &serde_json::json!({"sub": "a"})).unwrap();
+            let head = peek_header(&token).unwrap();
+            assert_eq!(head.key_id(), Some("k1"));
+            assert_eq!(head.algorithm(), Some(alg.as_str()));
+            let verifier = verifier_from_jwk(alg, &key.public_jwk).unwrap();
+            let (_, claims) = verify(&token, verifier.as_ref()).unwrap();
+            assert_eq!(claims["sub"], "a");
+            let other = generate(alg, "k2").unwrap();
+            let wrong = verifier_from_jwk(alg, &other.public_jwk).unwrap();
+            assert!(verify(&token, wrong.as_ref()).is_err());
+            assert_eq!(key.public_jwk.key_use(), Some("sig"));
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The key-encryption key (KEK): private signing keys are stored encrypted
+//! under it with AES-256-GCM, the key id as associated data, so a ciphertext
+//! cannot be moved onto another key's row.
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Why the KEK could not be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KekError {
+    /// The file or variable holds something that is not 32 base64 bytes.
+    #[error("{0} must hold 32 random bytes in base64 (create one with `openssl rand -base64 32`)")]
+    Malformed(String),
+    /// Reading or creating the file failed.
+    #[error("cannot use key-encryption key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Authentication of a ciphertext failed: wrong KEK or tampered row.
+    #[error("cannot decrypt a private key: wrong key-encryption key or tampered data")]
+    Decrypt,
+}
+
+/// A 256-bit key-encryption key and its id.
+pub struct Kek {
+    id: String,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kek({})", self.id)
+    }
+}
+
+impl Kek {
+    /// From base64 text (the `IDP_MASTER_KEY` value or the file's content).
+    pub fn from_base64(text: &str, origin: &str) -> Result<Self, KekError> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| KekError::Malformed(origin.to_owned()))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| KekError::Malformed(origin.to_owned()))?;
+        // The id names the KEK without revealing it: a truncated hash.
+        let id = super::sha256_hex(&key)[..16].to_owned();
+        Ok(Self { id, key })
+    }
+
+    /// Load from `path`, creating it (mode 0600) with a fresh random key on
+    /// first start. Returns the key and whether it was created.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), KekError> {
+        let io = |source| KekError::Io { path: path.display().to_string(), source };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), "key-encryption key file is readable by others; chmod 600 it");
+                }
+                Ok((Self::from_base64(&text, &path.display().to_string())?, false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+                let text = STANDARD.encode(super::random_bytes(32));
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(io)?;
+                f.write_all(format!("{text}\n").as_bytes()).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                Ok((Self::from_base64(&text, &path.display().to_string())?, true))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// The KEK's id, recorded on every key it wraps.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Encrypt `plaintext`, binding it to `aad`: nonce || ciphertext || tag.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KekError> {
+        let nonce = super::random_bytes(NONCE_LEN);
+        let mut tag = [0u8; TAG_LEN];
+        let ct = encrypt_aead(Cipher::aes_256_gcm(), &self.key, Some(&nonce), aad, plaintext, &mut tag)
+            .map_err(|_| KekError::Decrypt)?;
+        Ok([nonce, ct, tag.to_vec()].concat())
+    }
+
+    /// Decrypt what [`Kek::seal`] produced with the same `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KekError> {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
+            return Err(KekError::Decrypt);
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+        decrypt_aead(Cipher::aes_256_gcm(), &self.key, Some(nonce), aad, ct, tag).map_err(|_| KekError::Decrypt)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_and_tamper_detection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/master.key");
+        let (kek, created) = Kek::load_or_create(&path).unwrap();
+        assert!(created);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (again, created) = Kek::load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(kek.id(), again.id());
+        let sealed = kek.seal(b"kid-1", b"private key").unwrap();
+        assert_eq!(again.open(b"kid-1", &sealed).unwrap(), b"private key");
+        assert!(kek.open(b"kid-2", &sealed).is_err());
+        let mut tampered = sealed.clone();
+        tampered[14] ^= 1;
+        assert!(kek.open(b"kid-1", &tampered).is_err());
+    }
+}

@@ -1,0 +1,363 @@
+//! Citizens: sign-up validation, password login with throttling, and the SSO
+//! session a successful login opens.
+
+use std::time::Duration;
+
+use crate::cache::Cache;
+use crate::crypto::password::{PasswordHasher, PasswordPolicyError, check_policy};
+use crate::crypto::{Secret, random_id, random_token, sha256_hex};
+use crate::store::{Account, Citizen, CitizenProfile, SsoSession, Store, StoreError, Timestamp};
+
+/// Province and city codes that open a 12-digit national ID number (Circular
+/// 07/2016/TT-BCA, annex): the 63 provinces and centrally-run cities.
+const PROVINCE_CODES: &[u16] = &[
+    1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33, 34, 35, 36, 37, 38, 40,
+    42, 44, 45, 46, 48, 49, 51, 52, 54, 56, 58, 60, 62, 64, 66, 67, 68, 70, 72, 74, 75, 77, 79, 80, 82, 83,
+    84, 86, 87, 89, 91, 92, 93, 94, 95, 96,
+];
+
+/// Validate a national ID number: 12 digits = province (3) · century and
+/// gender (1) · year of birth (2) · serial (6); the province must exist and
+/// the year must not be in the future.
+pub fn valid_national_id(id: &str, now: Timestamp) -> bool {
+    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let digit = |i: usize| u16::from(id.as_bytes()[i] - b'0');
+    let province = digit(0) * 100 + digit(1) * 10 + digit(2);
+    if !PROVINCE_CODES.contains(&province) {
+        return false;
+    }
+    // 0/1 → 1900s, 2/3 → 2000s, 4/5 → 2100s…
+    let century = 1900 + (digit(3) / 2) * 100;
+    let year = i64::from(century + digit(4) * 10 + digit(5));
+    let this_year = 1970 + now / 31_556_952;
+    year <= this_year
+}
+
+/// What a citizen (or an admin) submits to create an account.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    /// 12-digit national ID number.
+    pub national_id: String,
+    /// Full name.
+    pub full_name: String,
+    /// Email, optional.
+    pub email: Option<String>,
+    /// Phone, optional (E.164 or a Vietnamese 0-prefixed number).
+    pub phone: Option<String>,
+    /// Password; `None` for accounts that will use passkeys or be imported.
+    pub password: Option<Secret>,
+}
+
+/// Why a sign-up was refused. `key()` is the i18n key of the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignUpError {
+    /// Not 12 digits, unknown province or impossible year.
+    #[error("the national ID number must be 12 digits")]
+    InvalidNationalId,
+    /// Empty or too long.
+    #[error("the full name is missing or too long")]
+    InvalidName,
+    /// Not an email address.
+    #[error("the email address is not valid")]
+    InvalidEmail,
+    /// Not a phone number.
+    #[error("the phone number is not valid")]
+    InvalidPhone,
+    /// Below the minimum length.
+    #[error("the password is too short")]
+    PasswordTooShort,
+    /// On the common-password list.
+    #[error("the password is too common")]
+    PasswordTooCommon,
+    /// An account already has this national ID.
+    #[error("an account with this national ID number already exists")]
+    NationalIdTaken,
+    /// An account already has this email.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Store or hashing failure; detail logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl SignUpError {
+    /// The i18n key of the message a citizen sees.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::InvalidNationalId => "err.national_id_invalid",
+            Self::InvalidName => "err.name_invalid",
+            Self::InvalidEmail => "err.email_invalid",
+            Self::InvalidPhone => "err.phone_invalid",
+            Self::PasswordTooShort => "err.password_too_short",
+            Self::PasswordTooCommon => "err.password_too_common",
+            Self::NationalIdTaken => "err.national_id_taken",
+            Self::EmailTaken => "err.email_taken",
+            Self::Internal(_) => "err.server_error",
+        }
+    }
+
+    /// The form field the error belongs to, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidNationalId | Self::NationalIdTaken => Some("national_id"),
+            Self::InvalidName => Some("full_name"),
+            Self::InvalidEmail | Self::EmailTaken => Some("email"),
+            Self::InvalidPhone => Some("phone"),
+            Self::PasswordTooShort | Self::PasswordTooCommon => Some("password"),
+            Self::Internal(_) => None,
+        }
+    }
+}
+
+/// Lower-case and trim an email; `None` if it is not plausibly an address.
+pub fn normalize_email(email: &str) -> Option<String> {
+    let e = email.trim().to_lowercase();
+    let (local, domain) = e.split_once('@')?;
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && e.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == '"')
+        && domain.split('.').all(|l| !l.is_empty());
+    ok.then_some(e)
+}
+
+/// Normalise a phone number to E.164 (`0912…` → `+84912…`).
+pub fn normalize_phone(phone: &str) -> Option<String> {
+    let p: String = phone.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
+    let digits = if let Some(rest) = p.strip_prefix('+') {
+        rest.to_owned()
+    } else if let Some(rest) = p.strip_prefix('0') {
+        format!("84{rest}")
+    } else {
+        return None;
+    };
+    (digits.len() >= 9 && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| format!("+{digits}"))
+}
+
+/// Create a citizen account after validating every field.
+pub async fn sign_up(
+    store: &dyn Store,
+    passwords: &PasswordHasher,
+    now: Timestamp,
+    input: SignUp,
+) -> Result<Citizen, SignUpError> {
+    let national_id = input.national_id.trim().to_owned();
+    if !valid_national_id(&national_id, now) {
+        return Err(SignUpError::InvalidNationalId);
+    }
+    let full_name = input.full_name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if full_name.is_empty() || full_name.chars().count() > 200 || full_name.chars().any(char::is_control) {
+        return Err(SignUpError::InvalidName);
+    }
+    let email = match input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) => Some(normalize_email(e).ok_or(SignUpError::InvalidEmail)?),
+        None => None,
+    };
+    let phone = match input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Some(normalize_phone(p).ok_or(SignUpError::InvalidPhone)?),
+        None => None,
+    };
+    let hash = match input.password {
+        Some(pw) => {
+            check_policy(&pw).map_err(|e| match e {
+                PasswordPolicyError::TooShort => SignUpError::PasswordTooShort,
+                PasswordPolicyError::TooCommon => SignUpError::PasswordTooCommon,
+            })?;
+            Some(passwords.hash(pw).await.map_err(|e| SignUpError::Internal(e.to_string()))?)
+        }
+        None => None,
+    };
+    let id = random_id();
+    let citizen = Citizen {
+        account: Account {
+            id: id.clone(),
+            subject: random_id(),
+            kind: "citizen".into(),
+            status: "active".into(),
+            created_at: now,
+        },
+        profile: CitizenProfile {
+            account_id: id,
+            national_id,
+            full_name,
+            email,
+            email_verified: false,
+            phone,
+            phone_verified: false,
+            birthdate: None,
+            gender: None,
+            address: None,
+            updated_at: now,
+        },
+    };
+    match store.create_citizen(&citizen, hash.as_deref()).await {
+        Ok(()) => Ok(citizen),
+        Err(StoreError::Conflict("national_id")) => Err(SignUpError::NationalIdTaken),
+        Err(StoreError::Conflict("email")) => Err(SignUpError::EmailTaken),
+        Err(e) => Err(SignUpError::Internal(e.to_string())),
+    }
+}
+
+/// Why a password login failed. Unknown account and wrong password are one
+/// variant on purpose: the citizen (and an attacker) cannot tell them apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// Unknown identifier or wrong password.
+    InvalidCredentials,
+    /// Too many recent failures for this identifier or address.
+    Throttled {
+        /// Seconds until the next attempt is accepted.
+        retry_after: i64,
+    },
+    /// Correct password, but an admin disabled the account.
+    AccountDisabled,
+    /// Store or cache failure; detail logged.
+    Internal(String),
+}
+
+/// Throttling thresholds for [`login`].
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    /// Failures per identifier before each further attempt waits.
+    pub free_per_identifier: u64,
+    /// Failures per client address before each further attempt waits.
+    pub free_per_ip: u64,
+}
+
+/// The longest wait imposed between attempts.
+const MAX_DELAY: i64 = 15 * 60;
+/// Failures are counted over this window.
+const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Check a national ID or email and password. Failures slow down
+/// exponentially per identifier (so an attacker cannot lock a citizen out for
+/// long) and per client address.
+pub async fn login(
+    store: &dyn Store,
+    cache: &dyn Cache,
+    passwords: &PasswordHasher,
+    throttle: Throttle,
+    now: Timestamp,
+    identifier: &str,
+    password: Secret,
+    client_ip: &str,
+) -> Result<Citizen, LoginError> {
+    let internal = |e: &dyn std::fmt::Display| LoginError::Internal(e.to_string());
+    let ident = identifier.trim().to_lowercase();
+    // Keyed by a hash of what was typed, so unknown identifiers throttle the
+    // same way as real accounts and no identifier sits in the cache in clear.
+    let id_key = format!("login:{}", &sha256_hex(ident.as_bytes())[..32]);
+    let ip_key = format!("login-ip:{client_ip}");
+    for key in [&id_key, &ip_key] {
+        if let Some(until) = locked_until(cache, key).await.map_err(|e| internal(&e))? {
+            if until > now {
+                return Err(LoginError::Throttled { retry_after: until - now });
+            }
+        }
+    }
+    let citizen = if ident.len() == 12 && ident.bytes().all(|b| b.is_ascii_digit()) {
+        store.find_citizen_by_national_id(&ident).await
+    } else {
+        store.find_citizen_by_email(&ident).await
+    }
+    .map_err(|e| internal(&e))?;
+    let hash = match &citizen {
+        Some(c) => store.get_password_hash(&c.account.id).await.map_err(|e| internal(&e))?,
+        None => None,
+    };
+    // Always one Argon2 verification, against a dummy hash when there is no
+    // account: same time for unknown and known identifiers.
+    let ok = passwords.verify(hash, password).await;
+    match citizen {
+        Some(c) if ok => {
+            cache.delete(&format!("{id_key}:n")).await.map_err(|e| internal(&e))?;
+            if c.account.status != "active" {
+                return Err(LoginError::AccountDisabled);
+            }
+            Ok(c)
+        }
+        _ => {
+            record_failure(cache, &id_key, throttle.free_per_identifier, now).await.map_err(|e| internal(&e))?;
+            record_failure(cache, &ip_key, throttle.free_per_ip, now).await.map_err(|e| internal(&e))?;
+            Err(LoginError::InvalidCredentials)
+        }
+    }
+}
+
+async fn locked_until(cache: &dyn Cache, key: &str) -> Result<Option<i64>, crate::cache::CacheError> {
+    Ok(cache
+        .get(&format!("{key}:until"))
+        .await?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(i64::from_le_bytes))
+}
+
+async fn record_failure(cache: &dyn Cache, key: &str, free: u64, now: Timestamp) -> Result<(), crate::cache::CacheError> {
+    let n = cache.incr(&format!("{key}:n"), FAILURE_WINDOW).await?;
+    if n >= free {
+        let delay = 1i64.checked_shl((n - free).min(20) as u32).unwrap_or(MAX_DELAY).min(MAX_DELAY);
+        let until = now + delay;
+        cache
+            .put(&format!("{key}:until"), &until.to_le_bytes(), Duration::from_secs(delay as u64))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Open an SSO session for a citizen who just authenticated.
+pub async fn start_session(
+    store: &dyn Store,
+    now: Timestamp,
+    account_id: &str,
+    acr: &str,
+    amr: &[&str],
+    ttl: i64,
+) -> Result<SsoSession, StoreError> {
+    let session = SsoSession {
+        sid: random_token(),
+        account_id: account_id.to_owned(),
+        auth_time: now,
+        acr: acr.to_owned(),
+        amr: amr.iter().map(|s| (*s).to_owned()).collect(),
+        created_at: now,
+        expires_at: now + ttl,
+        revoked_at: None,
+    };
+    store.create_sso_session(&session).await?;
+    Ok(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOV_2026: Timestamp = 1_795_000_000;
+
+    #[test]
+    fn national_id_rules() {
+        assert!(valid_national_id("001099012345", NOV_2026));
+        assert!(valid_national_id("079203000001", NOV_2026));
+        assert!(!valid_national_id("00109901234", NOV_2026), "11 digits");
+        assert!(!valid_national_id("0010990123456", NOV_2026), "13 digits");
+        assert!(!valid_national_id("00109901234a", NOV_2026));
+        assert!(!valid_national_id("003099012345", NOV_2026), "no province 003");
+        assert!(!valid_national_id("001399012345", NOV_2026), "born 2099");
+        assert!(!valid_national_id("００１０９９０１２３４５", NOV_2026), "full-width digits");
+    }
+
+    #[test]
+    fn email_and_phone_normalisation() {
+        assert_eq!(normalize_email(" An.Nguyen@Example.VN "), Some("an.nguyen@example.vn".into()));
+        assert_eq!(normalize_email("no-at-sign"), None);
+        assert_eq!(normalize_email("a@b"), None);
+        assert_eq!(normalize_email("a b@c.vn"), None);
+        assert_eq!(normalize_phone("0912 345 678"), Some("+84912345678".into()));
+        assert_eq!(normalize_phone("+84 912-345-678"), Some("+84912345678".into()));
+        assert_eq!(normalize_phone("912345678"), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! Business rules. Functions take their collaborators and `now` as
+//! parameters; nothing here knows HTTP or SQL.
+
+/// Citizen sign-up, login and throttling.
+pub mod accounts;
+/// Admin tokens and their roles.
+pub mod admin;
+/// Client registration, secrets and client authentication.
+pub mod clients;
+/// Signing-key ring: the keys in memory, start-up generation, reload.
+pub mod keys;
+/// The OpenID Connect protocol: authorize, tokens, claims, introspection.
+pub mod oidc;

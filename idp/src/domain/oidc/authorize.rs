@@ -1,0 +1,464 @@
+//! The authorization endpoint's rules (OIDC Core §3.1.2): validating the
+//! request, deciding whether the citizen must sign in or consent, and issuing
+//! the authorization code.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::claims::ClaimsRequest;
+use super::{OAuthError, OAuthErrorCode as E, Params, SUPPORTED_SCOPES, acr, split_scopes};
+use crate::cache::Cache;
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::keys::Keyring;
+use crate::store::{Client, Consent, Store, Timestamp};
+
+/// How the code (or error) travels back to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseMode {
+    /// Query string of the redirect URI (default for `code`).
+    Query,
+    /// OAuth 2.0 Form Post Response Mode: an auto-submitting HTML form.
+    FormPost,
+}
+
+/// Where a response goes: only ever a registered, exactly matched redirect URI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnTo {
+    /// The validated redirect URI.
+    pub redirect_uri: String,
+    /// Query or form post.
+    pub response_mode: ResponseMode,
+    /// The client's `state`, echoed back.
+    pub state: Option<String>,
+}
+
+/// A validated authorization request, kept while the citizen signs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    /// Client.
+    pub client_id: String,
+    /// Where the answer goes.
+    pub return_to: ReturnTo,
+    /// Requested scopes, allowed for the client (`offline_access` dropped
+    /// when the client has no refresh-token grant).
+    pub scopes: Vec<String>,
+    /// `nonce`, bound into the ID token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// `prompt` values.
+    pub prompt: Vec<String>,
+    /// `max_age` in seconds.
+    pub max_age: Option<i64>,
+    /// `login_hint`, prefilled on the login page.
+    pub login_hint: Option<String>,
+    /// `sub` of a valid `id_token_hint`.
+    pub hint_subject: Option<String>,
+    /// `ui_locales`.
+    pub ui_locales: Option<String>,
+    /// `acr_values` (voluntary).
+    pub acr_values: Vec<String>,
+    /// The `claims` parameter.
+    pub claims: Option<ClaimsRequest>,
+}
+
+impl AuthorizationRequest {
+    /// Whether `prompt` contains `value`.
+    pub fn has_prompt(&self, value: &str) -> bool {
+        self.prompt.iter().any(|p| p == value)
+    }
+
+    /// The scopes a consent must cover: requested scopes plus those owning
+    /// individually requested claims.
+    pub fn consent_scopes(&self) -> Vec<String> {
+        let mut s = self.scopes.clone();
+        if let Some(c) = &self.claims {
+            for scope in c.owning_scopes() {
+                if !s.iter().any(|x| x == scope) {
+                    s.push(scope.to_owned());
+                }
+            }
+        }
+        s.sort();
+        s
+    }
+}
+
+/// Why validation failed, and so where the citizen is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// OIDC Core §3.1.2.6: the client or redirect URI cannot be trusted, so the
+    /// error is shown on our own page, never redirected. Payload: i18n key and code.
+    Page {
+        /// i18n key of the message.
+        key: &'static str,
+        /// Short code shown under the message.
+        code: &'static str,
+    },
+    /// The client and redirect URI are valid: the error goes back to the client.
+    Redirect(ReturnTo, OAuthError),
+}
+
+fn page(key: &'static str, code: &'static str) -> RequestError {
+    RequestError::Page { key, code }
+}
+
+/// Validate the parameters of an authorization request.
+pub async fn validate(
+    store: &dyn Store,
+    keys: &Keyring,
+    issuer: &str,
+    params: &Params,
+) -> Result<(AuthorizationRequest, Client), RequestError> {
+    // OIDC Core §3.1.2.6 / RFC 6749 §4.1.2.1: until client_id and redirect_uri
+    // are validated, never redirect.
+    if params.is_duplicated("client_id") {
+        return Err(page("err.unknown_client", "invalid_request"));
+    }
+    let client_id = params.get("client_id").ok_or(page("err.unknown_client", "invalid_request"))?;
+    let client = match store.get_client(client_id).await {
+        Ok(Some(c)) if c.status == "active" => c,
+        Ok(_) => return Err(page("err.unknown_client", "invalid_client")),
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            return Err(page("err.server_error", "server_error"));
+        }
+    };
+    if params.is_duplicated("redirect_uri") {
+        return Err(page("err.invalid_redirect_uri", "invalid_request"));
+    }
+    // Exact string match (OIDC Core §3.1.2.1, RFC 9700 §4.1.3): no prefix, no normalisation.
+    let redirect_uri = params
+        .get("redirect_uri")
+        .filter(|r| client.redirect_uris.iter().any(|u| u == r))
+        .ok_or(page("err.invalid_redirect_uri", "invalid_request"))?;
+
+    let mut return_to = ReturnTo {
+        redirect_uri: redirect_uri.to_owned(),
+        response_mode: ResponseMode::Query,
+        state: if params.is_duplicated("state") { None } else { params.get("state").map(str::to_owned) },
+    };
+    let fail = |rt: &ReturnTo, code: E, d: &str| Err(RequestError::Redirect(rt.clone(), OAuthError::new(code, d)));
+    match params.get("response_mode") {
+        None | Some("query") => {}
+        Some("form_post") => return_to.response_mode = ResponseMode::FormPost,
+        Some(_) => return fail(&return_to, E::InvalidRequest, "response_mode must be query or form_post"),
+    }
+    if let Some(name) = params.duplicated.first() {
+        return fail(&return_to, E::InvalidRequest, &format!("parameter {name} is repeated"));
+    }
+    if return_to.state.as_ref().is_some_and(|s| s.len() > 2048) {
+        return_to.state = None;
+        return fail(&return_to, E::InvalidRequest, "state is too long");
+    }
+    if params.get("request").is_some() {
+        return fail(&return_to, E::RequestNotSupported, "request objects are not supported");
+    }
+    if params.get("request_uri").is_some() {
+        return fail(&return_to, E::RequestUriNotSupported, "request_uri is not supported");
+    }
+    if params.get("registration").is_some() {
+        return fail(&return_to, E::RegistrationNotSupported, "registration is not supported");
+    }
+    match params.get("response_type") {
+        None => return fail(&return_to, E::InvalidRequest, "response_type is required"),
+        Some("code") => {}
+        Some(_) => return fail(&return_to, E::UnsupportedResponseType, "only response_type=code is supported"),
+    }
+    if !client.grant_types.iter().any(|g| g == "authorization_code") {
+        return fail(&return_to, E::UnauthorizedClient, "the client may not use the authorization code grant");
+    }
+
+    let mut scopes = split_scopes(params.get("scope").unwrap_or_default());
+    if !scopes.iter().any(|s| s == "openid") {
+        return fail(&return_to, E::InvalidScope, "the openid scope is required");
+    }
+    if let Some(bad) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(&s.as_str()) || !client.scopes.contains(s)) {
+        return fail(&return_to, E::InvalidScope, &format!("scope {bad} is not allowed for this client"));
+    }
+    if !client.grant_types.iter().any(|g| g == "refresh_token") {
+        scopes.retain(|s| s != "offline_access");
+    }
+
+    // RFC 7636 with RFC 9700 §2.1.1: S256 only; `plain` (the default when
+    // the method is omitted) is refused.
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (Some(c), Some("S256")) => {
+            if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return fail(&return_to, E::InvalidRequest, "code_challenge must be a base64url SHA-256 (43 characters)");
+            }
+            Some(c.to_owned())
+        }
+        (Some(_), _) | (None, Some(_)) => {
+            return fail(&return_to, E::InvalidRequest, "code_challenge_method must be S256 with a code_challenge");
+        }
+        (None, None) if client.require_pkce || client.client_type == "public" => {
+            return fail(&return_to, E::InvalidRequest, "PKCE is required: send code_challenge and code_challenge_method=S256");
+        }
+        (None, None) => None,
+    };
+
+    let prompt = split_scopes(params.get("prompt").unwrap_or_default());
+    if let Some(p) = prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
+        return fail(&return_to, E::InvalidRequest, &format!("unsupported prompt value {p}"));
+    }
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return fail(&return_to, E::InvalidRequest, "prompt=none cannot be combined with other values");
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => return fail(&return_to, E::InvalidRequest, "max_age must be a non-negative integer"),
+        },
+    };
+    let nonce = params.get("nonce").map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > 512) {
+        return fail(&return_to, E::InvalidRequest, "nonce is too long");
+    }
+    let login_hint = params.get("login_hint").map(str::to_owned);
+    if login_hint.as_ref().is_some_and(|h| h.len() > 256) {
+        return fail(&return_to, E::InvalidRequest, "login_hint is too long");
+    }
+    let claims = match params.get("claims") {
+        None => None,
+        Some(text) => match ClaimsRequest::parse(text) {
+            Ok(mut c) => {
+                c.restrict(&client.scopes, &scopes);
+                Some(c)
+            }
+            Err(d) => return fail(&return_to, E::InvalidRequest, &d),
+        },
+    };
+    // OIDC Core §5.5.1.1: an essential acr we cannot satisfy fails the request.
+    if let Some(values) = claims.as_ref().and_then(ClaimsRequest::essential_acr) {
+        if !values.iter().any(|v| acr::SUPPORTED.contains(&v.as_str())) {
+            return fail(&return_to, E::UnmetAuthenticationRequirements, "the requested authentication level is not available");
+        }
+    }
+    let hint_subject = match params.get("id_token_hint") {
+        None => None,
+        Some(t) => match id_token_hint_subject(keys, issuer, &client.client_id, t) {
+            Some(sub) => Some(sub),
+            None => return fail(&return_to, E::InvalidRequest, "id_token_hint is not an ID token this provider issued to the client"),
+        },
+    };
+    let request = AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        return_to,
+        scopes,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint,
+        hint_subject,
+        ui_locales: params.get("ui_locales").map(str::to_owned),
+        acr_values: split_scopes(params.get("acr_values").unwrap_or_default()),
+        claims,
+    };
+    Ok((request, client))
+}
+
+/// The `sub` of an ID token we issued to `client_id`; expiry is ignored
+/// (OIDC Core §3.1.2.1: the hint may be expired).
+fn id_token_hint_subject(keys: &Keyring, issuer: &str, client_id: &str, token: &str) -> Option<String> {
+    let (_, claims) = keys.verify(token)?;
+    let aud_ok = match claims.get("aud")? {
+        serde_json::Value::String(a) => a == client_id,
+        serde_json::Value::Array(a) => a.iter().any(|v| v == client_id),
+        _ => false,
+    };
+    (claims.get("iss")? == issuer && aud_ok).then(|| claims.get("sub")?.as_str().map(str::to_owned))?
+}
+
+/// Who is signed in, as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    /// Account.
+    pub account_id: String,
+    /// Public subject.
+    pub subject: String,
+    /// SSO session id.
+    pub sid: String,
+    /// Authentication time.
+    pub auth_time: Timestamp,
+    /// Context class.
+    pub acr: String,
+    /// Methods.
+    pub amr: Vec<String>,
+}
+
+/// What happens next for a validated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Show the login page.
+    Login,
+    /// Show the consent page.
+    Consent,
+    /// Issue the code.
+    Issue,
+    /// Send this error to the client.
+    Fail(OAuthError),
+}
+
+/// Decide the next step. `fresh_login` / `consent_shown` say whether this
+/// pending request already went through the login / consent page.
+pub fn decide(
+    req: &AuthorizationRequest,
+    who: Option<&SignedIn>,
+    consent: Option<&Consent>,
+    fresh_login: bool,
+    consent_shown: bool,
+    now: Timestamp,
+) -> Step {
+    let authenticated = who.is_some_and(|w| {
+        let forced = (req.has_prompt("login") || req.has_prompt("select_account")) && !fresh_login;
+        // OIDC Core §3.1.2.1: max_age bounds the age of the authentication.
+        let too_old = req.max_age.is_some_and(|m| now - w.auth_time > m) && !fresh_login;
+        let other_user = req.hint_subject.as_ref().is_some_and(|s| *s != w.subject);
+        !forced && !too_old && !other_user
+    });
+    if !authenticated {
+        return if req.has_prompt("none") {
+            Step::Fail(OAuthError::new(E::LoginRequired, "the citizen is not signed in"))
+        } else {
+            Step::Login
+        };
+    }
+    let wanted = req.consent_scopes();
+    let covered = consent.is_some_and(|c| wanted.iter().all(|s| c.scopes.contains(s)));
+    let needs_consent = (!covered || req.has_prompt("consent")) && !consent_shown;
+    if needs_consent {
+        return if req.has_prompt("none") {
+            Step::Fail(OAuthError::new(E::ConsentRequired, "the citizen has not consented to this client"))
+        } else {
+            Step::Consent
+        };
+    }
+    Step::Issue
+}
+
+/// What an authorization code stands for, kept in the cache for `code_ttl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    /// Client the code was issued to.
+    pub client_id: String,
+    /// Redirect URI it must be redeemed with.
+    pub redirect_uri: String,
+    /// Citizen.
+    pub account_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// `claims` request, JSON text.
+    pub claims: Option<String>,
+    /// Nonce for the ID token.
+    pub nonce: Option<String>,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// SSO session.
+    pub sid: String,
+    /// Authentication time.
+    pub auth_time: Timestamp,
+    /// Context class.
+    pub acr: String,
+    /// Methods.
+    pub amr: Vec<String>,
+}
+
+/// Cache key of a code: its hash, so a cache dump does not hold usable codes.
+pub fn code_key(code: &str) -> String {
+    format!("code:{}", sha256_hex(code.as_bytes()))
+}
+
+/// Cache key recording that a code was redeemed, and which grant it made.
+pub fn code_used_key(code: &str) -> String {
+    format!("code-used:{}", sha256_hex(code.as_bytes()))
+}
+
+/// Issue a single-use authorization code and record that the session signed into the client.
+pub async fn issue_code(
+    store: &dyn Store,
+    cache: &dyn Cache,
+    req: &AuthorizationRequest,
+    who: &SignedIn,
+    now: Timestamp,
+    ttl: i64,
+) -> Result<String, OAuthError> {
+    let code = random_token();
+    let grant = CodeGrant {
+        client_id: req.client_id.clone(),
+        redirect_uri: req.return_to.redirect_uri.clone(),
+        account_id: who.account_id.clone(),
+        scopes: req.scopes.clone(),
+        claims: req.claims.as_ref().map(ClaimsRequest::to_json),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        sid: who.sid.clone(),
+        auth_time: who.auth_time,
+        acr: who.acr.clone(),
+        amr: who.amr.clone(),
+    };
+    let bytes = serde_json::to_vec(&grant).map_err(OAuthError::internal)?;
+    cache.put(&code_key(&code), &bytes, Duration::from_secs(ttl as u64)).await?;
+    store.add_session_client(&who.sid, &req.client_id, now).await?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(prompt: &[&str], max_age: Option<i64>) -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: "c".into(),
+            return_to: ReturnTo { redirect_uri: "https://rp/cb".into(), response_mode: ResponseMode::Query, state: None },
+            scopes: vec!["openid".into(), "email".into()],
+            nonce: None,
+            code_challenge: None,
+            prompt: prompt.iter().map(|s| s.to_string()).collect(),
+            max_age,
+            login_hint: None,
+            hint_subject: None,
+            ui_locales: None,
+            acr_values: vec![],
+            claims: None,
+        }
+    }
+
+    fn who(auth_time: Timestamp) -> SignedIn {
+        SignedIn {
+            account_id: "a".into(),
+            subject: "s".into(),
+            sid: "sid".into(),
+            auth_time,
+            acr: "LoA1".into(),
+            amr: vec!["pwd".into()],
+        }
+    }
+
+    fn consent(scopes: &[&str]) -> Consent {
+        Consent { account_id: "a".into(), client_id: "c".into(), scopes: scopes.iter().map(|s| s.to_string()).collect(), granted_at: 0 }
+    }
+
+    #[test]
+    fn decisions_follow_prompt_max_age_and_consent() {
+        let all = consent(&["email", "openid"]);
+        assert_eq!(decide(&req(&[], None), None, None, false, false, 100), Step::Login);
+        assert!(matches!(decide(&req(&["none"], None), None, None, false, false, 100), Step::Fail(e) if e.code == E::LoginRequired));
+        assert_eq!(decide(&req(&[], None), Some(&who(50)), Some(&all), false, false, 100), Step::Issue);
+        assert_eq!(decide(&req(&["login"], None), Some(&who(50)), Some(&all), false, false, 100), Step::Login);
+        assert_eq!(decide(&req(&["login"], None), Some(&who(99)), Some(&all), true, false, 100), Step::Issue);
+        assert_eq!(decide(&req(&[], Some(10)), Some(&who(50)), Some(&all), false, false, 100), Step::Login);
+        assert_eq!(decide(&req(&[], Some(60)), Some(&who(50)), Some(&all), false, false, 100), Step::Issue);
+        let partial = consent(&["openid"]);
+        assert_eq!(decide(&req(&[], None), Some(&who(50)), Some(&partial), false, false, 100), Step::Consent);
+        assert!(matches!(decide(&req(&["none"], None), Some(&who(50)), Some(&partial), false, false, 100), Step::Fail(e) if e.code == E::ConsentRequired));
+        assert_eq!(decide(&req(&["consent"], None), Some(&who(50)), Some(&all), false, false, 100), Step::Consent);
+        assert_eq!(decide(&req(&["consent"], None), Some(&who(50)), Some(&all), false, true, 100), Step::Issue);
+        let mut other = req(&[], None);
+        other.hint_subject = Some("someone-else".into());
+        assert_eq!(decide(&other, Some(&who(50)), Some(&all), false, false, 100), Step::Login);
+    }
+}

@@ -1,0 +1,340 @@
+//! The token endpoint's grants (RFC 6749 §4.1.3, §6, §4.4), introspection
+//! (RFC 7662), revocation (RFC 7009) and UserInfo (OIDC Core §5.3).
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::authorize::{CodeGrant, code_key, code_used_key};
+use super::claims::{ClaimsRequest, id_token_extra_claims, userinfo_claims};
+use super::tokens::{AccessTokenFor, Ctx, IdTokenFor, access_token, check_access_token, client_alg, id_token};
+use super::{OAuthError, OAuthErrorCode as E, Params, split_scopes};
+use crate::crypto::{constant_time_eq, random_id, random_token, sha256_b64url, sha256_hex};
+use crate::store::{Client, Grant, RefreshToken, Rotation};
+
+/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// JWT access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds.
+    pub expires_in: i64,
+    /// Granted scopes.
+    pub scope: String,
+    /// ID token, for `openid` grants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// Opaque refresh token, with `offline_access`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// How long a redeemed code is remembered, to revoke what it issued if it is
+/// presented again (RFC 6749 §4.1.2).
+const USED_CODE_MEMORY: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn require<'p>(params: &'p Params, name: &str) -> Result<&'p str, OAuthError> {
+    params.get(name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+fn allows(client: &Client, grant_type: &str) -> Result<(), OAuthError> {
+    if client.grant_types.iter().any(|g| g == grant_type) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(E::UnauthorizedClient, format!("the client may not use the {grant_type} grant")))
+    }
+}
+
+/// `grant_type=authorization_code`.
+pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    allows(client, "authorization_code")?;
+    let code = require(params, "code")?;
+    let redirect_uri = require(params, "redirect_uri")?;
+    // Single use: `take` is atomic, so of two concurrent redemptions one wins.
+    let Some(bytes) = ctx.cache.take(&code_key(code)).await? else {
+        // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+        if let Some(gid) = ctx.cache.take(&code_used_key(code)).await? {
+            let gid = String::from_utf8_lossy(&gid).into_owned();
+            ctx.store.revoke_grant(&gid, ctx.now).await?;
+            tracing::warn!(grant = %gid, "authorization code reused; grant revoked");
+        }
+        return Err(OAuthError::invalid_grant("the authorization code is invalid, expired or already used"));
+    };
+    let cg: CodeGrant = serde_json::from_slice(&bytes).map_err(OAuthError::internal)?;
+    if cg.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+    }
+    if cg.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    // RFC 7636 §4.6: verifier ↔ challenge; a verifier without a challenge is refused too
+    // (RFC 9700 §2.1.1 downgrade protection).
+    match (&cg.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !well_formed || !constant_time_eq(sha256_b64url(verifier.as_bytes()).as_bytes(), challenge.as_bytes()) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => return Err(OAuthError::invalid_grant("no code_challenge was sent with the authorization request")),
+        (None, None) => {}
+    }
+    let citizen = match ctx.store.get_citizen(&cg.account_id).await? {
+        Some(c) if c.account.status == "active" => c,
+        _ => return Err(OAuthError::invalid_grant("the account is no longer active")),
+    };
+    let grant = Grant {
+        id: random_id(),
+        account_id: cg.account_id.clone(),
+        client_id: client.client_id.clone(),
+        scopes: cg.scopes.clone(),
+        claims: cg.claims.clone(),
+        sid: Some(cg.sid.clone()),
+        auth_time: cg.auth_time,
+        acr: cg.acr.clone(),
+        amr: cg.amr.clone(),
+        created_at: ctx.now,
+        expires_at: ctx.now + ctx.ttl.grant,
+        revoked_at: None,
+    };
+    let offline = grant.scopes.iter().any(|s| s == "offline_access") && client.grant_types.iter().any(|g| g == "refresh_token");
+    let refresh = offline.then(random_token);
+    let refresh_row = refresh.as_ref().map(|t| new_refresh_row(ctx, t, &grant));
+    ctx.store.create_grant(&grant, refresh_row.as_ref()).await?;
+    ctx.cache.put(&code_used_key(code), grant.id.as_bytes(), USED_CODE_MEMORY).await?;
+    let claims = cg.claims.as_deref().and_then(ClaimsRequest::from_stored);
+    let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
+    respond(ctx, client, &grant, &citizen.account.subject, cg.nonce.as_deref(), extra, refresh)
+}
+
+fn new_refresh_row(ctx: &Ctx<'_>, token: &str, grant: &Grant) -> RefreshToken {
+    RefreshToken {
+        hash: sha256_hex(token.as_bytes()),
+        grant_id: grant.id.clone(),
+        created_at: ctx.now,
+        expires_at: (ctx.now + ctx.ttl.refresh_token).min(grant.expires_at),
+        used_at: None,
+    }
+}
+
+fn respond(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    grant: &Grant,
+    subject: &str,
+    nonce: Option<&str>,
+    extra: Map<String, Value>,
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let alg = client_alg(&client.signing_alg);
+    let at = access_token(ctx, alg, &AccessTokenFor {
+        subject,
+        client_id: &client.client_id,
+        scopes: &grant.scopes,
+        grant_id: Some(&grant.id),
+        sid: grant.sid.as_deref(),
+        auth: Some((grant.auth_time, &grant.acr, &grant.amr)),
+    })?;
+    let idt = if grant.scopes.iter().any(|s| s == "openid") {
+        Some(id_token(ctx, alg, IdTokenFor {
+            subject,
+            client_id: &client.client_id,
+            nonce,
+            auth_time: grant.auth_time,
+            acr: &grant.acr,
+            amr: &grant.amr,
+            sid: grant.sid.as_deref(),
+            access_token: Some(&at),
+            extra,
+        })?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: at,
+        token_type: "Bearer",
+        expires_in: ctx.ttl.access_token,
+        scope: grant.scopes.join(" "),
+        id_token: idt,
+        refresh_token,
+    })
+}
+
+/// `grant_type=refresh_token`: rotate, and on reuse revoke the family (RFC 9700 §4.14.2).
+pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    allows(client, "refresh_token")?;
+    let presented = require(params, "refresh_token")?;
+    let hash = sha256_hex(presented.as_bytes());
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    let Some(row) = ctx.store.get_refresh_token(&hash).await? else { return Err(invalid()) };
+    let Some(grant) = ctx.store.get_grant(&row.grant_id).await? else { return Err(invalid()) };
+    // RFC 6749 §6: the token is bound to the client it was issued to.
+    if grant.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if grant.revoked_at.is_some() || grant.expires_at <= ctx.now || (row.used_at.is_none() && row.expires_at <= ctx.now) {
+        return Err(invalid());
+    }
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+    let scopes = match params.get("scope") {
+        None => grant.scopes.clone(),
+        Some(s) => {
+            let asked = split_scopes(s);
+            if let Some(bad) = asked.iter().find(|a| !grant.scopes.contains(a)) {
+                return Err(OAuthError::new(E::InvalidScope, format!("scope {bad} was not granted")));
+            }
+            asked
+        }
+    };
+    let next = random_token();
+    let new_row = new_refresh_row(ctx, &next, &grant);
+    let grant = match ctx.store.rotate_refresh_token(&hash, &new_row, ctx.now).await? {
+        Rotation::Rotated(g) if g.revoked_at.is_none() => g,
+        Rotation::Rotated(_) | Rotation::Unknown => return Err(invalid()),
+        Rotation::Reused(gid) => {
+            ctx.store.revoke_grant(&gid, ctx.now).await?;
+            tracing::warn!(grant = %gid, client = %client.client_id, "refresh token reused; family revoked");
+            return Err(invalid());
+        }
+    };
+    let citizen = match ctx.store.get_citizen(&grant.account_id).await? {
+        Some(c) if c.account.status == "active" => c,
+        _ => return Err(invalid()),
+    };
+    let narrowed = Grant { scopes, ..grant };
+    let claims = narrowed.claims.as_deref().and_then(ClaimsRequest::from_stored);
+    let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
+    respond(ctx, client, &narrowed, &citizen.account.subject, None, extra, Some(next))
+}
+
+/// `grant_type=client_credentials` (RFC 6749 §4.4): confidential clients only.
+pub async fn client_credentials(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    if client.client_type != "confidential" {
+        return Err(OAuthError::new(E::UnauthorizedClient, "public clients cannot use client_credentials"));
+    }
+    allows(client, "client_credentials")?;
+    // User-facing scopes mean nothing without a user.
+    let usable: Vec<String> =
+        client.scopes.iter().filter(|s| !matches!(s.as_str(), "openid" | "offline_access")).cloned().collect();
+    let scopes = match params.get("scope") {
+        None => usable,
+        Some(s) => {
+            let asked = split_scopes(s);
+            if let Some(bad) = asked.iter().find(|a| !usable.contains(a)) {
+                return Err(OAuthError::new(E::InvalidScope, format!("scope {bad} is not allowed for this client")));
+            }
+            asked
+        }
+    };
+    let at = access_token(ctx, client_alg(&client.signing_alg), &AccessTokenFor {
+        subject: &client.client_id,
+        client_id: &client.client_id,
+        scopes: &scopes,
+        grant_id: None,
+        sid: None,
+        auth: None,
+    })?;
+    Ok(TokenResponse {
+        access_token: at,
+        token_type: "Bearer",
+        expires_in: ctx.ttl.access_token,
+        scope: scopes.join(" "),
+        id_token: None,
+        refresh_token: None,
+    })
+}
+
+/// RFC 7662: a client sees only its own tokens; anything else is `active: false`.
+pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<Value, OAuthError> {
+    let token = require(params, "token")?;
+    let inactive = json!({ "active": false });
+    if token.matches('.').count() == 2 {
+        return Ok(match check_access_token(ctx, token).await? {
+            Some(at) if at.str("client_id") == Some(&client.client_id) => {
+                let mut out = Map::new();
+                out.insert("active".into(), json!(true));
+                out.insert("token_type".into(), json!("Bearer"));
+                for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "sid", "auth_time", "acr"] {
+                    if let Some(v) = at.claims.get(k) {
+                        out.insert(k.into(), v.clone());
+                    }
+                }
+                Value::Object(out)
+            }
+            _ => inactive,
+        });
+    }
+    let hash = sha256_hex(token.as_bytes());
+    let Some(row) = ctx.store.get_refresh_token(&hash).await? else { return Ok(inactive) };
+    let Some(grant) = ctx.store.get_grant(&row.grant_id).await? else { return Ok(inactive) };
+    let live = row.used_at.is_none() && row.expires_at > ctx.now && grant.revoked_at.is_none() && grant.expires_at > ctx.now;
+    if !live || grant.client_id != client.client_id {
+        return Ok(inactive);
+    }
+    let subject = match ctx.store.get_citizen(&grant.account_id).await? {
+        Some(c) if c.account.status == "active" => c.account.subject,
+        _ => return Ok(inactive),
+    };
+    Ok(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": grant.scopes.join(" "),
+        "client_id": grant.client_id,
+        "sub": subject,
+        "iss": ctx.issuer,
+        "exp": row.expires_at,
+        "iat": row.created_at,
+    }))
+}
+
+/// RFC 7009: revoking a refresh token revokes its family; revoking an access
+/// token deny-lists it. Unknown tokens, and other clients' tokens, are
+/// answered 200 without effect (§2.2), so nothing leaks about them.
+pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(), OAuthError> {
+    let token = require(params, "token")?;
+    if let Some(hint) = params.get("token_type_hint") {
+        if !matches!(hint, "access_token" | "refresh_token") {
+            return Err(OAuthError::new(E::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token"));
+        }
+    }
+    if token.matches('.').count() == 2 {
+        if let Some(at) = check_access_token(ctx, token).await? {
+            if at.str("client_id") == Some(&client.client_id) {
+                let exp = at.claims.get("exp").and_then(Value::as_i64).unwrap_or(ctx.now);
+                if let Some(jti) = at.str("jti") {
+                    ctx.store.revoke_jti(jti, exp).await?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    let hash = sha256_hex(token.as_bytes());
+    if let Some(row) = ctx.store.get_refresh_token(&hash).await? {
+        if let Some(grant) = ctx.store.get_grant(&row.grant_id).await? {
+            if grant.client_id == client.client_id {
+                ctx.store.revoke_grant(&grant.id, ctx.now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// OIDC Core §5.3: the citizen's claims for a live access token with `openid`.
+pub async fn userinfo(ctx: &Ctx<'_>, token: &str) -> Result<Value, OAuthError> {
+    let invalid = || OAuthError::new(E::InvalidToken, "the access token is invalid, expired or revoked");
+    let at = check_access_token(ctx, token).await?.ok_or_else(invalid)?;
+    let scopes = at.scopes();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(OAuthError::new(E::InsufficientScope, "the access token lacks the openid scope"));
+    }
+    let gid = at.str("gid").ok_or_else(invalid)?;
+    let grant = ctx.store.get_grant(gid).await?.ok_or_else(invalid)?;
+    let citizen = ctx.store.get_citizen(&grant.account_id).await?.ok_or_else(invalid)?;
+    let request = grant.claims.as_deref().and_then(ClaimsRequest::from_stored);
+    let mut claims = userinfo_claims(&citizen.profile, &scopes, request.as_ref());
+    claims.insert("sub".into(), json!(citizen.account.subject));
+    Ok(Value::Object(claims))
+}

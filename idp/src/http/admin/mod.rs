@@ -1,0 +1,391 @@
+//! The admin API (`/admin/v1/…`), served on its own listener (loopback by
+//! default). Every request carries `Authorization: Bearer <admin token>`;
+//! answers and errors are JSON. Handlers stay thin: parse, check the role,
+//! call `domain`, shape the view.
+
+mod error;
+mod extract;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use error::AdminError;
+pub use extract::{Admin, AdminJson};
+
+use crate::app::App;
+use crate::crypto::Secret;
+use crate::domain::accounts::{SignUp, sign_up};
+use crate::domain::admin::Action;
+use crate::domain::clients::{self, ClientError, NewClient, NewOrganisation};
+use crate::store::{Citizen, Client, Organisation, StoreError};
+
+/// Largest request body: a client registration with an inline JWKS fits easily.
+const MAX_BODY: usize = 256 * 1024;
+/// Page size of `GET /admin/v1/users` when `limit` is absent, and its ceiling.
+const DEFAULT_PAGE: u32 = 50;
+/// Largest `limit` accepted.
+const MAX_PAGE: u32 = 500;
+
+/// The admin API router, with its state applied.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route(
+            "/admin/v1/organisations",
+            get(list_organisations).post(create_organisation),
+        )
+        .route("/admin/v1/clients", get(list_clients).post(register_client))
+        .route("/admin/v1/clients/{client_id}", get(show_client))
+        .route(
+            "/admin/v1/clients/{client_id}/disable",
+            post(disable_client),
+        )
+        .route(
+            "/admin/v1/clients/{client_id}/rotate-secret",
+            post(rotate_secret),
+        )
+        .route("/admin/v1/users", get(list_users).post(create_user))
+        .route("/admin/v1/users/{account_id}/disable", post(disable_user))
+        .fallback(|| async { AdminError::NotFound("no such admin API endpoint".into()) })
+        .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+// ---------------------------------------------------------------- views
+
+/// A client as the admin API shows it: everything but the secret hash.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    client_id: String,
+    organisation_id: String,
+    name: String,
+    client_type: String,
+    auth_method: String,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    grant_types: Vec<String>,
+    scopes: Vec<String>,
+    signing_alg: String,
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
+    require_pkce: bool,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Client> for ClientView {
+    fn from(c: Client) -> Self {
+        // Destructured in full so a new secret-bearing field cannot slip into views unnoticed.
+        let Client {
+            client_id,
+            organisation_id,
+            name,
+            client_type,
+            auth_method,
+            secret_hash: _,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            signing_alg,
+            jwks,
+            jwks_uri,
+            require_pkce,
+            status,
+            created_at,
+            updated_at,
+        } = c;
+        Self {
+            client_id,
+            organisation_id,
+            name,
+            client_type,
+            auth_method,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            signing_alg,
+            // Stored as validated JSON text; shown as JSON.
+            jwks: jwks.map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
+            jwks_uri,
+            require_pkce,
+            status,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+/// A citizen account as the admin API shows it.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    account_id: String,
+    subject: String,
+    national_id: String,
+    full_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    status: String,
+    created_at: i64,
+}
+
+impl From<Citizen> for UserView {
+    fn from(c: Citizen) -> Self {
+        Self {
+            account_id: c.account.id,
+            subject: c.account.subject,
+            national_id: c.profile.national_id,
+            full_name: c.profile.full_name,
+            email: c.profile.email,
+            phone: c.profile.phone,
+            status: c.account.status,
+            created_at: c.account.created_at,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- organisations
+
+/// `POST /admin/v1/organisations` → 201 Organisation.
+async fn create_organisation(
+    State(app): State<App>,
+    admin: Admin,
+    AdminJson(input): AdminJson<NewOrganisation>,
+) -> Result<(StatusCode, Json<Organisation>), AdminError> {
+    admin.require(Action::ManageOrganisations)?;
+    let org = clients::create_organisation(app.store.as_ref(), app.clock.now(), input).await?;
+    tracing::info!(admin = %admin.0.id, organisation = %org.code, "organisation created");
+    Ok((StatusCode::CREATED, Json(org)))
+}
+
+/// `GET /admin/v1/organisations` → 200 [Organisation].
+async fn list_organisations(
+    State(app): State<App>,
+    admin: Admin,
+) -> Result<Json<Vec<Organisation>>, AdminError> {
+    admin.require(Action::ReadOrganisations)?;
+    Ok(Json(app.store.list_organisations().await?))
+}
+
+// ---------------------------------------------------------------- clients
+
+/// `POST /admin/v1/clients` → 201 `{client, client_secret}`; the secret is
+/// in this answer and nowhere else.
+async fn register_client(
+    State(app): State<App>,
+    admin: Admin,
+    AdminJson(input): AdminJson<NewClient>,
+) -> Result<(StatusCode, Json<Value>), AdminError> {
+    admin.require(Action::ManageClients)?;
+    let (client, secret) = clients::register(app.store.as_ref(), app.clock.now(), input).await?;
+    tracing::info!(admin = %admin.0.id, client_id = %client.client_id, "client registered");
+    let body = json!({
+        "client": ClientView::from(client),
+        "client_secret": secret.as_ref().map(Secret::expose),
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Query of `GET /admin/v1/clients`.
+#[derive(Debug, Deserialize)]
+struct ClientFilter {
+    /// Organisation id or code.
+    organisation: Option<String>,
+}
+
+/// `GET /admin/v1/clients[?organisation=id-or-code]` → 200 [ClientView].
+async fn list_clients(
+    State(app): State<App>,
+    admin: Admin,
+    query: Result<Query<ClientFilter>, QueryRejection>,
+) -> Result<Json<Vec<ClientView>>, AdminError> {
+    admin.require(Action::ReadClients)?;
+    let Query(filter) = query?;
+    let org_id = match filter
+        .organisation
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        Some(org) => match app.store.find_organisation(org).await? {
+            Some(found) => Some(found.id),
+            None => {
+                return Err(AdminError::NotFound(format!(
+                    "no organisation with id or code {org:?}"
+                )));
+            }
+        },
+        None => None,
+    };
+    let list = app.store.list_clients(org_id.as_deref()).await?;
+    Ok(Json(list.into_iter().map(ClientView::from).collect()))
+}
+
+/// `GET /admin/v1/clients/{client_id}` → 200 ClientView.
+async fn show_client(
+    State(app): State<App>,
+    admin: Admin,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<ClientView>, AdminError> {
+    admin.require(Action::ReadClients)?;
+    let Path(client_id) = path?;
+    match app.store.get_client(&client_id).await? {
+        Some(client) => Ok(Json(client.into())),
+        None => Err(ClientError::NotFound(client_id).into()),
+    }
+}
+
+/// `POST /admin/v1/clients/{client_id}/disable` → 200 ClientView.
+async fn disable_client(
+    State(app): State<App>,
+    admin: Admin,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<ClientView>, AdminError> {
+    admin.require(Action::ManageClients)?;
+    let Path(client_id) = path?;
+    let client = clients::disable(app.store.as_ref(), app.clock.now(), &client_id).await?;
+    tracing::info!(admin = %admin.0.id, client_id = %client.client_id, "client disabled");
+    Ok(Json(client.into()))
+}
+
+/// `POST /admin/v1/clients/{client_id}/rotate-secret` → 200 `{client_id, client_secret}`.
+async fn rotate_secret(
+    State(app): State<App>,
+    admin: Admin,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AdminError> {
+    admin.require(Action::ManageClients)?;
+    let Path(client_id) = path?;
+    let (client, secret) =
+        clients::rotate_secret(app.store.as_ref(), app.clock.now(), &client_id).await?;
+    tracing::info!(admin = %admin.0.id, client_id = %client.client_id, "client secret rotated");
+    Ok(Json(
+        json!({ "client_id": client.client_id, "client_secret": secret.expose() }),
+    ))
+}
+
+// ---------------------------------------------------------------- users
+
+/// Body of `POST /admin/v1/users`. No `Debug`: it holds a password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    national_id: String,
+    full_name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `POST /admin/v1/users` → 201 UserView, through the same rules as self sign-up.
+async fn create_user(
+    State(app): State<App>,
+    admin: Admin,
+    AdminJson(input): AdminJson<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), AdminError> {
+    admin.require(Action::ManageUsers)?;
+    let input = SignUp {
+        national_id: input.national_id,
+        full_name: input.full_name,
+        email: input.email,
+        phone: input.phone,
+        password: input.password.map(Secret::new),
+    };
+    let citizen = sign_up(app.store.as_ref(), &app.passwords, app.clock.now(), input).await?;
+    tracing::info!(admin = %admin.0.id, account_id = %citizen.account.id, "user created");
+    Ok((StatusCode::CREATED, Json(citizen.into())))
+}
+
+/// Query of `GET /admin/v1/users`; strings so an empty `after=` or a bad
+/// `limit` gives a clear 400.
+#[derive(Debug, Deserialize)]
+struct UserPage {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /admin/v1/users?after=&limit=` → 200 [UserView], ordered by account id.
+async fn list_users(
+    State(app): State<App>,
+    admin: Admin,
+    query: Result<Query<UserPage>, QueryRejection>,
+) -> Result<Json<Vec<UserView>>, AdminError> {
+    admin.require(Action::ReadUsers)?;
+    let Query(page) = query?;
+    let limit = parse_limit(page.limit.as_deref())?;
+    let after = page.after.as_deref().filter(|a| !a.is_empty());
+    let list = app.store.list_citizens(after, limit).await?;
+    Ok(Json(list.into_iter().map(UserView::from).collect()))
+}
+
+/// `limit`: absent or empty → the default; else 1..=[`MAX_PAGE`].
+fn parse_limit(raw: Option<&str>) -> Result<u32, AdminError> {
+    match raw.map(str::trim).filter(|l| !l.is_empty()) {
+        None => Ok(DEFAULT_PAGE),
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                AdminError::BadRequest(format!("limit must be a number from 1 to {MAX_PAGE}"))
+            }),
+    }
+}
+
+/// `POST /admin/v1/users/{account_id}/disable` → 200 UserView. The account
+/// can no longer sign in and its SSO sessions end at once.
+async fn disable_user(
+    State(app): State<App>,
+    admin: Admin,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<UserView>, AdminError> {
+    admin.require(Action::ManageUsers)?;
+    let Path(account_id) = path?;
+    let not_found = || AdminError::NotFound(format!("no user with account id {account_id:?}"));
+    if app.store.get_citizen(&account_id).await?.is_none() {
+        return Err(not_found());
+    }
+    match app.store.set_account_status(&account_id, "disabled").await {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => return Err(not_found()),
+        Err(e) => return Err(e.into()),
+    }
+    let now = app.clock.now();
+    let sessions = app.store.revoke_account_sessions(&account_id, now).await?;
+    tracing::info!(admin = %admin.0.id, account_id = %account_id, sessions, "user disabled");
+    let citizen = app
+        .store
+        .get_citizen(&account_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(citizen.into()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit(None).unwrap(), DEFAULT_PAGE);
+        assert_eq!(parse_limit(Some("")).unwrap(), DEFAULT_PAGE);
+        assert_eq!(parse_limit(Some("10")).unwrap(), 10);
+        for bad in ["0", "-1", "x", "501"] {
+            assert!(
+                matches!(parse_limit(Some(bad)), Err(AdminError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+}

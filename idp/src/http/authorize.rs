@@ -1,0 +1,239 @@
+//! The authorization endpoint and the step that resumes a pending request
+//! after the login or consent page.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::error::{error_page, page_response};
+use super::{Lang, RequestId, params};
+use crate::app::{App, AppState};
+use crate::crypto::random_id;
+use crate::domain::oidc::authorize::{self, AuthorizationRequest, RequestError, ResponseMode, ReturnTo, SignedIn, Step};
+use crate::domain::oidc::{OAuthError, OAuthErrorCode as E};
+use crate::pages::Locale;
+use crate::store::Timestamp;
+
+/// Session key of the signed-in citizen.
+pub const AUTH_KEY: &str = "auth";
+
+/// Routes of this module.
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/authorize/continue", get(resume))
+}
+
+/// An authorization request waiting for the citizen, kept in the session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// Client display name (for pages).
+    pub client_name: String,
+    /// When it arrived.
+    pub created_at: Timestamp,
+    /// The citizen signed in during this request (satisfies prompt=login, max_age).
+    pub login_done: bool,
+    /// The consent page was answered during this request.
+    pub consent_shown: bool,
+}
+
+/// Session key of a pending request.
+pub fn pending_key(id: &str) -> String {
+    format!("pending:{id}")
+}
+
+/// Load a pending request that has not expired.
+pub async fn load_pending(app: &AppState, session: &Session, id: &str) -> Option<Pending> {
+    let p: Pending = session.get(&pending_key(id)).await.ok().flatten()?;
+    (app.clock.now() - p.created_at <= app.config.login_ttl).then_some(p)
+}
+
+/// The citizen signed in to this browser, if the SSO session is still live.
+pub async fn signed_in(app: &AppState, session: &Session) -> Result<Option<SignedIn>, String> {
+    let Some(who): Option<SignedIn> = session.get(AUTH_KEY).await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let now = app.clock.now();
+    let live = match app.store.get_sso_session(&who.sid).await.map_err(|e| e.to_string())? {
+        Some(s) => s.revoked_at.is_none() && s.expires_at > now,
+        None => false,
+    };
+    let active = live
+        && app
+            .store
+            .get_citizen(&who.account_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some_and(|c| c.account.status == "active");
+    Ok(active.then_some(who))
+}
+
+async fn authorize_get(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    RawQuery(q): RawQuery,
+) -> Response {
+    start(&app, &session, &lang, &rid, q.unwrap_or_default().as_bytes()).await
+}
+
+async fn authorize_post(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // OIDC Core §3.1.2.1: POST uses form serialization.
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return error_page(&app, lang.locale, &rid, StatusCode::BAD_REQUEST, "err.invalid_request", "invalid_request");
+    }
+    start(&app, &session, &lang, &rid, &body).await
+}
+
+async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &[u8]) -> Response {
+    let params = match params::parse(raw) {
+        Ok(p) => p,
+        // Without trustworthy parameters there is no validated redirect URI.
+        Err(_) => return error_page(app, lang.locale, rid, StatusCode::BAD_REQUEST, "err.invalid_request", "invalid_request"),
+    };
+    let locale = lang.with_ui_locales(params.get("ui_locales"));
+    let (request, client) = match authorize::validate(app.store.as_ref(), &app.keys, &app.config.issuer, &params).await {
+        Ok(v) => v,
+        Err(RequestError::Page { key, code }) => {
+            let status = if code == "server_error" { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
+            return error_page(app, locale, rid, status, key, code);
+        }
+        Err(RequestError::Redirect(to, err)) => return respond_to_client(app, locale, rid, &to, Err(&err)),
+    };
+    let id = random_id();
+    let pending = Pending {
+        request,
+        client_name: client.name,
+        created_at: app.clock.now(),
+        login_done: false,
+        consent_shown: false,
+    };
+    if let Err(e) = session.insert(&pending_key(&id), &pending).await {
+        tracing::error!(error = %e, "session write failed");
+        return error_page(app, locale, rid, StatusCode::SERVICE_UNAVAILABLE, "err.server_error", "temporarily_unavailable");
+    }
+    proceed(app, session, locale, rid, &id, pending).await
+}
+
+/// Query of `/authorize/continue`, `/login`, `/consent`.
+#[derive(Deserialize)]
+pub struct ReqId {
+    /// Pending request id.
+    #[serde(default)]
+    pub req: String,
+}
+
+async fn resume(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    Query(q): Query<ReqId>,
+) -> Response {
+    let Some(pending) = load_pending(&app, &session, &q.req).await else {
+        return error_page(&app, lang.locale, &rid, StatusCode::BAD_REQUEST, "err.login_expired", "login_expired");
+    };
+    let locale = lang.with_ui_locales(pending.request.ui_locales.as_deref());
+    proceed(&app, &session, locale, &rid, &q.req, pending).await
+}
+
+/// Decide and act: show login or consent, or answer the client.
+pub async fn proceed(app: &AppState, session: &Session, locale: Locale, rid: &str, id: &str, pending: Pending) -> Response {
+    let server_error = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "authorization step failed");
+        error_page(app, locale, rid, StatusCode::INTERNAL_SERVER_ERROR, "err.server_error", "server_error")
+    };
+    let who = match signed_in(app, session).await {
+        Ok(w) => w,
+        Err(e) => return server_error(&e),
+    };
+    let consent = match &who {
+        Some(w) => match app.store.get_consent(&w.account_id, &pending.request.client_id).await {
+            Ok(c) => c,
+            Err(e) => return server_error(&e),
+        },
+        None => None,
+    };
+    let now = app.clock.now();
+    let step = authorize::decide(&pending.request, who.as_ref(), consent.as_ref(), pending.login_done, pending.consent_shown, now);
+    match (step, who) {
+        (Step::Login, _) => Redirect::to(&format!("/login?req={id}")).into_response(),
+        (Step::Consent, _) => Redirect::to(&format!("/consent?req={id}")).into_response(),
+        (Step::Fail(err), _) => {
+            let _ = session.remove_value(&pending_key(id)).await;
+            respond_to_client(app, locale, rid, &pending.request.return_to, Err(&err))
+        }
+        (Step::Issue, Some(who)) => {
+            let code = authorize::issue_code(
+                app.store.as_ref(),
+                app.cache.as_ref(),
+                &pending.request,
+                &who,
+                now,
+                app.config.code_ttl,
+            )
+            .await;
+            let _ = session.remove_value(&pending_key(id)).await;
+            match code {
+                Ok(code) => respond_to_client(app, locale, rid, &pending.request.return_to, Ok(&code)),
+                Err(e) => respond_to_client(app, locale, rid, &pending.request.return_to, Err(&e)),
+            }
+        }
+        (Step::Issue, None) => server_error(&"issue without a signed-in citizen"),
+    }
+}
+
+/// Send a code or an error to the validated redirect URI, by query or form post,
+/// with `iss` (RFC 9207) and `state`.
+pub fn respond_to_client(app: &AppState, locale: Locale, rid: &str, to: &ReturnTo, result: Result<&str, &OAuthError>) -> Response {
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    match result {
+        Ok(code) => fields.push(("code", code.to_owned())),
+        Err(e) => {
+            fields.push(("error", e.code.as_str().to_owned()));
+            if e.code != E::ServerError {
+                fields.push(("error_description", e.description.clone()));
+            }
+        }
+    }
+    if let Some(s) = &to.state {
+        fields.push(("state", s.clone()));
+    }
+    fields.push(("iss", app.config.issuer.clone()));
+    match to.response_mode {
+        ResponseMode::Query => {
+            let Ok(mut url) = url::Url::parse(&to.redirect_uri) else {
+                return error_page(app, locale, rid, StatusCode::BAD_REQUEST, "err.invalid_redirect_uri", "invalid_request");
+            };
+            url.query_pairs_mut().extend_pairs(fields.iter().map(|(k, v)| (*k, v.as_str())));
+            Redirect::to(url.as_str()).into_response()
+        }
+        ResponseMode::FormPost => {
+            let pairs: Vec<[&str; 2]> = fields.iter().map(|(k, v)| [*k, v.as_str()]).collect();
+            let ctx = context! { action => &to.redirect_uri, fields => pairs };
+            let mut resp = page_response(app, "form_post.html", locale, ctx, StatusCode::OK, rid);
+            // The one page with a script: the auto-submit line.
+            if let Ok(v) = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'".parse() {
+                resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            resp
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Errors as each kind of client sees them: RFC 6749 §5.2 JSON for the
+//! token-style endpoints, RFC 6750 §3 for bearer-protected ones, and a
+//! translated HTML page (with the request id) for browsers.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::context;
+
+use crate::app::AppState;
+use crate::domain::oidc::{OAuthError, OAuthErrorCode as E};
+use crate::pages::Locale;
+
+/// RFC 6749 §5.2 JSON error. Status: 401 `invalid_client` (with
+/// `WWW-Authenticate`), 500 `server_error`, 503 `temporarily_unavailable`,
+/// 400 otherwise. Never cached.
+pub struct OAuthJson(pub OAuthError);
+
+impl From<OAuthError> for OAuthJson {
+    fn from(e: OAuthError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for OAuthJson {
+    fn into_response(self) -> Response {
+        let status = match self.0.code {
+            E::InvalidClient => StatusCode::UNAUTHORIZED,
+            E::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            E::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body = serde_json::json!({ "error": self.0.code.as_str(), "error_description": self.0.description });
+        let mut resp = (status, no_store(), axum::Json(body)).into_response();
+        if self.0.code == E::InvalidClient {
+            // RFC 6749 §5.2: 401 carries the authentication scheme the client may use.
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"motcua\""));
+        }
+        resp
+    }
+}
+
+/// RFC 6750 §3 bearer error: 401 `invalid_token` (or no code when no token
+/// was sent), 403 `insufficient_scope`, 400 `invalid_request`.
+pub struct BearerError(pub Option<OAuthError>);
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let Some(e) = self.0 else {
+            // RFC 6750 §3.1: no credentials at all → no error code.
+            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"motcua\"")]).into_response();
+        };
+        let status = match e.code {
+            E::InvalidToken => StatusCode::UNAUTHORIZED,
+            E::InsufficientScope => StatusCode::FORBIDDEN,
+            E::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            E::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let desc = e.description.replace(['"', '\\'], "'");
+        let challenge = format!("Bearer realm=\"motcua\", error=\"{}\", error_description=\"{desc}\"", e.code.as_str());
+        let mut resp = OAuthJson(e).into_response();
+        *resp.status_mut() = status;
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+pub fn no_store() -> [(header::HeaderName, &'static str); 2] {
+    [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")]
+}
+
+/// A translated error page with the request id the citizen can quote.
+pub fn error_page(app: &AppState, locale: Locale, request_id: &str, status: StatusCode, key: &str, code: &str) -> Response {
+    let title = if status.is_server_error() { "err.server_error" } else { "err.invalid_request" };
+    let ctx = context! { title => title, message => key, code => code, request_id => request_id };
+    page_response(app, "error.html", locale, ctx, status, request_id)
+}
+
+/// Render a page; a template failure becomes a plain 500 with the request id.
+pub fn page_response(
+    app: &AppState,
+    name: &str,
+    locale: Locale,
+    ctx: minijinja::Value,
+    status: StatusCode,
+    request_id: &str,
+) -> Response {
+    match app.pages.render(name, locale, ctx) {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, template = name, "page rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("Internal error. Request id: {request_id}\n")).into_response()
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! Citizen pages: login, sign-up, consent, logout and the landing page.
+//! Every form carries a per-session CSRF token.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use minijinja::context;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::authorize::{AUTH_KEY, Pending, ReqId, load_pending, pending_key, proceed, respond_to_client, signed_in};
+use super::error::{error_page, page_response};
+use super::{Lang, RequestId};
+use crate::app::{App, AppState};
+use crate::crypto::{Secret, constant_time_eq, random_token};
+use crate::domain::accounts::{self, LoginError, SignUp, SignUpError, Throttle};
+use crate::domain::oidc::authorize::SignedIn;
+use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
+use crate::pages::Locale;
+use crate::store::{Citizen, Consent};
+
+const CSRF_KEY: &str = "csrf";
+
+/// Routes of this module.
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/signup", get(signup_page).post(signup_submit))
+        .route("/consent", get(consent_page).post(consent_submit))
+        .route("/logout", axum::routing::post(logout))
+}
+
+/// The session's CSRF token, created on first use.
+async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    if let Some(t) = session.get::<String>(CSRF_KEY).await? {
+        return Ok(t);
+    }
+    let t = random_token();
+    session.insert(CSRF_KEY, &t).await?;
+    Ok(t)
+}
+
+async fn csrf_ok(session: &Session, presented: &str) -> bool {
+    match session.get::<String>(CSRF_KEY).await {
+        Ok(Some(t)) => constant_time_eq(t.as_bytes(), presented.as_bytes()),
+        _ => false,
+    }
+}
+
+struct Page<'a> {
+    app: &'a AppState,
+    locale: Locale,
+    rid: &'a str,
+}
+
+impl Page<'_> {
+    fn render(&self, name: &str, status: StatusCode, ctx: minijinja::Value) -> Response {
+        page_response(self.app, name, self.locale, ctx, status, self.rid)
+    }
+    fn error(&self, status: StatusCode, key: &str, code: &str) -> Response {
+        error_page(self.app, self.locale, self.rid, status, key, code)
+    }
+    fn unavailable(&self, e: &dyn std::fmt::Display) -> Response {
+        tracing::error!(error = %e, "page failed");
+        self.error(StatusCode::SERVICE_UNAVAILABLE, "err.server_error", "temporarily_unavailable")
+    }
+}
+
+async fn pending_for(app: &AppState, session: &Session, req: &str) -> Option<Pending> {
+    if req.is_empty() { None } else { load_pending(app, session, req).await }
+}
+
+fn locale_for(lang: &Lang, pending: Option<&Pending>) -> Locale {
+    lang.with_ui_locales(pending.and_then(|p| p.request.ui_locales.as_deref()))
+}
+
+async fn home(State(app): State<App>, session: Session, lang: Lang, RequestId(rid): RequestId) -> Response {
+    let page = Page { app: &app, locale: lang.locale, rid: &rid };
+    let (who, csrf) = match (signed_in(&app, &session).await, csrf_token(&session).await) {
+        (Ok(w), Ok(c)) => (w, c),
+        (Err(e), _) => return page.unavailable(&e),
+        (_, Err(e)) => return page.unavailable(&e),
+    };
+    let name = match &who {
+        Some(w) => app.store.get_citizen(&w.account_id).await.ok().flatten().map(|c| c.profile.full_name),
+        None => None,
+    };
+    page.render("home.html", StatusCode::OK, context! { account_name => name, csrf => csrf })
+}
+
+async fn login_page(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    Query(q): Query<ReqId>,
+) -> Response {
+    let pending = pending_for(&app, &session, &q.req).await;
+    let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
+    if !q.req.is_empty() && pending.is_none() {
+        return page.error(StatusCode::BAD_REQUEST, "err.login_expired", "login_expired");
+    }
+    let csrf = match csrf_token(&session).await {
+        Ok(c) => c,
+        Err(e) => return page.unavailable(&e),
+    };
+    login_form(&page, &csrf, &q.req, pending.as_ref(), None, None, StatusCode::OK)
+}
+
+fn login_form(
+    page: &Page<'_>,
+    csrf: &str,
+    req: &str,
+    pending: Option<&Pending>,
+    error: Option<&str>,
+    error_n: Option<i64>,
+    status: StatusCode,
+) -> Response {
+    let ctx = context! {
+        csrf => csrf,
+        req => req,
+        login_hint => pending.and_then(|p| p.request.login_hint.clone()),
+        error => error,
+        error_n => error_n,
+        client_name => pending.map(|p| p.client_name.clone()),
+        signup_url => format!("/signup?req={req}"),
+    };
+    page.render("login.html", status, ctx)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login_submit(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let pending = pending_for(&app, &session, &form.req).await;
+    let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
+    let csrf = match csrf_token(&session).await {
+        Ok(c) => c,
+        Err(e) => return page.unavailable(&e),
+    };
+    if !csrf_ok(&session, &form.csrf).await {
+        return login_form(&page, &csrf, &form.req, pending.as_ref(), Some("err.csrf"), None, StatusCode::FORBIDDEN);
+    }
+    let throttle = Throttle {
+        free_per_identifier: app.config.login_free_attempts,
+        free_per_ip: app.config.login_ip_free_attempts,
+    };
+    let result = accounts::login(
+        app.store.as_ref(),
+        app.cache.as_ref(),
+        &app.passwords,
+        throttle,
+        app.clock.now(),
+        &form.identifier,
+        Secret::new(form.password),
+        &peer.ip().to_string(),
+    )
+    .await;
+    match result {
+        Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
+        Err(LoginError::InvalidCredentials) => login_form(
+            &page, &csrf, &form.req, pending.as_ref(), Some("err.invalid_credentials"), None, StatusCode::UNAUTHORIZED,
+        ),
+        Err(LoginError::Throttled { retry_after }) => login_form(
+            &page, &csrf, &form.req, pending.as_ref(), Some("err.throttled"), Some(retry_after), StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(LoginError::AccountDisabled) => page.error(StatusCode::FORBIDDEN, "err.account_disabled", "account_disabled"),
+        Err(LoginError::Internal(e)) => page.unavailable(&e),
+    }
+}
+
+/// A citizen proved who they are: new session id (session fixation), a new
+/// SSO session, then back to the pending authorization request if any.
+async fn complete_login(page: &Page<'_>, session: &Session, req: &str, pending: Option<Pending>, citizen: &Citizen) -> Response {
+    let app = page.app;
+    let sso = match accounts::start_session(
+        app.store.as_ref(),
+        app.clock.now(),
+        &citizen.account.id,
+        acr::LOA1,
+        &["pwd"],
+        app.config.session_ttl,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return page.unavailable(&e),
+    };
+    let who = SignedIn {
+        account_id: citizen.account.id.clone(),
+        subject: citizen.account.subject.clone(),
+        sid: sso.sid,
+        auth_time: sso.auth_time,
+        acr: sso.acr,
+        amr: sso.amr,
+    };
+    if let Err(e) = session.cycle_id().await {
+        return page.unavailable(&e);
+    }
+    // A fresh CSRF token for the new session id.
+    let _ = session.remove_value(CSRF_KEY).await;
+    if let Err(e) = session.insert(AUTH_KEY, &who).await {
+        return page.unavailable(&e);
+    }
+    match pending {
+        Some(mut p) => {
+            p.login_done = true;
+            if let Err(e) = session.insert(&pending_key(req), &p).await {
+                return page.unavailable(&e);
+            }
+            Redirect::to(&format!("/authorize/continue?req={req}")).into_response()
+        }
+        None => Redirect::to("/").into_response(),
+    }
+}
+
+async fn signup_page(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    Query(q): Query<ReqId>,
+) -> Response {
+    let pending = pending_for(&app, &session, &q.req).await;
+    let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
+    let csrf = match csrf_token(&session).await {
+        Ok(c) => c,
+        Err(e) => return page.unavailable(&e),
+    };
+    signup_form(&page, &csrf, &q.req, None, None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct SignUpForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    national_id: String,
+    #[serde(default)]
+    full_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+fn signup_form(
+    page: &Page<'_>,
+    csrf: &str,
+    req: &str,
+    form: Option<&SignUpForm>,
+    error: Option<(Option<&str>, &str)>,
+    status: StatusCode,
+) -> Response {
+    let values = form.map(|f| context! { national_id => &f.national_id, full_name => &f.full_name, email => &f.email });
+    let mut errors = std::collections::BTreeMap::new();
+    let mut general = None;
+    match error {
+        Some((Some(field), key)) => {
+            errors.insert(field, key);
+        }
+        Some((None, key)) => general = Some(key),
+        None => {}
+    }
+    let ctx = context! {
+        csrf => csrf, req => req, values => values, errors => errors, error => general,
+        login_url => format!("/login?req={req}"),
+    };
+    page.render("signup.html", status, ctx)
+}
+
+async fn signup_submit(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    Form(form): Form<SignUpForm>,
+) -> Response {
+    let pending = pending_for(&app, &session, &form.req).await;
+    let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
+    let csrf = match csrf_token(&session).await {
+        Ok(c) => c,
+        Err(e) => return page.unavailable(&e),
+    };
+    if !csrf_ok(&session, &form.csrf).await {
+        return signup_form(&page, &csrf, &form.req, Some(&form), Some((None, "err.csrf")), StatusCode::FORBIDDEN);
+    }
+    if form.password != form.password_confirm {
+        return signup_form(
+            &page, &csrf, &form.req, Some(&form), Some((Some("password_confirm"), "err.password_mismatch")), StatusCode::BAD_REQUEST,
+        );
+    }
+    let input = SignUp {
+        national_id: form.national_id.clone(),
+        full_name: form.full_name.clone(),
+        email: Some(form.email.clone()),
+        phone: None,
+        password: Some(Secret::new(form.password.clone())),
+    };
+    match accounts::sign_up(app.store.as_ref(), &app.passwords, app.clock.now(), input).await {
+        Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
+        Err(SignUpError::Internal(e)) => page.unavailable(&e),
+        Err(e) => signup_form(&page, &csrf, &form.req, Some(&form), Some((e.field(), e.key())), StatusCode::BAD_REQUEST),
+    }
+}
+
+async fn consent_page(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    Query(q): Query<ReqId>,
+) -> Response {
+    let pending = pending_for(&app, &session, &q.req).await;
+    let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
+    let (Some(pending), Ok(Some(who)), Ok(csrf)) = (pending, signed_in(&app, &session).await, csrf_token(&session).await)
+    else {
+        return page.error(StatusCode::BAD_REQUEST, "err.login_expired", "login_expired");
+    };
+    let client = app.store.get_client(&pending.request.client_id).await.ok().flatten();
+    let organisation = match &client {
+        Some(c) => app.store.find_organisation(&c.organisation_id).await.ok().flatten().map(|o| o.name),
+        None => None,
+    };
+    let account_name = app.store.get_citizen(&who.account_id).await.ok().flatten().map(|c| c.profile.full_name);
+    let scopes: Vec<String> = pending.request.consent_scopes().iter().map(|s| format!("scope.{s}")).collect();
+    let ctx = context! {
+        csrf => csrf, req => q.req, client_name => pending.client_name, organisation_name => organisation,
+        scopes => scopes, account_name => account_name,
+    };
+    page.render("consent.html", StatusCode::OK, ctx)
+}
+
+#[derive(Deserialize)]
+struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    decision: String,
+}
+
+async fn consent_submit(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    let pending = pending_for(&app, &session, &form.req).await;
+    let locale = locale_for(&lang, pending.as_ref());
+    let page = Page { app: &app, locale, rid: &rid };
+    if !csrf_ok(&session, &form.csrf).await {
+        return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
+    }
+    let (Some(mut pending), Ok(Some(who))) = (pending, signed_in(&app, &session).await) else {
+        return page.error(StatusCode::BAD_REQUEST, "err.login_expired", "login_expired");
+    };
+    if form.decision != "allow" {
+        let _ = session.remove_value(&pending_key(&form.req)).await;
+        let err = OAuthError::new(E::AccessDenied, "the citizen declined");
+        return respond_to_client(&app, locale, &rid, &pending.request.return_to, Err(&err));
+    }
+    // Remember the union of what was agreed before and now, per client.
+    let mut scopes = pending.request.consent_scopes();
+    if let Ok(Some(previous)) = app.store.get_consent(&who.account_id, &pending.request.client_id).await {
+        scopes.extend(previous.scopes);
+        scopes.sort();
+        scopes.dedup();
+    }
+    let consent = Consent {
+        account_id: who.account_id.clone(),
+        client_id: pending.request.client_id.clone(),
+        scopes,
+        granted_at: app.clock.now(),
+    };
+    if let Err(e) = app.store.put_consent(&consent).await {
+        return page.unavailable(&e);
+    }
+    pending.consent_shown = true;
+    if let Err(e) = session.insert(&pending_key(&form.req), &pending).await {
+        return page.unavailable(&e);
+    }
+    proceed(&app, &session, locale, &rid, &form.req, pending).await
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(app): State<App>,
+    session: Session,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let page = Page { app: &app, locale: lang.locale, rid: &rid };
+    if !csrf_ok(&session, &form.csrf).await {
+        return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
+    }
+    if let Ok(Some(who)) = session.get::<SignedIn>(AUTH_KEY).await {
+        if let Err(e) = app.store.revoke_sso_session(&who.sid, app.clock.now()).await {
+            return page.unavailable(&e);
+        }
+    }
+    if let Err(e) = session.flush().await {
+        return page.unavailable(&e);
+    }
+    Redirect::to("/").into_response()
+}

@@ -1,0 +1,145 @@
+//! HTTP: routers, middleware, extractors and handlers. HTTP types stop here.
+
+pub mod admin;
+mod authorize;
+mod discovery;
+pub mod error;
+mod login;
+pub mod params;
+pub mod session;
+mod token;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId as TowerRequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::app::App;
+use crate::pages::Locale;
+
+/// Largest request body accepted on the public listener (RFC 6749 requests are small).
+const BODY_LIMIT: usize = 64 * 1024;
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The public listener: OIDC endpoints and pages.
+pub fn public_router(app: App) -> Router {
+    let insecure = app.config.is_insecure_dev();
+    let sessions = SessionManagerLayer::new(session::DurableSessions::new(app.store.clone(), app.clock.clone()))
+        .with_name(session::COOKIE_NAME)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        // Secure everywhere except a plain-http loopback development issuer.
+        .with_secure(!insecure)
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(app.config.session_ttl)));
+    let browser = Router::new()
+        .merge(authorize::router())
+        .merge(login::router())
+        .layer(sessions)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
+    let router = Router::new()
+        .merge(discovery::router())
+        .merge(token::router())
+        .merge(browser)
+        .fallback(not_found)
+        .with_state(app);
+    with_common_layers(router)
+}
+
+/// The admin listener.
+pub fn admin_router(app: App) -> Router {
+    with_common_layers(admin::router(app))
+}
+
+fn with_common_layers(router: Router) -> Router {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // Path only: query strings can carry codes and tokens.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+}
+
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<TowerRequestId> {
+        HeaderValue::from_str(&crate::crypto::random_id()[..16]).ok().map(TowerRequestId::new)
+    }
+}
+
+/// The request id set by the middleware (shown on error pages, logged).
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned(),
+        ))
+    }
+}
+
+/// Page language from the `lang` query parameter, the `motcua_lang` cookie,
+/// then `Accept-Language` (DESIGN §6); `ui_locales` is applied by handlers
+/// that know the authorization request.
+pub struct Lang {
+    /// Negotiated locale.
+    pub locale: Locale,
+    /// The cookie value, if any.
+    cookie: Option<String>,
+    /// `Accept-Language`.
+    accept: Option<String>,
+}
+
+impl Lang {
+    /// Re-negotiate with an authorization request's `ui_locales` first.
+    pub fn with_ui_locales(&self, ui_locales: Option<&str>) -> Locale {
+        crate::pages::negotiate(ui_locales, self.cookie.as_deref(), self.accept.as_deref())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let explicit = parts.uri.query().and_then(|q| {
+            q.split('&').find_map(|kv| kv.strip_prefix("lang=")).and_then(Locale::parse).map(|l| l.tag().to_owned())
+        });
+        let cookie = explicit.or_else(|| {
+            parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+                c.split(';').find_map(|kv| kv.trim().strip_prefix("motcua_lang=").map(str::to_owned))
+            })
+        });
+        let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let locale = crate::pages::negotiate(None, cookie.as_deref(), accept.as_deref());
+        Ok(Self { locale, cookie, accept })
+    }
+}
+
+async fn not_found(
+    axum::extract::State(app): axum::extract::State<App>,
+    lang: Lang,
+    RequestId(rid): RequestId,
+) -> axum::response::Response {
+    error::error_page(&app, lang.locale, &rid, axum::http::StatusCode::NOT_FOUND, "err.not_found", "not_found")
+}

@@ -1,0 +1,131 @@
+//! Token, introspection, revocation and UserInfo endpoints.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+
+use super::error::{BearerError, OAuthJson, no_store};
+use super::params;
+use crate::app::App;
+use crate::crypto::Secret;
+use crate::domain::oidc::client_auth::{self, Presented};
+use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, grants};
+use crate::store::Client;
+
+/// Routes of this module.
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/token", post(token))
+        .route("/introspect", post(introspect))
+        .route("/revoke", post(revoke))
+        .route("/userinfo", get(userinfo).post(userinfo))
+}
+
+/// The form body of a POST, strictly parsed (`invalid_request` otherwise).
+fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+    }
+    params::parse(body)
+}
+
+/// RFC 6749 §2.3.1: HTTP Basic with form-urlencoded client id and secret.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Secret)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let bad = || OAuthError::invalid_client("malformed Basic authorization header");
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some((scheme, rest)) = value.split_once(' ') else { return Err(bad()) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        let p = params::parse(format!("v={s}").as_bytes()).map_err(|_| bad())?;
+        Ok(p.get("v").unwrap_or_default().to_owned())
+    };
+    Ok(Some((unescape(id)?, Secret::new(unescape(secret)?))))
+}
+
+/// Parse the form, reject repeats, and authenticate the client.
+async fn authenticated(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(Params, Client), OAuthError> {
+    let params = form(headers, body)?;
+    if let Some(name) = params.duplicated.first() {
+        return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
+    }
+    let presented = Presented {
+        basic: basic_credentials(headers)?,
+        client_id: params.get("client_id").map(str::to_owned),
+        client_secret: params.get("client_secret").map(Secret::new),
+        assertion_type: params.get("client_assertion_type").map(str::to_owned),
+        assertion: params.get("client_assertion").map(str::to_owned),
+    };
+    let ctx = app.ctx();
+    let token_endpoint = format!("{}/token", app.config.issuer);
+    let audiences = [token_endpoint.as_str(), app.config.issuer.as_str()];
+    let client = client_auth::authenticate(ctx.store, ctx.cache, &audiences, ctx.now, presented).await?;
+    Ok((params, client))
+}
+
+async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+    let (params, client) = authenticated(&app, &headers, &body).await?;
+    let ctx = app.ctx();
+    let response = match params.get("grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is required").into()),
+        Some("authorization_code") => grants::authorization_code(&ctx, &client, &params).await?,
+        Some("refresh_token") => grants::refresh_token(&ctx, &client, &params).await?,
+        Some("client_credentials") => grants::client_credentials(&ctx, &client, &params).await?,
+        Some(_) => return Err(OAuthError::new(E::UnsupportedGrantType, "unsupported grant_type").into()),
+    };
+    Ok((no_store(), axum::Json(response)).into_response())
+}
+
+async fn introspect(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+    let (params, client) = authenticated(&app, &headers, &body).await?;
+    // RFC 7662 §2.1: the caller is a protected resource or client with credentials.
+    if client.auth_method == "none" {
+        return Err(OAuthError::invalid_client("public clients cannot introspect").into());
+    }
+    let answer = grants::introspect(&app.ctx(), &client, &params).await?;
+    Ok((no_store(), axum::Json(answer)).into_response())
+}
+
+async fn revoke(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+    let (params, client) = authenticated(&app, &headers, &body).await?;
+    grants::revoke(&app.ctx(), &client, &params).await?;
+    Ok((no_store(), "").into_response())
+}
+
+/// OIDC Core §5.3: bearer token in the header, or (POST) in the form body
+/// (RFC 6750 §2.2) — never both.
+async fn userinfo(State(app): State<App>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, BearerError> {
+    let from_header = match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(v)) => match v.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => Some(t.trim().to_owned()),
+            _ => return Err(BearerError(Some(OAuthError::new(E::InvalidRequest, "use the Bearer scheme")))),
+        },
+        Some(Err(_)) => return Err(BearerError(Some(OAuthError::new(E::InvalidRequest, "malformed Authorization header")))),
+    };
+    let from_body = if method == Method::POST && !body.is_empty() {
+        let p = form(&headers, &body).map_err(|e| BearerError(Some(e)))?;
+        p.get("access_token").map(str::to_owned)
+    } else {
+        None
+    };
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            return Err(BearerError(Some(OAuthError::invalid_request("send the access token in one place only"))));
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return Err(BearerError(None)),
+    };
+    let claims = grants::userinfo(&app.ctx(), &token).await.map_err(|e| BearerError(Some(e)))?;
+    Ok((no_store(), axum::Json(claims)).into_response())
+}

@@ -1,0 +1,101 @@
+//! The `idp` binary: serve (default), `migrate`, `bootstrap-admin`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use idp::clock::{Clock as _, SystemClock};
+use idp::config::{Config, Flags};
+
+/// Motcua OpenID Connect identity provider.
+#[derive(Parser)]
+#[command(name = "idp", version, about)]
+struct Cli {
+    /// TOML configuration file (also IDP_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Issuer URL (overrides IDP_ISSUER).
+    #[arg(long, global = true)]
+    issuer: Option<String>,
+    /// Public listen address (overrides IDP_LISTEN).
+    #[arg(long, global = true)]
+    listen: Option<SocketAddr>,
+    /// Database URL (overrides IDP_DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the public and admin listeners (the default).
+    Serve,
+    /// Apply database migrations and exit (run before starting upgraded nodes).
+    Migrate,
+    /// Create a security-admin token and print it on stdout.
+    BootstrapAdmin {
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "bootstrap")]
+        label: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let flags = Flags { config_file: cli.config, issuer: cli.issuer, listen: cli.listen, database_url: cli.database_url };
+    let config = match Config::load(&flags, std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("idp: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("idp: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => idp::app::serve(config).await,
+            Command::Migrate => {
+                idp::app::open_store(&config).await?;
+                eprintln!("migrations applied");
+                Ok(())
+            }
+            Command::BootstrapAdmin { label } => {
+                let store = idp::app::open_store(&config).await?;
+                let (_, token) =
+                    idp::domain::admin::create_admin_token(store.as_ref(), SystemClock.now(), "security-admin", None, &label)
+                        .await
+                        .map_err(|e| idp::app::StartError(e.to_string()))?;
+                println!("{}", token.expose());
+                eprintln!("security-admin token created; export IDP_ADMIN_TOKEN=<the line above> for idp-admin");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("idp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

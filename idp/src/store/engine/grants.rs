@@ -1,0 +1,178 @@
+//! Grants, refresh-token rotation and the jti deny-list.
+
+/// `GrantStore`: grants, refresh-token families, the jti deny-list.
+macro_rules! impl_grants {
+    ($store:ident, $db:ty, $begin:literal) => {
+        #[async_trait::async_trait]
+        impl GrantStore for $store {
+            async fn create_grant(
+                &self,
+                g: &Grant,
+                refresh: Option<&RefreshToken>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                sqlx::query(
+                    "INSERT INTO grants (id, account_id, client_id, scopes, claims, sid, \
+                     auth_time, acr, amr, created_at, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&g.id)
+                .bind(&g.account_id)
+                .bind(&g.client_id)
+                .bind(to_json(&g.scopes)?)
+                .bind(&g.claims)
+                .bind(&g.sid)
+                .bind(g.auth_time)
+                .bind(&g.acr)
+                .bind(to_json(&g.amr)?)
+                .bind(g.created_at)
+                .bind(g.expires_at)
+                .bind(g.revoked_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if let Some(t) = refresh {
+                    // The first token belongs to this grant, whatever `t.grant_id` says.
+                    insert_refresh(&mut *tx, &g.id, t).await?;
+                }
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<Grant>> {
+                sqlx::query(concat!(grant_select!(), "WHERE id = $1"))
+                    .bind(grant_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| Self::grant(&r))
+                    .transpose()
+            }
+
+            async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> StoreResult<()> {
+                // `revoked_at IS NULL` keeps the first revocation time.
+                sqlx::query(
+                    "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(grant_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_refresh_token(&self, hash: &str) -> StoreResult<Option<RefreshToken>> {
+                let Some(r) = sqlx::query(
+                    "SELECT hash, grant_id, created_at, expires_at, used_at FROM refresh_tokens \
+                     WHERE hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(RefreshToken {
+                    hash: col(&r, "hash")?,
+                    grant_id: col(&r, "grant_id")?,
+                    created_at: col(&r, "created_at")?,
+                    expires_at: col(&r, "expires_at")?,
+                    used_at: col(&r, "used_at")?,
+                }))
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                old_hash: &str,
+                new: &RefreshToken,
+                now: Timestamp,
+            ) -> StoreResult<Rotation> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                // RFC 6819 §5.2.2.3 / OAuth 2.0 Security BCP §4.14: a refresh token
+                // rotates once. The conditional UPDATE is the arbiter: of two
+                // concurrent callers exactly one sees a row affected (PostgreSQL
+                // re-checks `used_at IS NULL` after the row lock; SQLite's
+                // `BEGIN IMMEDIATE` serialises the two transactions).
+                let claimed = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+                if claimed == 0 {
+                    let family = sqlx::query("SELECT grant_id FROM refresh_tokens WHERE hash = $1")
+                        .bind(old_hash)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    tx.rollback().await.map_err(db_err)?;
+                    return match family {
+                        Some(r) => Ok(Rotation::Reused(col(&r, "grant_id")?)),
+                        None => Ok(Rotation::Unknown),
+                    };
+                }
+                let row = sqlx::query(concat!(
+                    grant_select!(),
+                    "WHERE id = (SELECT grant_id FROM refresh_tokens WHERE hash = $1)"
+                ))
+                .bind(old_hash)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let grant = Self::grant(&row)?;
+                // The new token joins the old token's family.
+                insert_refresh(&mut *tx, &grant.id, new).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Rotation::Rotated(grant))
+            }
+
+            async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn is_jti_revoked(&self, jti: &str) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT jti FROM revoked_jtis WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.is_some())
+            }
+        }
+
+        /// Insert one refresh token of family `grant_id`.
+        async fn insert_refresh(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            grant_id: &str,
+            t: &RefreshToken,
+        ) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (hash, grant_id, created_at, expires_at, used_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&t.hash)
+            .bind(grant_id)
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .bind(t.used_at)
+            .execute(conn)
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use impl_grants;

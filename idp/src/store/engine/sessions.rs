@@ -1,0 +1,274 @@
+//! SSO sessions, signing keys, admin tokens, web sessions, `Store`.
+
+/// SSO sessions, signing keys, admin tokens, web sessions and `Store` itself.
+macro_rules! impl_sessions {
+    ($store:ident, $engine:literal) => {
+        #[async_trait::async_trait]
+        impl SsoSessionStore for $store {
+            async fn create_sso_session(&self, s: &SsoSession) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, created_at, \
+                     expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&s.sid)
+                .bind(&s.account_id)
+                .bind(s.auth_time)
+                .bind(&s.acr)
+                .bind(to_json(&s.amr)?)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .bind(s.revoked_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_sso_session(&self, sid: &str) -> StoreResult<Option<SsoSession>> {
+                sqlx::query(concat!(sso_select!(), "WHERE sid = $1"))
+                    .bind(sid)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| Self::sso_session(&r))
+                    .transpose()
+            }
+
+            async fn revoke_sso_session(&self, sid: &str, now: Timestamp) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE sso_sessions SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(sid)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn revoke_account_sessions(
+                &self,
+                account_id: &str,
+                now: Timestamp,
+            ) -> StoreResult<u64> {
+                // Expired sessions are already dead: leave them, and count only live ones.
+                let done = sqlx::query(
+                    "UPDATE sso_sessions SET revoked_at = $1 \
+                     WHERE account_id = $2 AND revoked_at IS NULL AND expires_at > $1",
+                )
+                .bind(now)
+                .bind(account_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn add_session_client(
+                &self,
+                sid: &str,
+                client_id: &str,
+                now: Timestamp,
+            ) -> StoreResult<()> {
+                // DO NOTHING keeps the first sign-in time.
+                sqlx::query(
+                    "INSERT INTO session_clients (sid, client_id, first_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (sid, client_id) DO NOTHING",
+                )
+                .bind(sid)
+                .bind(client_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_session_clients(&self, sid: &str) -> StoreResult<Vec<String>> {
+                sqlx::query(
+                    "SELECT client_id FROM session_clients WHERE sid = $1 \
+                     ORDER BY first_at, client_id",
+                )
+                .bind(sid)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| col(r, "client_id"))
+                .collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl KeyStore for $store {
+            async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+                sqlx::query(concat!(key_select!(), "ORDER BY created_at, kid"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(Self::signing_key)
+                    .collect()
+            }
+
+            async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, state, private_enc, kek_id, public_jwk, \
+                     created_at, activated_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&k.kid)
+                .bind(&k.alg)
+                .bind(&k.state)
+                .bind(&k.private_enc)
+                .bind(&k.kek_id)
+                .bind(&k.public_jwk)
+                .bind(k.created_at)
+                .bind(k.activated_at)
+                .bind(k.retired_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn update_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET state = $2, created_at = $3, activated_at = $4, \
+                     retired_at = $5 WHERE kid = $1",
+                )
+                .bind(&k.kid)
+                .bind(&k.state)
+                .bind(k.created_at)
+                .bind(k.activated_at)
+                .bind(k.retired_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl AdminTokenStore for $store {
+            async fn create_admin_token(&self, t: &AdminToken) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO admin_tokens (id, hash, role, organisation_id, label, created_at, \
+                     expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&t.id)
+                .bind(&t.hash)
+                .bind(&t.role)
+                .bind(&t.organisation_id)
+                .bind(&t.label)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .bind(t.revoked_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn find_admin_token(&self, hash: &str) -> StoreResult<Option<AdminToken>> {
+                sqlx::query(concat!(admin_select!(), "WHERE hash = $1"))
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| Self::admin_token(&r))
+                    .transpose()
+            }
+
+            async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminToken>> {
+                sqlx::query(concat!(admin_select!(), "ORDER BY created_at, id"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(Self::admin_token)
+                    .collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl WebSessionStore for $store {
+            async fn load_web_session(
+                &self,
+                id: &str,
+                now: Timestamp,
+            ) -> StoreResult<Option<Vec<u8>>> {
+                sqlx::query("SELECT data FROM web_sessions WHERE id = $1 AND expires_at > $2")
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| col(&r, "data"))
+                    .transpose()
+            }
+
+            async fn save_web_session(
+                &self,
+                id: &str,
+                data: &[u8],
+                expires_at: Timestamp,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
+                     expires_at = excluded.expires_at",
+                )
+                .bind(id)
+                .bind(data)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn delete_web_session(&self, id: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM web_sessions WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
+                let sessions = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                let jtis = sqlx::query("DELETE FROM revoked_jtis WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(sessions.rows_affected() + jtis.rows_affected())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            fn engine(&self) -> &'static str {
+                $engine
+            }
+        }
+    };
+}
+pub(crate) use impl_sessions;

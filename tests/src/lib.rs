@@ -1,0 +1,24 @@
+//! End-to-end harness for Motcua: starts the real `idp` binary on free ports with its own
+//! database, drives `idp-admin` against it, and plays the two other parties — a citizen's
+//! browser ([`Browser`]) and a relying party ([`Rp`], built on the `openidconnect` crate).
+//!
+//! The suite itself lives in `tests/suite/`. Run it with `cargo test --workspace`, which builds
+//! the `idp` and `idp-admin` binaries first.
+
+// This crate is test code only: a failed expectation is a failed test, so panicking helpers are
+// the point (the workspace denies them for production code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// The citizen's side: a cookie-keeping HTTP client that walks the login, sign-up and consent pages.
+pub mod browser;
+/// OAuth plumbing shared by tests: raw form posts, JWT decoding, query parameters, PKCE.
+pub mod oauth;
+/// The relying party's side, through the `openidconnect` crate.
+pub mod rp;
+/// Starting and stopping `idp` for one test, and running `idp-admin` against it.
+pub mod server;
+
+pub use browser::{Browser, Credentials, Flow, Page, SignUpForm};
+pub use oauth::{Reply, jwt_header, jwt_payload, query_param};
+pub use rp::{Pending, Rp, Tokens};
+pub use server::{Citizen, Idp, TestClient};

@@ -1,0 +1,466 @@
+//! One `idp` process per test: its own temporary directory, database, master key and ports.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use url::Url;
+
+/// Code of the organisation that owns every client a test registers.
+const TEST_ORG: &str = "e2e-ministry";
+
+/// How long `idp` may take to answer `/readyz` with 200 after it is spawned.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `idp` with its own data directory, killed when dropped.
+pub struct Idp {
+    dir: tempfile::TempDir,
+    public_port: u16,
+    admin_port: u16,
+    admin_token: String,
+    child: Option<Child>,
+    org_created: Mutex<bool>,
+}
+
+/// A client registered through `idp-admin client register`.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    /// The `client_id` the admin API assigned.
+    pub client_id: String,
+    /// The secret printed once at registration (`None` for public and `private_key_jwt` clients).
+    pub secret: Option<String>,
+    /// The client's (only) registered redirect URI, `http://127.0.0.1:<unused port>/cb`.
+    pub redirect_uri: String,
+    /// The `ClientView` JSON the admin API returned.
+    pub view: Value,
+}
+
+/// A citizen account created through `idp-admin user create`.
+#[derive(Clone, Debug)]
+pub struct Citizen {
+    /// National ID number (12 digits), usable as the login identifier.
+    pub national_id: String,
+    /// Full name, expected back as the `name` claim.
+    pub full_name: String,
+    /// Email address, also a login identifier.
+    pub email: String,
+    /// The account password.
+    pub password: String,
+    /// The `UserView` JSON the admin API returned.
+    pub view: Value,
+}
+
+impl Idp {
+    /// Creates a fresh data directory, bootstraps an admin token and starts `idp`, returning once
+    /// `GET /readyz` answers 200.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("motcua-e2e-")
+            .tempdir()
+            .expect("create temp dir");
+        let [public_port, admin_port] = free_ports();
+        let mut idp = Idp {
+            dir,
+            public_port,
+            admin_port,
+            admin_token: String::new(),
+            child: None,
+            org_created: Mutex::new(false),
+        };
+        idp.admin_token = idp.bootstrap_admin();
+        idp.spawn();
+        idp
+    }
+
+    /// The issuer URL, `http://127.0.0.1:<public port>` (no trailing slash).
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.public_port)
+    }
+
+    /// An absolute URL on the public listener.
+    pub fn url(&self, path: &str) -> Url {
+        Url::parse(&format!("{}{path}", self.issuer())).expect("valid URL")
+    }
+
+    /// The admin API base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// The `security-admin` token printed by `idp bootstrap-admin`.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// The temporary data directory (database, master key, server log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything `idp` wrote to stdout and stderr so far.
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// An HTTP client as an RP uses it: no redirects followed, no cookies, 10 s timeout.
+    pub fn http(&self) -> reqwest::blocking::Client {
+        http_client()
+    }
+
+    /// Stops `idp` gracefully (SIGTERM, then SIGKILL after 10 s) and starts it again on the same
+    /// data directory and ports.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs `idp-admin --url <admin API> --token <token> ARGS…`.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        self.admin_with_stdin(args, None)
+    }
+
+    /// Runs `idp-admin` with `--json` and returns the parsed stdout; fails the test when the
+    /// command fails.
+    pub fn admin_json(&self, args: &[&str]) -> Value {
+        self.admin_json_with_stdin(args, None)
+    }
+
+    /// Runs `idp-admin` with `--json` and `stdin` on its standard input.
+    pub fn admin_json_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.admin_with_stdin(&all, stdin);
+        assert!(
+            out.status.success(),
+            "idp-admin {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "idp-admin {args:?} --json printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs `idp-admin` with the given standard input (`None`: empty).
+    pub fn admin_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        admin_command(&self.admin_url(), &self.admin_token, args, stdin)
+    }
+
+    /// Creates the test organisation once per `Idp`.
+    pub fn ensure_org(&self) -> &'static str {
+        let mut created = self.org_created.lock().expect("org lock");
+        if !*created {
+            self.admin_json(&[
+                "org",
+                "create",
+                "--code",
+                TEST_ORG,
+                "--name",
+                "E2E Ministry",
+                "--kind",
+                "ministry",
+            ]);
+            *created = true;
+        }
+        TEST_ORG
+    }
+
+    /// Registers a confidential client (unless `extra` carries its own `--type`) owned by the
+    /// test organisation, with redirect URI `http://127.0.0.1:<unused port>/cb`. `extra` is
+    /// appended to `idp-admin client register` (e.g. `["--scope", "openid", …]`).
+    pub fn register_client(&self, extra: &[&str]) -> TestClient {
+        let org = self.ensure_org();
+        let [port] = free_ports();
+        let redirect_uri = format!("http://127.0.0.1:{port}/cb");
+        let name = format!("RP {port}");
+        let mut args = vec![
+            "client",
+            "register",
+            "--name",
+            &name,
+            "--org",
+            org,
+            "--redirect-uri",
+            &redirect_uri,
+        ];
+        if !extra.contains(&"--type") {
+            args.extend_from_slice(&["--type", "confidential"]);
+        }
+        args.extend_from_slice(extra);
+        let out = self.admin_json(&args);
+        let view = out["client"].clone();
+        let client_id = view["client_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no client.client_id in {out}"))
+            .to_owned();
+        let secret = out["client_secret"].as_str().map(str::to_owned);
+        TestClient {
+            client_id,
+            secret,
+            redirect_uri,
+            view,
+        }
+    }
+
+    /// Creates a citizen through `idp-admin user create --password-stdin`.
+    pub fn create_user(
+        &self,
+        national_id: &str,
+        full_name: &str,
+        email: &str,
+        password: &str,
+    ) -> Citizen {
+        let view = self.admin_json_with_stdin(
+            &[
+                "user",
+                "create",
+                "--national-id",
+                national_id,
+                "--name",
+                full_name,
+                "--email",
+                email,
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        );
+        Citizen {
+            national_id: national_id.to_owned(),
+            full_name: full_name.to_owned(),
+            email: email.to_owned(),
+            password: password.to_owned(),
+            view,
+        }
+    }
+
+    /// Creates the default test citizen, Nguyễn Văn An.
+    pub fn citizen(&self) -> Citizen {
+        self.create_user(
+            "001090012345",
+            "Nguyễn Văn An",
+            "an.nguyen@example.vn",
+            "Hoa-sen-no-ro-2024",
+        )
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("idp.log")
+    }
+
+    /// The `idp` command with this test's environment.
+    fn idp_command(&self) -> Command {
+        let mut cmd = clean_command(&binary("idp"));
+        let dir = self.dir.path();
+        cmd.current_dir(dir)
+            .env("IDP_ISSUER", self.issuer())
+            .env("IDP_LISTEN", format!("127.0.0.1:{}", self.public_port))
+            .env("IDP_ADMIN_LISTEN", format!("127.0.0.1:{}", self.admin_port))
+            .env("IDP_DATABASE_URL", database_url_for_test(dir))
+            .env("IDP_MASTER_KEY_FILE", dir.join("master.key"))
+            // Cheap hashes: the suite runs hundreds of logins on two cores.
+            .env("IDP_ARGON2_MEMORY_KIB", "1024")
+            .env("IDP_ARGON2_ITERATIONS", "1")
+            .env("RUST_LOG", "warn");
+        cmd
+    }
+
+    /// Runs `idp bootstrap-admin` and returns the token it prints alone on stdout.
+    fn bootstrap_admin(&self) -> String {
+        let mut cmd = self.idp_command();
+        cmd.arg("bootstrap-admin");
+        let out = run_with_stdin(cmd, None);
+        assert!(
+            out.status.success(),
+            "idp bootstrap-admin failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "idp bootstrap-admin must print the token alone on stdout, printed: {stdout:?}"
+        );
+        lines[0].trim().to_owned()
+    }
+
+    fn spawn(&mut self) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open server log");
+        let child = self
+            .idp_command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log handle")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn idp");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let http = http_client();
+        let readyz = self.url("/readyz");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let child = self.child.as_mut().expect("idp spawned");
+            if let Some(status) = child.try_wait().expect("poll idp") {
+                self.child = None;
+                panic!(
+                    "idp exited ({status}) before it was ready; its log:\n{}",
+                    self.server_log()
+                );
+            }
+            if let Ok(resp) = http.get(readyz.clone()).send()
+                && resp.status() == reqwest::StatusCode::OK
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                panic!(
+                    "idp did not answer 200 on /readyz within {READY_TIMEOUT:?}; its log:\n{}",
+                    self.server_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Graceful stop: SIGTERM through `kill(1)` (the crate forbids unsafe, so no libc), then
+    /// SIGKILL if `idp` has not exited after 10 s.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            // libtest shows a failed test's output: put the server's side of the story there.
+            let log = self.server_log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- idp log (last {} lines) ----", tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// The database URL for one test: a SQLite file in the test's own directory.
+///
+/// PostgreSQL runs arrive with the production-shape work (compose, two nodes); they need a
+/// fresh database per test, which this crate cannot create without a database driver.
+pub fn database_url_for_test(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("idp.db").display())
+}
+
+/// Path of a workspace binary, next to the test executable (`target/<profile>/`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // The test executable is target/<profile>/deps/<name>-<hash>.
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} not found. Run the suite with `cargo test --workspace`: the idp and admin-cli \
+         packages have integration tests, so cargo builds both binaries first.",
+        path.display()
+    );
+    path
+}
+
+/// An HTTP client that follows no redirects and keeps no cookies.
+pub fn http_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("build HTTP client")
+}
+
+/// Ports free at the time of asking (bound on 127.0.0.1:0, then released together so the
+/// same call never returns one port twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+}
+
+/// A command without the caller's `IDP_*` and `REDIS_URL` settings, so a developer's shell
+/// cannot change what a test starts.
+fn clean_command(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("IDP_") || name == "REDIS_URL" {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
+/// Runs `idp-admin --url URL --token TOKEN ARGS…` (for tests of wrong tokens and unreachable
+/// servers; [`Idp::admin`] is the usual way).
+pub fn admin_command(url: &str, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = clean_command(&binary("idp-admin"));
+    cmd.arg("--url")
+        .arg(url)
+        .arg("--token")
+        .arg(token)
+        .args(args);
+    run_with_stdin(cmd, stdin)
+}
+
+fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut pipe = child.stdin.take().expect("stdin piped");
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    drop(pipe);
+    child.wait_with_output().expect("wait for command")
+}

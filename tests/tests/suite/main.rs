@@ -1,0 +1,30 @@
+//! Motcua end-to-end suite: the real `idp` and `idp-admin` binaries, one fresh `Idp` (own
+//! database, own ports) per test, driven as a relying party, a citizen's browser and an admin
+//! would drive them. One binary with modules, to link once.
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// `idp-admin` as a security admin sees it: output, exit codes, error lines.
+mod admin_cli;
+/// Authorization code flow for a citizen: sign-up, login, claims, userinfo, login failures.
+mod code_flow;
+/// Discovery document and JWKS as an RP library reads them.
+mod discovery;
+/// Malformed and unauthorised requests at every endpoint: RFC-shaped errors, never a 500.
+mod errors;
+/// Single sign-on: sessions across clients, consent memory, `prompt`, `max_age`, restarts.
+mod sso;
+/// Token endpoint grants and token lifecycle: refresh rotation, code reuse, client
+/// credentials, `private_key_jwt`, introspection, revocation.
+mod tokens;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The wall clock in Unix seconds, to bracket `auth_time`, `iat` and `exp`.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}

@@ -1,0 +1,286 @@
+use std::time::{Duration, SystemTime};
+
+use e2e::oauth::{self, ClientAuth};
+use e2e::{Browser, Credentials, Idp, Rp, Tokens, jwt_header};
+use josekit::jwk::KeyPair as _;
+use josekit::jws::{JwsHeader, RS256};
+use josekit::jwt::JwtPayload;
+use serde_json::{Value, json};
+
+use crate::now;
+
+/// Signs the default citizen in at `rp` with `offline_access`, so a refresh token is issued.
+fn offline_sign_in(idp: &Idp, rp: &Rp) -> Tokens {
+    let citizen = idp.citizen();
+    // OIDC Core §11: offline_access is honoured with prompt=consent.
+    let tokens = rp.sign_in(
+        &Browser::new(idp),
+        &["profile", "offline_access"],
+        &[("prompt", "consent")],
+        Credentials::Password(&citizen.national_id, &citizen.password),
+    );
+    assert!(
+        tokens.refresh_token.is_some(),
+        "no refresh token for offline_access"
+    );
+    tokens
+}
+
+fn string(v: &Value, field: &str) -> String {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {v}"))
+        .to_owned()
+}
+
+#[test]
+fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_family() {
+    let idp = Idp::start();
+    let rp = Rp::new(&idp, &idp.register_client(&[]));
+    let tokens = offline_sign_in(&idp, &rp);
+    let old = tokens.refresh_token.unwrap();
+
+    let rotated = rp.refresh(&old);
+    let body = rotated.ok_json();
+    let new = string(body, "refresh_token");
+    assert_ne!(new, old, "refresh token not rotated");
+    assert!(body["access_token"].is_string());
+    assert!(
+        body["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+    );
+    // RFC 6749 §5.1: token responses are not cached.
+    assert!(
+        rotated.header("cache-control").contains("no-store"),
+        "{rotated:?}"
+    );
+
+    let reuse = rp.refresh(&old);
+    assert_eq!(
+        (reuse.status, reuse.error()),
+        (400, "invalid_grant"),
+        "{reuse:?}"
+    );
+    // RFC 9700 §4.14.2: reuse of a rotated token revokes the family, the new one included.
+    let after = rp.refresh(&new);
+    assert_eq!(
+        (after.status, after.error()),
+        (400, "invalid_grant"),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn code_reuse_is_refused_and_revokes_the_first_access_token() {
+    let idp = Idp::start();
+    let citizen = idp.citizen();
+    let rp = Rp::new(&idp, &idp.register_client(&[]));
+    let pending = rp.authorize(&["profile"], &[]);
+    let flow = Browser::new(&idp).run_flow(
+        &pending.url,
+        Credentials::Password(&citizen.national_id, &citizen.password),
+    );
+    let code = rp.code_from(&pending, &flow.redirect);
+
+    let first = rp.redeem_raw(&code, &pending.verifier);
+    let access = string(first.ok_json(), "access_token");
+    assert_eq!(rp.introspect(&access).ok_json()["active"], true);
+
+    let second = rp.redeem_raw(&code, &pending.verifier);
+    assert_eq!(
+        (second.status, second.error()),
+        (400, "invalid_grant"),
+        "{second:?}"
+    );
+    // RFC 6749 §4.1.2: tokens issued from a reused code should be revoked.
+    assert_eq!(
+        rp.introspect(&access).ok_json()["active"],
+        false,
+        "access token from the first redemption still active"
+    );
+}
+
+#[test]
+fn client_credentials_returns_an_rfc9068_access_token() {
+    let idp = Idp::start();
+    let reg = idp.register_client(&["--grant-type", "client_credentials"]);
+    let rp = Rp::new(&idp, &reg);
+    let reply = rp.token(&[("grant_type", "client_credentials")]);
+    let body = reply.ok_json();
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert!(body.get("id_token").is_none(), "{body}");
+    assert!(body["expires_in"].as_i64().is_some_and(|e| e > 0), "{body}");
+    let access = string(body, "access_token");
+
+    let header = jwt_header(&access);
+    assert!(
+        header["typ"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")),
+        "access token header {header}"
+    );
+    let claims = oauth::verify_with_jwks(&access, &rp.jwks());
+    assert_eq!(claims["iss"], idp.issuer().as_str());
+    assert_eq!(claims["client_id"], reg.client_id.as_str());
+    assert!(
+        claims["exp"].as_i64().is_some_and(|e| e > now()),
+        "{claims}"
+    );
+    assert!(claims["jti"].is_string(), "{claims}");
+    assert!(claims["sub"].is_string(), "{claims}");
+
+    let intro = rp.introspect(&access);
+    assert_eq!(intro.ok_json()["active"], true);
+    assert_eq!(intro.json["client_id"], reg.client_id.as_str());
+}
+
+/// A `private_key_jwt` client assertion (RFC 7523 §3) signed with `key`.
+fn client_assertion(key: &josekit::jwk::Jwk, client_id: &str, audience: &str, jti: &str) -> String {
+    let mut payload = JwtPayload::new();
+    payload.set_issuer(client_id);
+    payload.set_subject(client_id);
+    payload.set_audience(vec![audience]);
+    payload.set_jwt_id(jti);
+    let now = SystemTime::now();
+    payload.set_issued_at(&now);
+    payload.set_expires_at(&(now + Duration::from_secs(60)));
+    let mut header = JwsHeader::new();
+    header.set_token_type("JWT");
+    header.set_key_id("rp-key-1");
+    let signer = RS256.signer_from_jwk(key).unwrap();
+    josekit::jwt::encode_with_signer(&payload, &header, &signer).unwrap()
+}
+
+/// A fresh RSA key pair as a private JWK with kid `rp-key-1`.
+fn rsa_jwk() -> josekit::jwk::Jwk {
+    let mut jwk = RS256.generate_key_pair(2048).unwrap().to_jwk_key_pair();
+    jwk.set_key_id("rp-key-1");
+    jwk.set_key_use("sig");
+    jwk.set_algorithm("RS256");
+    jwk
+}
+
+#[test]
+fn private_key_jwt_authenticates_once_per_assertion() {
+    let idp = Idp::start();
+    let private = rsa_jwk();
+    let public = private.to_public_key().unwrap();
+    let jwks_file = idp.dir().join("rp-jwks.json");
+    let jwks = json!({ "keys": [Value::Object(public.as_ref().clone())] });
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let reg = idp.register_client(&[
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        jwks_file.to_str().unwrap(),
+        "--grant-type",
+        "client_credentials",
+    ]);
+    assert!(
+        reg.secret.is_none(),
+        "a private_key_jwt client got a secret"
+    );
+    let rp = Rp::new(&idp, &reg);
+    let token_url = rp.endpoint("token_endpoint");
+    let request = |assertion: &str| {
+        oauth::post_form(
+            &rp.http,
+            &token_url,
+            ClientAuth::None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &reg.client_id),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+            ],
+        )
+    };
+
+    let assertion = client_assertion(&private, &reg.client_id, token_url.as_str(), "jti-0001");
+    let first = request(&assertion);
+    assert!(first.ok_json()["access_token"].is_string());
+
+    // RFC 7523 §3 item 7: a jti may be used only once.
+    let replay = request(&assertion);
+    assert!(
+        matches!(replay.status, 400 | 401) && replay.error() == "invalid_client",
+        "replayed assertion: {replay:?}"
+    );
+
+    // Signed by a key the client never registered, same kid.
+    let stranger = rsa_jwk();
+    let forged = client_assertion(&stranger, &reg.client_id, token_url.as_str(), "jti-0002");
+    let forged = request(&forged);
+    assert!(
+        matches!(forged.status, 400 | 401) && forged.error() == "invalid_client",
+        "assertion signed by another key: {forged:?}"
+    );
+
+    // A fresh jti with the right key works again.
+    let fresh = client_assertion(&private, &reg.client_id, token_url.as_str(), "jti-0003");
+    assert!(request(&fresh).ok_json()["access_token"].is_string());
+}
+
+#[test]
+fn introspection_is_per_client_and_revoking_a_refresh_token_revokes_its_family() {
+    let idp = Idp::start();
+    let owner = Rp::new(&idp, &idp.register_client(&[]));
+    let other = Rp::new(&idp, &idp.register_client(&[]));
+    let tokens = offline_sign_in(&idp, &owner);
+    let first_access = tokens.access_token.clone();
+
+    let intro = owner.introspect(&first_access);
+    let body = intro.ok_json();
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body["client_id"], owner.reg.client_id.as_str());
+    assert_eq!(body["sub"], tokens.claims.subject().as_str());
+    assert!(body["exp"].as_i64().is_some_and(|e| e > now()), "{body}");
+    let scopes: Vec<&str> = body["scope"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no scope in {body}"))
+        .split(' ')
+        .collect();
+    assert!(
+        scopes.contains(&"openid") && scopes.contains(&"profile"),
+        "{body}"
+    );
+
+    // RFC 7662 §2.2: another client learns nothing about the token.
+    let foreign = other.introspect(&first_access);
+    assert_eq!(foreign.ok_json()["active"], false, "{foreign:?}");
+    assert!(foreign.json.get("sub").is_none(), "{foreign:?}");
+
+    // RFC 7009 §2.1: another client cannot revoke it.
+    let refresh = tokens.refresh_token.clone().unwrap();
+    let foreign_revoke = other.revoke(&refresh, "refresh_token");
+    assert!(
+        foreign_revoke.status < 500,
+        "foreign revoke: {foreign_revoke:?}"
+    );
+    let rotated = owner.refresh(&refresh);
+    let rotated_body = rotated.ok_json();
+    let refresh = string(rotated_body, "refresh_token");
+    let second_access = string(rotated_body, "access_token");
+
+    let revoked = owner.revoke(&refresh, "refresh_token");
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    let refused = owner.refresh(&refresh);
+    assert_eq!(
+        (refused.status, refused.error()),
+        (400, "invalid_grant"),
+        "{refused:?}"
+    );
+    for access in [&first_access, &second_access] {
+        assert_eq!(
+            owner.introspect(access).ok_json()["active"],
+            false,
+            "access token of a revoked family still active"
+        );
+    }
+    // RFC 7009 §2.2: revoking an unknown or already revoked token still answers 200.
+    assert_eq!(owner.revoke(&refresh, "refresh_token").status, 200);
+}
