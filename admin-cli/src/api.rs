@@ -49,14 +49,10 @@ impl Api {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| {
-                Failure(format!(
-                    "invalid admin API URL {url:?}: expected something like http://127.0.0.1:8081"
-                ))
+                Failure(format!("invalid admin API URL {url:?}: expected something like http://127.0.0.1:8081"))
             })?;
         let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
-            Failure::new(
-                "no admin token: set IDP_ADMIN_TOKEN or pass --token (create one with `idp bootstrap-admin`)",
-            )
+            Failure::new("no admin token: set IDP_ADMIN_TOKEN or pass --token (create one with `idp bootstrap-admin`)")
         })?;
         let http = Client::builder()
             .timeout(TIMEOUT)
@@ -65,12 +61,7 @@ impl Api {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Failure(format!("cannot start the HTTP client: {}", chain(&e))))?;
-        Ok(Self {
-            base,
-            shown,
-            token: token.to_owned(),
-            http,
-        })
+        Ok(Self { base, shown, token: token.to_owned(), http })
     }
 
     /// `GET` the path (segments, percent-encoded here) with query pairs.
@@ -102,12 +93,8 @@ impl Api {
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            return serde_json::from_str(&text).map_err(|_| {
-                Failure(format!(
-                    "the admin API at {} answered something that is not JSON",
-                    self.shown
-                ))
-            });
+            return serde_json::from_str(&text)
+                .map_err(|_| Failure(format!("the admin API at {} answered something that is not JSON", self.shown)));
         }
         Err(api_failure(status, &text))
     }
@@ -126,22 +113,11 @@ impl Api {
 
     fn transport(&self, e: &reqwest::Error) -> Failure {
         if e.is_connect() {
-            Failure(format!(
-                "cannot reach the admin API at {}: is idp running?",
-                self.shown
-            ))
+            Failure(format!("cannot reach the admin API at {}: is idp running?", self.shown))
         } else if e.is_timeout() {
-            Failure(format!(
-                "the admin API at {} did not answer within {} seconds",
-                self.shown,
-                TIMEOUT.as_secs()
-            ))
+            Failure(format!("the admin API at {} did not answer within {} seconds", self.shown, TIMEOUT.as_secs()))
         } else {
-            Failure(format!(
-                "request to the admin API at {} failed: {}",
-                self.shown,
-                chain(e)
-            ))
+            Failure(format!("request to the admin API at {} failed: {}", self.shown, chain(e)))
         }
     }
 }
@@ -149,15 +125,10 @@ impl Api {
 /// The message of an admin API error answer (`{"error", "message"}`).
 fn api_failure(status: StatusCode, text: &str) -> Failure {
     let parsed: Option<Value> = serde_json::from_str(text).ok();
-    let message = parsed
-        .as_ref()
-        .and_then(|v| v.get("message"))
-        .and_then(Value::as_str)
-        .filter(|m| !m.trim().is_empty());
+    let message =
+        parsed.as_ref().and_then(|v| v.get("message")).and_then(Value::as_str).filter(|m| !m.trim().is_empty());
     match (status, message) {
-        (StatusCode::UNAUTHORIZED, Some(m)) => {
-            Failure(format!("{m} (check --token or IDP_ADMIN_TOKEN)"))
-        }
+        (StatusCode::UNAUTHORIZED, Some(m)) => Failure(format!("{m} (check --token or IDP_ADMIN_TOKEN)")),
         (_, Some(m)) => Failure(m.to_owned()),
         (_, None) => Failure(format!("the admin API answered HTTP {status}")),
     }
@@ -188,15 +159,9 @@ mod tests {
 
     #[test]
     fn api_errors_show_the_message() {
-        let f = api_failure(
-            StatusCode::FORBIDDEN,
-            r#"{"error":"forbidden","message":"no"}"#,
-        );
+        let f = api_failure(StatusCode::FORBIDDEN, r#"{"error":"forbidden","message":"no"}"#);
         assert_eq!(f.0, "no");
-        let f = api_failure(
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":"unauthorized","message":"bad token"}"#,
-        );
+        let f = api_failure(StatusCode::UNAUTHORIZED, r#"{"error":"unauthorized","message":"bad token"}"#);
         assert!(f.0.starts_with("bad token"));
         let f = api_failure(StatusCode::BAD_GATEWAY, "<html>");
         assert_eq!(f.0, "the admin API answered HTTP 502 Bad Gateway");
@@ -209,12 +174,7 @@ mod tests {
         assert!(Api::new("http://127.0.0.1:8081", None).is_err());
         assert!(Api::new("http://127.0.0.1:8081", Some("  ")).is_err());
         let api = Api::new("http://h:1/prefix/", Some("t")).unwrap();
-        let url = api
-            .url(&["admin", "v1", "clients", "a/b c"], &[("after", "x&y")])
-            .unwrap();
-        assert_eq!(
-            url.as_str(),
-            "http://h:1/prefix/admin/v1/clients/a%2Fb%20c?after=x%26y"
-        );
+        let url = api.url(&["admin", "v1", "clients", "a/b c"], &[("after", "x&y")]).unwrap();
+        assert_eq!(url.as_str(), "http://h:1/prefix/admin/v1/clients/a%2Fb%20c?after=x%26y");
     }
 }

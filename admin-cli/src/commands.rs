@@ -17,19 +17,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         _ => None,
     };
     let password = match &cli.command {
-        Command::User(UserCommand::Create {
-            password_stdin: true,
-            ..
-        }) => Some(read_password()?),
+        Command::User(UserCommand::Create { password_stdin: true, .. }) => Some(read_password()?),
         _ => None,
     };
     let api = Api::new(&cli.url, cli.token.as_deref())?;
     let print = |value: &Value, human: &dyn Fn(&Value) -> String| {
         if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).unwrap_or_default()
-            );
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
         } else {
             println!("{}", human(value));
         }
@@ -37,10 +31,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 
     match cli.command {
         Command::Org(OrgCommand::Create { code, name, kind }) => {
-            let org = api.post(
-                &["admin", "v1", "organisations"],
-                Some(&json!({ "code": code, "name": name, "kind": kind })),
-            )?;
+            let org = api
+                .post(&["admin", "v1", "organisations"], Some(&json!({ "code": code, "name": name, "kind": kind })))?;
             print(&org, &|o| {
                 format!(
                     "Created organisation {} ({}, {}), id {}",
@@ -61,10 +53,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             print(&answer, &|a| {
                 let mut out = format!("Registered client\n{}", client_details(&a["client"]));
                 if let Some(secret) = a["client_secret"].as_str() {
-                    out.push_str(&format!(
-                        "\n{}",
-                        pairs(&[("client_secret", secret.to_owned())])
-                    ));
+                    out.push_str(&format!("\n{}", pairs(&[("client_secret", secret.to_owned())])));
                 }
                 out
             });
@@ -73,11 +62,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Client(ClientCommand::List { org }) => {
-            let query: Vec<(&str, &str)> = org
-                .as_deref()
-                .map(|o| ("organisation", o))
-                .into_iter()
-                .collect();
+            let query: Vec<(&str, &str)> = org.as_deref().map(|o| ("organisation", o)).into_iter().collect();
             let list = api.get(&["admin", "v1", "clients"], &query)?;
             print(&list, &|l| client_table(l));
         }
@@ -87,32 +72,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Client(ClientCommand::Disable { client_id }) => {
             let client = api.post(&["admin", "v1", "clients", &client_id, "disable"], None)?;
-            print(&client, &|c| {
-                format!("Client {} disabled.", field(c, "client_id"))
-            });
+            print(&client, &|c| format!("Client {} disabled.", field(c, "client_id")));
         }
         Command::Client(ClientCommand::RotateSecret { client_id }) => {
-            let answer = api.post(
-                &["admin", "v1", "clients", &client_id, "rotate-secret"],
-                None,
-            )?;
+            let answer = api.post(&["admin", "v1", "clients", &client_id, "rotate-secret"], None)?;
             print(&answer, &|a| {
-                pairs(&[
-                    ("client_id", field(a, "client_id")),
-                    ("client_secret", field(a, "client_secret")),
-                ])
+                pairs(&[("client_id", field(a, "client_id")), ("client_secret", field(a, "client_secret"))])
             });
             if !json {
                 secret_warning(field(&answer, "client_id"));
             }
         }
-        Command::User(UserCommand::Create {
-            national_id,
-            name,
-            email,
-            phone,
-            password_stdin: _,
-        }) => {
+        Command::User(UserCommand::Create { national_id, name, email, phone, password_stdin: _ }) => {
             let mut body = Map::new();
             body.insert("national_id".into(), national_id.into());
             body.insert("full_name".into(), name.into());
@@ -133,12 +104,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::User(UserCommand::Disable { account_id }) => {
             let user = api.post(&["admin", "v1", "users", &account_id, "disable"], None)?;
-            print(&user, &|u| {
-                format!(
-                    "User {} disabled; their sessions have ended.",
-                    field(u, "account_id")
-                )
-            });
+            print(&user, &|u| format!("User {} disabled; their sessions have ended.", field(u, "account_id")));
         }
     }
     Ok(())
@@ -153,10 +119,7 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
     insert_opt(&mut body, "auth_method", args.auth_method.clone());
     body.insert("redirect_uris".into(), args.redirect_uris.clone().into());
     if !args.post_logout_uris.is_empty() {
-        body.insert(
-            "post_logout_redirect_uris".into(),
-            args.post_logout_uris.clone().into(),
-        );
+        body.insert("post_logout_redirect_uris".into(), args.post_logout_uris.clone().into());
     }
     if !args.grant_types.is_empty() {
         body.insert("grant_types".into(), args.grant_types.clone().into());
@@ -167,8 +130,8 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
     insert_opt(&mut body, "signing_alg", args.signing_alg.clone());
     if let Some(path) = &args.jwks_file {
         let shown = path.display();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure(format!("cannot read the JWKS file {shown}: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read the JWKS file {shown}: {e}")))?;
         let jwks: Value = serde_json::from_str(&text)
             .map_err(|e| Failure(format!("the JWKS file {shown} is not valid JSON: {e}")))?;
         body.insert("jwks".into(), jwks);
@@ -195,9 +158,7 @@ fn read_password() -> Result<String, Failure> {
         .map_err(|e| Failure(format!("cannot read the password from standard input: {e}")))?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.is_empty() {
-        return Err(Failure::new(
-            "--password-stdin: standard input has no password on its first line",
-        ));
+        return Err(Failure::new("--password-stdin: standard input has no password on its first line"));
     }
     Ok(password)
 }
@@ -217,14 +178,7 @@ fn items(list: &Value) -> &[Value] {
 fn org_table(list: &Value) -> String {
     let rows: Vec<Vec<String>> = items(list)
         .iter()
-        .map(|o| {
-            vec![
-                field(o, "code"),
-                field(o, "kind"),
-                field(o, "name"),
-                field(o, "id"),
-            ]
-        })
+        .map(|o| vec![field(o, "code"), field(o, "kind"), field(o, "name"), field(o, "id")])
         .collect();
     if rows.is_empty() {
         return "No organisations.".to_owned();
@@ -252,11 +206,7 @@ fn client_table(list: &Value) -> String {
 }
 
 fn client_details(c: &Value) -> String {
-    let jwks = match c
-        .get("jwks")
-        .and_then(|j| j.get("keys"))
-        .and_then(Value::as_array)
-    {
+    let jwks = match c.get("jwks").and_then(|j| j.get("keys")).and_then(Value::as_array) {
         Some(keys) => format!("inline, {} key(s)", keys.len()),
         None => "-".to_owned(),
     };
@@ -296,10 +246,7 @@ fn user_table(list: &Value) -> String {
     if rows.is_empty() {
         return "No users.".to_owned();
     }
-    table(
-        &["ACCOUNT_ID", "NATIONAL_ID", "STATUS", "EMAIL", "NAME"],
-        &rows,
-    )
+    table(&["ACCOUNT_ID", "NATIONAL_ID", "STATUS", "EMAIL", "NAME"], &rows)
 }
 
 fn user_details(u: &Value) -> String {

@@ -18,12 +18,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "idp-admin", version, about, propagate_version = true)]
 struct Cli {
     /// Base URL of the admin API.
-    #[arg(
-        long,
-        env = "IDP_ADMIN_URL",
-        default_value = "http://127.0.0.1:8081",
-        global = true
-    )]
+    #[arg(long, env = "IDP_ADMIN_URL", default_value = "http://127.0.0.1:8081", global = true)]
     url: String,
     /// Admin token. Prefer the environment variable: other local users can
     /// read command lines.

@@ -55,11 +55,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// `label  value` lines with the labels aligned; a value with several lines
 /// (one per list item) continues under the first.
 pub fn pairs(items: &[(&str, String)]) -> String {
-    let width = items
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = items.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
     let mut out = Vec::new();
     for (k, v) in items {
         let mut lines = v.split('\n');
@@ -75,9 +71,7 @@ pub fn pairs(items: &[(&str, String)]) -> String {
 /// A list field, one item per line (for `pairs`).
 pub fn lines(v: &Value, key: &str) -> String {
     match v.get(key) {
-        Some(Value::Array(items)) if !items.is_empty() => {
-            items.iter().map(text).collect::<Vec<_>>().join("\n")
-        }
+        Some(Value::Array(items)) if !items.is_empty() => items.iter().map(text).collect::<Vec<_>>().join("\n"),
         _ => "-".to_owned(),
     }
 }
@@ -89,11 +83,7 @@ pub fn time(v: &Value, key: &str) -> String {
     };
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
@@ -121,15 +111,9 @@ mod tests {
     fn tables_align_on_characters() {
         let t = table(
             &["CODE", "NAME"],
-            &[
-                vec!["moh".into(), "Bộ Y tế".into()],
-                vec!["hanoi-city".into(), "Hà Nội".into()],
-            ],
+            &[vec!["moh".into(), "Bộ Y tế".into()], vec!["hanoi-city".into(), "Hà Nội".into()]],
         );
-        assert_eq!(
-            t,
-            "CODE        NAME\nmoh         Bộ Y tế\nhanoi-city  Hà Nội"
-        );
+        assert_eq!(t, "CODE        NAME\nmoh         Bộ Y tế\nhanoi-city  Hà Nội");
     }
 
     #[test]
@@ -143,13 +127,7 @@ mod tests {
         assert_eq!(lines(&v, "c"), "p\nq");
         assert_eq!(time(&v, "t"), "2023-11-14 22:13 UTC");
         assert_eq!(time(&json!({"t": 0}), "t"), "1970-01-01 00:00 UTC");
-        assert_eq!(
-            time(&json!({"t": 951_782_400}), "t"),
-            "2000-02-29 00:00 UTC"
-        );
-        assert_eq!(
-            pairs(&[("a", "1".into()), ("long", "x\ny".into())]),
-            "a     1\nlong  x\n      y"
-        );
+        assert_eq!(time(&json!({"t": 951_782_400}), "t"), "2000-02-29 00:00 UTC");
+        assert_eq!(pairs(&[("a", "1".into()), ("long", "x\ny".into())]), "a     1\nlong  x\n      y");
     }
 }

@@ -11,9 +11,7 @@ use std::thread::{self, JoinHandle};
 
 fn idp_admin(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_idp-admin"));
-    cmd.args(args)
-        .env_remove("IDP_ADMIN_URL")
-        .env_remove("IDP_ADMIN_TOKEN");
+    cmd.args(args).env_remove("IDP_ADMIN_URL").env_remove("IDP_ADMIN_TOKEN");
     cmd
 }
 
@@ -69,10 +67,7 @@ fn fake_api(status: &str, body: &'static str) -> (String, JoinHandle<String>) {
 fn unreachable_api_is_one_line_and_exit_1() {
     let out = run(&["--url", "http://127.0.0.1:1", "--token", "t", "org", "list"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr_line(&out),
-        "idp-admin: cannot reach the admin API at http://127.0.0.1:1: is idp running?"
-    );
+    assert_eq!(stderr_line(&out), "idp-admin: cannot reach the admin API at http://127.0.0.1:1: is idp running?");
     assert!(out.stdout.is_empty());
 }
 
@@ -117,9 +112,7 @@ fn usage_errors_are_clap_errors() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("error:"), "{err}");
-    let out = run(&[
-        "client", "register", "--name", "x", "--org", "o", "--type", "secret",
-    ]);
+    let out = run(&["client", "register", "--name", "x", "--org", "o", "--type", "secret"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -132,22 +125,9 @@ fn lists_print_a_table_and_send_the_token() {
     );
     let out = run(&["--url", &url, "--token", "s3cret", "org", "list"]);
     let request = server.join().unwrap();
-    assert!(
-        request.starts_with("GET /admin/v1/organisations HTTP/1.1"),
-        "{request}"
-    );
-    assert!(
-        request
-            .to_ascii_lowercase()
-            .contains("authorization: bearer s3cret"),
-        "{request}"
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(request.starts_with("GET /admin/v1/organisations HTTP/1.1"), "{request}");
+    assert!(request.to_ascii_lowercase().contains("authorization: bearer s3cret"), "{request}");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         "CODE   KIND      NAME     ID\nmoh    ministry  Bộ Y tế  o1\nhanoi  province  Hà Nội   o2\n"
@@ -160,37 +140,14 @@ fn api_errors_show_the_server_message() {
         "409 Conflict",
         r#"{"error":"conflict","message":"an organisation with code \"moh\" already exists"}"#,
     );
-    let mut cmd = idp_admin(&[
-        "org",
-        "create",
-        "--code",
-        "moh",
-        "--name",
-        "Bộ Y tế",
-        "--kind",
-        "ministry",
-    ]);
-    let out = cmd
-        .env("IDP_ADMIN_URL", &url)
-        .env("IDP_ADMIN_TOKEN", "t")
-        .output()
-        .unwrap();
+    let mut cmd = idp_admin(&["org", "create", "--code", "moh", "--name", "Bộ Y tế", "--kind", "ministry"]);
+    let out = cmd.env("IDP_ADMIN_URL", &url).env("IDP_ADMIN_TOKEN", "t").output().unwrap();
     let request = server.join().unwrap();
-    assert!(
-        request.starts_with("POST /admin/v1/organisations "),
-        "{request}"
-    );
-    let body: serde_json::Value =
-        serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    assert_eq!(
-        body,
-        serde_json::json!({"code": "moh", "name": "Bộ Y tế", "kind": "ministry"})
-    );
+    assert!(request.starts_with("POST /admin/v1/organisations "), "{request}");
+    let body: serde_json::Value = serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body, serde_json::json!({"code": "moh", "name": "Bộ Y tế", "kind": "ministry"}));
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr_line(&out),
-        r#"idp-admin: an organisation with code "moh" already exists"#
-    );
+    assert_eq!(stderr_line(&out), r#"idp-admin: an organisation with code "moh" already exists"#);
 }
 
 #[test]
@@ -219,24 +176,13 @@ fn user_create_reads_the_password_from_stdin_and_json_prints_the_answer() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse battery\nsecond line\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"correct horse battery\nsecond line\n").unwrap();
     let out = child.wait_with_output().unwrap();
     let request = server.join().unwrap();
-    let body: serde_json::Value =
-        serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["password"], "correct horse battery");
     assert_eq!(body["full_name"], "Nguyễn Văn A");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["account_id"], "a1");
 }

@@ -107,9 +107,10 @@ impl Config {
     /// Build from the layers; `env` is the process environment as pairs.
     pub fn load(flags: &Flags, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let env: Vec<(String, String)> = env.into_iter().collect();
-        let file = flags.config_file.clone().or_else(|| {
-            env.iter().find(|(k, _)| k == "IDP_CONFIG").map(|(_, v)| PathBuf::from(v))
-        });
+        let file = flags
+            .config_file
+            .clone()
+            .or_else(|| env.iter().find(|(k, _)| k == "IDP_CONFIG").map(|(_, v)| PathBuf::from(v)));
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
@@ -134,9 +135,10 @@ impl Config {
             }
             table.insert(key, env_value(&value));
         }
-        let mut config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError(e.message().to_owned()))?;
+        let mut config: Config = match toml::Value::Table(table.clone()).try_into() {
+            Ok(c) => c,
+            Err(e) => return Err(name_bad_key(&table, &e)),
+        };
         if let Some(v) = &flags.issuer {
             config.issuer = v.clone();
         }
@@ -152,8 +154,9 @@ impl Config {
 
     fn validate(&mut self) -> Result<(), ConfigError> {
         self.issuer = self.issuer.trim_end_matches('/').to_owned();
-        let url = url::Url::parse(&self.issuer)
-            .map_err(|e| ConfigError(format!("IDP_ISSUER {:?} is not a URL ({e}); use e.g. https://id.example.gov.vn", self.issuer)))?;
+        let url = url::Url::parse(&self.issuer).map_err(|e| {
+            ConfigError(format!("IDP_ISSUER {:?} is not a URL ({e}); use e.g. https://id.example.gov.vn", self.issuer))
+        })?;
         // OIDC Discovery §3: the issuer is https with no query or fragment;
         // plain http is allowed only for a loopback development issuer.
         if url.query().is_some() || url.fragment().is_some() {
@@ -196,6 +199,18 @@ impl Config {
             n => n,
         }
     }
+}
+
+/// serde's type errors do not say which key was wrong: find it by checking
+/// each key alone, and name both its file key and its environment variable.
+fn name_bad_key(table: &toml::Table, err: &toml::de::Error) -> ConfigError {
+    for (key, value) in table {
+        let single = toml::Table::from_iter([(key.clone(), value.clone())]);
+        if let Err(e) = toml::Value::Table(single).try_into::<Config>() {
+            return ConfigError(format!("{key} (IDP_{}): {}", key.to_ascii_uppercase(), e.message().trim()));
+        }
+    }
+    ConfigError(err.message().trim().to_owned())
 }
 
 fn known_keys() -> Vec<String> {

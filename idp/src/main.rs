@@ -44,7 +44,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let flags = Flags { config_file: cli.config, issuer: cli.issuer, listen: cli.listen, database_url: cli.database_url };
+    let flags =
+        Flags { config_file: cli.config, issuer: cli.issuer, listen: cli.listen, database_url: cli.database_url };
     let config = match Config::load(&flags, std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
@@ -70,10 +71,15 @@ fn main() -> ExitCode {
             }
             Command::BootstrapAdmin { label } => {
                 let store = idp::app::open_store(&config).await?;
-                let (_, token) =
-                    idp::domain::admin::create_admin_token(store.as_ref(), SystemClock.now(), "security-admin", None, &label)
-                        .await
-                        .map_err(|e| idp::app::StartError(e.to_string()))?;
+                let (_, token) = idp::domain::admin::create_admin_token(
+                    store.as_ref(),
+                    SystemClock.now(),
+                    "security-admin",
+                    None,
+                    &label,
+                )
+                .await
+                .map_err(|e| idp::app::StartError(e.to_string()))?;
                 println!("{}", token.expose());
                 eprintln!("security-admin token created; export IDP_ADMIN_TOKEN=<the line above> for idp-admin");
                 Ok(())

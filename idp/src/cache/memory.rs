@@ -31,10 +31,7 @@ impl MemoryCache {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner, Instant) -> T) -> CacheResult<T> {
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| CacheError("memory cache lock poisoned".into()))?;
+        let mut inner = self.inner.lock().map_err(|_| CacheError("memory cache lock poisoned".into()))?;
         // Monotonic time: expiry is a duration, not a wall-clock instant, so
         // it does not go through the domain `Clock`.
         let now = Instant::now();
@@ -73,12 +70,7 @@ impl Cache for MemoryCache {
     }
 
     async fn take(&self, key: &str) -> CacheResult<Option<Vec<u8>>> {
-        self.with(|i, now| {
-            i.entries
-                .remove(key)
-                .filter(|(_, exp)| *exp > now)
-                .map(|(v, _)| v)
-        })
+        self.with(|i, now| i.entries.remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v))
     }
 
     async fn delete(&self, key: &str) -> CacheResult<()> {
@@ -96,8 +88,7 @@ impl Cache for MemoryCache {
                 (Some(n), Some((_, exp))) => (n + 1, *exp),
                 _ => (1, now + ttl),
             };
-            i.entries
-                .insert(key.to_owned(), (next.to_le_bytes().to_vec(), exp));
+            i.entries.insert(key.to_owned(), (next.to_le_bytes().to_vec(), exp));
             next
         })
     }

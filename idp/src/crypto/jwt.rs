@@ -124,15 +124,16 @@ pub fn sign(signer: &dyn JwsSigner, kid: &str, typ: &str, claims: &Value) -> Res
 pub fn peek_header(token: &str) -> Result<JwsHeader, JwsError> {
     use base64::Engine as _;
     let head = token.split('.').next().unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(head)
-        .map_err(|e| JwsError(e.to_string()))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head).map_err(|e| JwsError(e.to_string()))?;
     let map: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| JwsError(e.to_string()))?;
     Ok(JwsHeader::from_map(map)?)
 }
 
 /// Verify a compact JWS with `verifier`; returns the claims object.
-pub fn verify(token: &str, verifier: &dyn JwsVerifier) -> Result<(JwsHeader, serde_json::Map<String, Value>), JwsError> {
+pub fn verify(
+    token: &str,
+    verifier: &dyn JwsVerifier,
+) -> Result<(JwsHeader, serde_json::Map<String, Value>), JwsError> {
     if token.len() > 16 * 1024 || token.split('.').count() != 3 {
         return Err(JwsError("not a compact JWS".into()));
     }

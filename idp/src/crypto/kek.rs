@@ -48,12 +48,8 @@ impl std::fmt::Debug for Kek {
 impl Kek {
     /// From base64 text (the `IDP_MASTER_KEY` value or the file's content).
     pub fn from_base64(text: &str, origin: &str) -> Result<Self, KekError> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| KekError::Malformed(origin.to_owned()))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| KekError::Malformed(origin.to_owned()))?;
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| KekError::Malformed(origin.to_owned()))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| KekError::Malformed(origin.to_owned()))?;
         // The id names the KEK without revealing it: a truncated hash.
         let id = super::sha256_hex(&key)[..16].to_owned();
         Ok(Self { id, key })
@@ -76,12 +72,7 @@ impl Kek {
                     std::fs::create_dir_all(dir).map_err(io)?;
                 }
                 let text = STANDARD.encode(super::random_bytes(32));
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(io)?;
+                let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
                 f.write_all(format!("{text}\n").as_bytes()).map_err(io)?;
                 f.sync_all().map_err(io)?;
                 Ok((Self::from_base64(&text, &path.display().to_string())?, true))

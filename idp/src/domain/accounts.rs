@@ -11,9 +11,9 @@ use crate::store::{Account, Citizen, CitizenProfile, SsoSession, Store, StoreErr
 /// Province and city codes that open a 12-digit national ID number (Circular
 /// 07/2016/TT-BCA, annex): the 63 provinces and centrally-run cities.
 const PROVINCE_CODES: &[u16] = &[
-    1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33, 34, 35, 36, 37, 38, 40,
-    42, 44, 45, 46, 48, 49, 51, 52, 54, 56, 58, 60, 62, 64, 66, 67, 68, 70, 72, 74, 75, 77, 79, 80, 82, 83,
-    84, 86, 87, 89, 91, 92, 93, 94, 95, 96,
+    1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33, 34, 35, 36, 37, 38, 40, 42, 44, 45,
+    46, 48, 49, 51, 52, 54, 56, 58, 60, 62, 64, 66, 67, 68, 70, 72, 74, 75, 77, 79, 80, 82, 83, 84, 86, 87, 89, 91, 92,
+    93, 94, 95, 96,
 ];
 
 /// Validate a national ID number: 12 digits = province (3) · century and
@@ -136,7 +136,8 @@ pub fn normalize_phone(phone: &str) -> Option<String> {
     } else {
         return None;
     };
-    (digits.len() >= 9 && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| format!("+{digits}"))
+    (digits.len() >= 9 && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("+{digits}"))
 }
 
 /// Create a citizen account after validating every field.
@@ -234,6 +235,17 @@ const MAX_DELAY: i64 = 15 * 60;
 /// Failures are counted over this window.
 const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
 
+/// One password login attempt, as the login page received it.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    /// National ID number or email, as typed.
+    pub identifier: &'a str,
+    /// The password.
+    pub password: Secret,
+    /// The client's address, for per-address throttling.
+    pub client_ip: &'a str,
+}
+
 /// Check a national ID or email and password. Failures slow down
 /// exponentially per identifier (so an attacker cannot lock a citizen out for
 /// long) and per client address.
@@ -243,10 +255,9 @@ pub async fn login(
     passwords: &PasswordHasher,
     throttle: Throttle,
     now: Timestamp,
-    identifier: &str,
-    password: Secret,
-    client_ip: &str,
+    attempt: Attempt<'_>,
 ) -> Result<Citizen, LoginError> {
+    let Attempt { identifier, password, client_ip } = attempt;
     let internal = |e: &dyn std::fmt::Display| LoginError::Internal(e.to_string());
     let ident = identifier.trim().to_lowercase();
     // Keyed by a hash of what was typed, so unknown identifiers throttle the
@@ -254,10 +265,10 @@ pub async fn login(
     let id_key = format!("login:{}", &sha256_hex(ident.as_bytes())[..32]);
     let ip_key = format!("login-ip:{client_ip}");
     for key in [&id_key, &ip_key] {
-        if let Some(until) = locked_until(cache, key).await.map_err(|e| internal(&e))? {
-            if until > now {
-                return Err(LoginError::Throttled { retry_after: until - now });
-            }
+        if let Some(until) = locked_until(cache, key).await.map_err(|e| internal(&e))?
+            && until > now
+        {
+            return Err(LoginError::Throttled { retry_after: until - now });
         }
     }
     let citizen = if ident.len() == 12 && ident.bytes().all(|b| b.is_ascii_digit()) {
@@ -297,14 +308,17 @@ async fn locked_until(cache: &dyn Cache, key: &str) -> Result<Option<i64>, crate
         .map(i64::from_le_bytes))
 }
 
-async fn record_failure(cache: &dyn Cache, key: &str, free: u64, now: Timestamp) -> Result<(), crate::cache::CacheError> {
+async fn record_failure(
+    cache: &dyn Cache,
+    key: &str,
+    free: u64,
+    now: Timestamp,
+) -> Result<(), crate::cache::CacheError> {
     let n = cache.incr(&format!("{key}:n"), FAILURE_WINDOW).await?;
     if n >= free {
         let delay = 1i64.checked_shl((n - free).min(20) as u32).unwrap_or(MAX_DELAY).min(MAX_DELAY);
         let until = now + delay;
-        cache
-            .put(&format!("{key}:until"), &until.to_le_bytes(), Duration::from_secs(delay as u64))
-            .await?;
+        cache.put(&format!("{key}:until"), &until.to_le_bytes(), Duration::from_secs(delay as u64)).await?;
     }
     Ok(())
 }

@@ -72,11 +72,7 @@ pub async fn create_admin_token(
 
 /// The token row for a presented bearer token, if it is known, not revoked and
 /// not expired at `now`.
-pub async fn authenticate(
-    store: &dyn Store,
-    now: i64,
-    presented: &str,
-) -> Result<Option<AdminToken>, StoreError> {
+pub async fn authenticate(store: &dyn Store, now: i64, presented: &str) -> Result<Option<AdminToken>, StoreError> {
     // Our tokens are 43 characters; refuse absurd input before hashing it.
     if presented.is_empty() || presented.len() > 512 {
         return Ok(None);

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use super::error::{error_page, page_response};
-use super::{Lang, RequestId, params};
+use super::{Lang, PageQuery, RequestId, params};
 use crate::app::{App, AppState};
 use crate::crypto::random_id;
-use crate::domain::oidc::authorize::{self, AuthorizationRequest, RequestError, ResponseMode, ReturnTo, SignedIn, Step};
+use crate::domain::oidc::authorize::{
+    self, AuthorizationRequest, RequestError, ResponseMode, ReturnTo, SignedIn, Step,
+};
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E};
 use crate::pages::Locale;
 use crate::store::Timestamp;
@@ -25,9 +27,7 @@ pub const AUTH_KEY: &str = "auth";
 
 /// Routes of this module.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/authorize", get(authorize_get).post(authorize_post))
-        .route("/authorize/continue", get(resume))
+    Router::new().route("/authorize", get(authorize_get).post(authorize_post)).route("/authorize/continue", get(resume))
 }
 
 /// An authorization request waiting for the citizen, kept in the session.
@@ -106,13 +106,17 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
     let params = match params::parse(raw) {
         Ok(p) => p,
         // Without trustworthy parameters there is no validated redirect URI.
-        Err(_) => return error_page(app, lang.locale, rid, StatusCode::BAD_REQUEST, "err.invalid_request", "invalid_request"),
+        Err(_) => {
+            return error_page(app, lang.locale, rid, StatusCode::BAD_REQUEST, "err.invalid_request", "invalid_request");
+        }
     };
     let locale = lang.with_ui_locales(params.get("ui_locales"));
-    let (request, client) = match authorize::validate(app.store.as_ref(), &app.keys, &app.config.issuer, &params).await {
+    let (request, client) = match authorize::validate(app.store.as_ref(), &app.keys, &app.config.issuer, &params).await
+    {
         Ok(v) => v,
         Err(RequestError::Page { key, code }) => {
-            let status = if code == "server_error" { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
+            let status =
+                if code == "server_error" { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
             return error_page(app, locale, rid, status, key, code);
         }
         Err(RequestError::Redirect(to, err)) => return respond_to_client(app, locale, rid, &to, Err(&err)),
@@ -127,7 +131,14 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
     };
     if let Err(e) = session.insert(&pending_key(&id), &pending).await {
         tracing::error!(error = %e, "session write failed");
-        return error_page(app, locale, rid, StatusCode::SERVICE_UNAVAILABLE, "err.server_error", "temporarily_unavailable");
+        return error_page(
+            app,
+            locale,
+            rid,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "err.server_error",
+            "temporarily_unavailable",
+        );
     }
     proceed(app, session, locale, rid, &id, pending).await
 }
@@ -145,7 +156,7 @@ async fn resume(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
-    Query(q): Query<ReqId>,
+    PageQuery(q): PageQuery<ReqId>,
 ) -> Response {
     let Some(pending) = load_pending(&app, &session, &q.req).await else {
         return error_page(&app, lang.locale, &rid, StatusCode::BAD_REQUEST, "err.login_expired", "login_expired");
@@ -155,7 +166,14 @@ async fn resume(
 }
 
 /// Decide and act: show login or consent, or answer the client.
-pub async fn proceed(app: &AppState, session: &Session, locale: Locale, rid: &str, id: &str, pending: Pending) -> Response {
+pub async fn proceed(
+    app: &AppState,
+    session: &Session,
+    locale: Locale,
+    rid: &str,
+    id: &str,
+    pending: Pending,
+) -> Response {
     let server_error = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "authorization step failed");
         error_page(app, locale, rid, StatusCode::INTERNAL_SERVER_ERROR, "err.server_error", "server_error")
@@ -172,7 +190,14 @@ pub async fn proceed(app: &AppState, session: &Session, locale: Locale, rid: &st
         None => None,
     };
     let now = app.clock.now();
-    let step = authorize::decide(&pending.request, who.as_ref(), consent.as_ref(), pending.login_done, pending.consent_shown, now);
+    let step = authorize::decide(
+        &pending.request,
+        who.as_ref(),
+        consent.as_ref(),
+        pending.login_done,
+        pending.consent_shown,
+        now,
+    );
     match (step, who) {
         (Step::Login, _) => Redirect::to(&format!("/login?req={id}")).into_response(),
         (Step::Consent, _) => Redirect::to(&format!("/consent?req={id}")).into_response(),
@@ -202,7 +227,13 @@ pub async fn proceed(app: &AppState, session: &Session, locale: Locale, rid: &st
 
 /// Send a code or an error to the validated redirect URI, by query or form post,
 /// with `iss` (RFC 9207) and `state`.
-pub fn respond_to_client(app: &AppState, locale: Locale, rid: &str, to: &ReturnTo, result: Result<&str, &OAuthError>) -> Response {
+pub fn respond_to_client(
+    app: &AppState,
+    locale: Locale,
+    rid: &str,
+    to: &ReturnTo,
+    result: Result<&str, &OAuthError>,
+) -> Response {
     let mut fields: Vec<(&str, String)> = Vec::new();
     match result {
         Ok(code) => fields.push(("code", code.to_owned())),
@@ -220,7 +251,14 @@ pub fn respond_to_client(app: &AppState, locale: Locale, rid: &str, to: &ReturnT
     match to.response_mode {
         ResponseMode::Query => {
             let Ok(mut url) = url::Url::parse(&to.redirect_uri) else {
-                return error_page(app, locale, rid, StatusCode::BAD_REQUEST, "err.invalid_redirect_uri", "invalid_request");
+                return error_page(
+                    app,
+                    locale,
+                    rid,
+                    StatusCode::BAD_REQUEST,
+                    "err.invalid_redirect_uri",
+                    "invalid_request",
+                );
             };
             url.query_pairs_mut().extend_pairs(fields.iter().map(|(k, v)| (*k, v.as_str())));
             Redirect::to(url.as_str()).into_response()
@@ -229,8 +267,12 @@ pub fn respond_to_client(app: &AppState, locale: Locale, rid: &str, to: &ReturnT
             let pairs: Vec<[&str; 2]> = fields.iter().map(|(k, v)| [*k, v.as_str()]).collect();
             let ctx = context! { action => &to.redirect_uri, fields => pairs };
             let mut resp = page_response(app, "form_post.html", locale, ctx, StatusCode::OK, rid);
-            // The one page with a script: the auto-submit line.
-            if let Ok(v) = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'".parse() {
+            // The one page with a script: the auto-submit line, allowed by its hash only.
+            let csp = format!(
+                "default-src 'none'; script-src {}; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+                crate::pages::form_post_script_csp_source()
+            );
+            if let Ok(v) = csp.parse() {
                 resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
             }
             resp

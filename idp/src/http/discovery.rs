@@ -58,10 +58,7 @@ async fn discovery(State(app): State<App>) -> Response {
         "claims_locales_supported": ["vi", "en"],
         "authorization_response_iss_parameter_supported": true,
     });
-    (
-        [(header::CACHE_CONTROL, "public, max-age=3600"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
-        axum::Json(body),
-    )
+    ([(header::CACHE_CONTROL, "public, max-age=3600"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], axum::Json(body))
         .into_response()
 }
 

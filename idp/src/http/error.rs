@@ -73,7 +73,14 @@ pub fn no_store() -> [(header::HeaderName, &'static str); 2] {
 }
 
 /// A translated error page with the request id the citizen can quote.
-pub fn error_page(app: &AppState, locale: Locale, request_id: &str, status: StatusCode, key: &str, code: &str) -> Response {
+pub fn error_page(
+    app: &AppState,
+    locale: Locale,
+    request_id: &str,
+    status: StatusCode,
+    key: &str,
+    code: &str,
+) -> Response {
     let title = if status.is_server_error() { "err.server_error" } else { "err.invalid_request" };
     let ctx = context! { title => title, message => key, code => code, request_id => request_id };
     page_response(app, "error.html", locale, ctx, status, request_id)

@@ -3,9 +3,8 @@
 
 use std::net::SocketAddr;
 
-use axum::Form;
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -15,7 +14,7 @@ use tower_sessions::Session;
 
 use super::authorize::{AUTH_KEY, Pending, ReqId, load_pending, pending_key, proceed, respond_to_client, signed_in};
 use super::error::{error_page, page_response};
-use super::{Lang, RequestId};
+use super::{Lang, PageForm, PageQuery, RequestId};
 use crate::app::{App, AppState};
 use crate::crypto::{Secret, constant_time_eq, random_token};
 use crate::domain::accounts::{self, LoginError, SignUp, SignUpError, Throttle};
@@ -99,7 +98,7 @@ async fn login_page(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
-    Query(q): Query<ReqId>,
+    PageQuery(q): PageQuery<ReqId>,
 ) -> Response {
     let pending = pending_for(&app, &session, &q.req).await;
     let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
@@ -152,7 +151,7 @@ async fn login_submit(
     lang: Lang,
     RequestId(rid): RequestId,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     let pending = pending_for(&app, &session, &form.req).await;
     let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
@@ -173,27 +172,49 @@ async fn login_submit(
         &app.passwords,
         throttle,
         app.clock.now(),
-        &form.identifier,
-        Secret::new(form.password),
-        &peer.ip().to_string(),
+        accounts::Attempt {
+            identifier: &form.identifier,
+            password: Secret::new(form.password),
+            client_ip: &peer.ip().to_string(),
+        },
     )
     .await;
     match result {
         Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
         Err(LoginError::InvalidCredentials) => login_form(
-            &page, &csrf, &form.req, pending.as_ref(), Some("err.invalid_credentials"), None, StatusCode::UNAUTHORIZED,
+            &page,
+            &csrf,
+            &form.req,
+            pending.as_ref(),
+            Some("err.invalid_credentials"),
+            None,
+            StatusCode::UNAUTHORIZED,
         ),
         Err(LoginError::Throttled { retry_after }) => login_form(
-            &page, &csrf, &form.req, pending.as_ref(), Some("err.throttled"), Some(retry_after), StatusCode::TOO_MANY_REQUESTS,
+            &page,
+            &csrf,
+            &form.req,
+            pending.as_ref(),
+            Some("err.throttled"),
+            Some(retry_after),
+            StatusCode::TOO_MANY_REQUESTS,
         ),
-        Err(LoginError::AccountDisabled) => page.error(StatusCode::FORBIDDEN, "err.account_disabled", "account_disabled"),
+        Err(LoginError::AccountDisabled) => {
+            page.error(StatusCode::FORBIDDEN, "err.account_disabled", "account_disabled")
+        }
         Err(LoginError::Internal(e)) => page.unavailable(&e),
     }
 }
 
 /// A citizen proved who they are: new session id (session fixation), a new
 /// SSO session, then back to the pending authorization request if any.
-async fn complete_login(page: &Page<'_>, session: &Session, req: &str, pending: Option<Pending>, citizen: &Citizen) -> Response {
+async fn complete_login(
+    page: &Page<'_>,
+    session: &Session,
+    req: &str,
+    pending: Option<Pending>,
+    citizen: &Citizen,
+) -> Response {
     let app = page.app;
     let sso = match accounts::start_session(
         app.store.as_ref(),
@@ -241,7 +262,7 @@ async fn signup_page(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
-    Query(q): Query<ReqId>,
+    PageQuery(q): PageQuery<ReqId>,
 ) -> Response {
     let pending = pending_for(&app, &session, &q.req).await;
     let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
@@ -300,7 +321,7 @@ async fn signup_submit(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
-    Form(form): Form<SignUpForm>,
+    PageForm(form): PageForm<SignUpForm>,
 ) -> Response {
     let pending = pending_for(&app, &session, &form.req).await;
     let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
@@ -313,7 +334,12 @@ async fn signup_submit(
     }
     if form.password != form.password_confirm {
         return signup_form(
-            &page, &csrf, &form.req, Some(&form), Some((Some("password_confirm"), "err.password_mismatch")), StatusCode::BAD_REQUEST,
+            &page,
+            &csrf,
+            &form.req,
+            Some(&form),
+            Some((Some("password_confirm"), "err.password_mismatch")),
+            StatusCode::BAD_REQUEST,
         );
     }
     let input = SignUp {
@@ -326,7 +352,9 @@ async fn signup_submit(
     match accounts::sign_up(app.store.as_ref(), &app.passwords, app.clock.now(), input).await {
         Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
         Err(SignUpError::Internal(e)) => page.unavailable(&e),
-        Err(e) => signup_form(&page, &csrf, &form.req, Some(&form), Some((e.field(), e.key())), StatusCode::BAD_REQUEST),
+        Err(e) => {
+            signup_form(&page, &csrf, &form.req, Some(&form), Some((e.field(), e.key())), StatusCode::BAD_REQUEST)
+        }
     }
 }
 
@@ -335,11 +363,12 @@ async fn consent_page(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
-    Query(q): Query<ReqId>,
+    PageQuery(q): PageQuery<ReqId>,
 ) -> Response {
     let pending = pending_for(&app, &session, &q.req).await;
     let page = Page { app: &app, locale: locale_for(&lang, pending.as_ref()), rid: &rid };
-    let (Some(pending), Ok(Some(who)), Ok(csrf)) = (pending, signed_in(&app, &session).await, csrf_token(&session).await)
+    let (Some(pending), Ok(Some(who)), Ok(csrf)) =
+        (pending, signed_in(&app, &session).await, csrf_token(&session).await)
     else {
         return page.error(StatusCode::BAD_REQUEST, "err.login_expired", "login_expired");
     };
@@ -372,7 +401,7 @@ async fn consent_submit(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
-    Form(form): Form<ConsentForm>,
+    PageForm(form): PageForm<ConsentForm>,
 ) -> Response {
     let pending = pending_for(&app, &session, &form.req).await;
     let locale = locale_for(&lang, pending.as_ref());
@@ -422,16 +451,16 @@ async fn logout(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
-    Form(form): Form<LogoutForm>,
+    PageForm(form): PageForm<LogoutForm>,
 ) -> Response {
     let page = Page { app: &app, locale: lang.locale, rid: &rid };
     if !csrf_ok(&session, &form.csrf).await {
         return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
     }
-    if let Ok(Some(who)) = session.get::<SignedIn>(AUTH_KEY).await {
-        if let Err(e) = app.store.revoke_sso_session(&who.sid, app.clock.now()).await {
-            return page.unavailable(&e);
-        }
+    if let Ok(Some(who)) = session.get::<SignedIn>(AUTH_KEY).await
+        && let Err(e) = app.store.revoke_sso_session(&who.sid, app.clock.now()).await
+    {
+        return page.unavailable(&e);
     }
     if let Err(e) = session.flush().await {
         return page.unavailable(&e);

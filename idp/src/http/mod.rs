@@ -67,7 +67,10 @@ pub fn admin_router(app: App) -> Router {
 fn with_common_layers(router: Router) -> Router {
     router
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -94,9 +97,7 @@ pub struct RequestId(pub String);
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned(),
-        ))
+        Ok(Self(parts.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned()))
     }
 }
 
@@ -126,9 +127,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
             q.split('&').find_map(|kv| kv.strip_prefix("lang=")).and_then(Locale::parse).map(|l| l.tag().to_owned())
         });
         let cookie = explicit.or_else(|| {
-            parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
-                c.split(';').find_map(|kv| kv.trim().strip_prefix("motcua_lang=").map(str::to_owned))
-            })
+            parts
+                .headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|c| c.split(';').find_map(|kv| kv.trim().strip_prefix("motcua_lang=").map(str::to_owned)))
         });
         let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let locale = crate::pages::negotiate(None, cookie.as_deref(), accept.as_deref());
@@ -142,4 +146,54 @@ async fn not_found(
     RequestId(rid): RequestId,
 ) -> axum::response::Response {
     error::error_page(&app, lang.locale, &rid, axum::http::StatusCode::NOT_FOUND, "err.not_found", "not_found")
+}
+
+/// A form body for pages: a malformed body (bad encoding, missing field, too
+/// large) becomes the translated error page, not a plain-text rejection.
+pub struct PageForm<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<App> for PageForm<T> {
+    type Rejection = axum::response::Response;
+    async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let (lang, rid) = page_context(&mut parts, app).await;
+        match axum::Form::<T>::from_request(Request::from_parts(parts, body), app).await {
+            Ok(axum::Form(v)) => Ok(Self(v)),
+            Err(rejection) => Err(error::error_page(
+                app,
+                lang.locale,
+                &rid,
+                rejection.status(),
+                "err.invalid_request",
+                "invalid_request",
+            )),
+        }
+    }
+}
+
+/// A query string for pages, with the same error handling as [`PageForm`].
+pub struct PageQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequestParts<App> for PageQuery<T> {
+    type Rejection = axum::response::Response;
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let status = match axum::extract::Query::<T>::from_request_parts(parts, app).await {
+            Ok(axum::extract::Query(v)) => return Ok(Self(v)),
+            Err(rejection) => rejection.status(),
+        };
+        let (lang, rid) = page_context(parts, app).await;
+        Err(error::error_page(app, lang.locale, &rid, status, "err.invalid_request", "invalid_request"))
+    }
+}
+
+async fn page_context(parts: &mut Parts, app: &App) -> (Lang, String) {
+    let lang = match Lang::from_request_parts(parts, app).await {
+        Ok(l) => l,
+        Err(never) => match never {},
+    };
+    let rid = match RequestId::from_request_parts(parts, app).await {
+        Ok(RequestId(r)) => r,
+        Err(never) => match never {},
+    };
+    (lang, rid)
 }

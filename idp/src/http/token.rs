@@ -104,14 +104,23 @@ async fn revoke(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resu
 
 /// OIDC Core §5.3: bearer token in the header, or (POST) in the form body
 /// (RFC 6750 §2.2) — never both.
-async fn userinfo(State(app): State<App>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, BearerError> {
+async fn userinfo(
+    State(app): State<App>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, BearerError> {
     let from_header = match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => match v.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => Some(t.trim().to_owned()),
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+                Some(t.trim().to_owned())
+            }
             _ => return Err(BearerError(Some(OAuthError::new(E::InvalidRequest, "use the Bearer scheme")))),
         },
-        Some(Err(_)) => return Err(BearerError(Some(OAuthError::new(E::InvalidRequest, "malformed Authorization header")))),
+        Some(Err(_)) => {
+            return Err(BearerError(Some(OAuthError::new(E::InvalidRequest, "malformed Authorization header"))));
+        }
     };
     let from_body = if method == Method::POST && !body.is_empty() {
         let p = form(&headers, &body).map_err(|e| BearerError(Some(e)))?;

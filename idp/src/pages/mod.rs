@@ -70,20 +70,14 @@ impl Locale {
 /// (space-separated, in preference order; OIDC Core §3.1.2.1), then the
 /// language cookie, then the best supported `Accept-Language` range by q-value
 /// (RFC 9110 §12.5.4), else Vietnamese.
-pub fn negotiate(
-    ui_locales: Option<&str>,
-    cookie: Option<&str>,
-    accept_language: Option<&str>,
-) -> Locale {
+pub fn negotiate(ui_locales: Option<&str>, cookie: Option<&str>, accept_language: Option<&str>) -> Locale {
     if let Some(l) = ui_locales.and_then(|s| s.split_whitespace().find_map(Locale::parse)) {
         return l;
     }
     if let Some(l) = cookie.and_then(Locale::parse) {
         return l;
     }
-    accept_language
-        .and_then(best_accept_language)
-        .unwrap_or_default()
+    accept_language.and_then(best_accept_language).unwrap_or_default()
 }
 
 /// The supported language with the highest q-value; the earlier wins a tie.
@@ -101,11 +95,7 @@ fn best_accept_language(header: &str) -> Option<Locale> {
                 q = parse_qvalue(v.trim()).unwrap_or(0);
             }
         }
-        let locale = if range == "*" {
-            Some(Locale::default())
-        } else {
-            Locale::parse(range)
-        };
+        let locale = if range == "*" { Some(Locale::default()) } else { Locale::parse(range) };
         if let Some(l) = locale
             && q > 0
             && best.is_none_or(|(_, bq)| q > bq)
@@ -152,10 +142,7 @@ pub fn text_with(locale: Locale, key: &str, args: &[(&str, &str)]) -> String {
 pub fn form_post_script_csp_source() -> String {
     use base64::Engine as _;
     let digest = openssl::sha::sha256(FORM_POST_SCRIPT.as_bytes());
-    format!(
-        "'sha256-{}'",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    )
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
 /// The page renderer: an environment holding every embedded template.
@@ -168,13 +155,7 @@ impl Pages {
     /// Compiles the embedded templates; an error names the broken template.
     pub fn new() -> Result<Pages, Error> {
         let mut env = Environment::new();
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
-        });
+        env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
         // Handlers may leave optional keys out or pass `None`: both render as
         // nothing rather than failing or printing "none".
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
@@ -229,18 +210,11 @@ fn format_value(out: &mut Output, state: &State, value: &Value) -> Result<(), Er
 /// undefined values leave the placeholder out. The result is plain text,
 /// so the template escapes it (and any value put into it).
 fn translate(state: &State, key: &str, kwargs: Kwargs) -> Result<String, Error> {
-    let locale = state
-        .lookup("lang")
-        .and_then(|v| v.as_str().and_then(Locale::parse))
-        .unwrap_or_default();
+    let locale = state.lookup("lang").and_then(|v| v.as_str().and_then(Locale::parse)).unwrap_or_default();
     let mut s = text(locale, key).to_owned();
     for name in kwargs.args() {
         let value: Value = kwargs.get(name)?;
-        let value = if value.is_none() || value.is_undefined() {
-            String::new()
-        } else {
-            value.to_string()
-        };
+        let value = if value.is_none() || value.is_undefined() { String::new() } else { value.to_string() };
         s = s.replace(&format!("{{{name}}}"), &value);
     }
     kwargs.assert_all_used()?;

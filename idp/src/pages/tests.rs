@@ -54,10 +54,7 @@ fn literal_keys(source: &str) -> Vec<String> {
 }
 
 fn placeholders(s: &str) -> BTreeSet<String> {
-    s.split('{')
-        .skip(1)
-        .filter_map(|part| part.split_once('}').map(|(name, _)| name.to_owned()))
-        .collect()
+    s.split('{').skip(1).filter_map(|part| part.split_once('}').map(|(name, _)| name.to_owned())).collect()
 }
 
 #[test]
@@ -65,10 +62,7 @@ fn table_is_well_formed() {
     let mut seen = BTreeSet::new();
     for (key, vi, en) in i18n::MESSAGES {
         assert!(seen.insert(*key), "duplicate key {key}");
-        assert!(
-            !vi.trim().is_empty() && !en.trim().is_empty(),
-            "{key} empty"
-        );
+        assert!(!vi.trim().is_empty() && !en.trim().is_empty(), "{key} empty");
         assert_eq!(placeholders(vi), placeholders(en), "{key} placeholders");
     }
 }
@@ -98,10 +92,7 @@ fn every_template_key_exists() {
 #[test]
 fn text_falls_back_to_the_key() {
     assert_eq!(text(Locale::En, "no.such_key"), "no.such_key");
-    assert_eq!(
-        text(Locale::En, "err.csrf"),
-        "This form has expired. Please try again."
-    );
+    assert_eq!(text(Locale::En, "err.csrf"), "This form has expired. Please try again.");
     assert_eq!(
         text_with(Locale::Vi, "err.throttled", &[("n", "30")]),
         "Bạn đã thử quá nhiều lần. Vui lòng thử lại sau 30 giây."
@@ -200,10 +191,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 fields => vec![vec!["code", "abc"], vec!["state", "x\"y"], vec!["iss", "https://id.example"]],
             },
         ),
-        (
-            "home.html",
-            context! { account_name => "Nguyễn Văn A", csrf => "csrf-token-abc", request_id => "rid-4" },
-        ),
+        ("home.html", context! { account_name => "Nguyễn Văn A", csrf => "csrf-token-abc", request_id => "rid-4" }),
     ]
 }
 
@@ -229,32 +217,15 @@ fn every_page_renders_in_both_languages() {
         for (name, ctx) in samples() {
             let html = pages.render(name, locale, ctx).unwrap();
             rendered.insert(name);
-            assert!(
-                html.contains(&format!("<html lang=\"{}\">", locale.tag())),
-                "{name}"
-            );
+            assert!(html.contains(&format!("<html lang=\"{}\">", locale.tag())), "{name}");
             for ns in namespaces {
-                assert!(
-                    !html.contains(ns),
-                    "{name}/{locale:?} shows a raw key {ns}…"
-                );
+                assert!(!html.contains(ns), "{name}/{locale:?} shows a raw key {ns}…");
             }
-            assert!(
-                !html.contains(">none") && !html.contains("value=\"none\""),
-                "{name} printed none"
-            );
-            assert!(
-                html.len() < 4096,
-                "{name}/{locale:?} is {} bytes",
-                html.len()
-            );
+            assert!(!html.contains(">none") && !html.contains("value=\"none\""), "{name} printed none");
+            assert!(html.len() < 4096, "{name}/{locale:?} is {} bytes", html.len());
         }
     }
-    let all: BTreeSet<&str> = TEMPLATES
-        .iter()
-        .map(|(n, _)| *n)
-        .filter(|n| *n != "base.html")
-        .collect();
+    let all: BTreeSet<&str> = TEMPLATES.iter().map(|(n, _)| *n).filter(|n| *n != "base.html").collect();
     assert_eq!(rendered, all, "a page has no sample");
 }
 
@@ -262,16 +233,9 @@ fn every_page_renders_in_both_languages() {
 fn pages_render_with_minimal_context() {
     let pages = Pages::new().unwrap();
     for (name, _) in TEMPLATES {
-        for ctx in [
-            Value::UNDEFINED,
-            context! {},
-            context! { req => (), error => () },
-        ] {
+        for ctx in [Value::UNDEFINED, context! {}, context! { req => (), error => () }] {
             let html = pages.render(name, Locale::Vi, ctx).unwrap();
-            assert!(
-                !html.contains(">none") && !html.contains("value=\"none\""),
-                "{name} printed none"
-            );
+            assert!(!html.contains(">none") && !html.contains("value=\"none\""), "{name} printed none");
         }
     }
 }
@@ -295,21 +259,9 @@ fn login_page() {
     assert!(html.contains("<code>rid-1</code>"));
     assert!(!html.contains("<script"));
 
-    let vi = pages
-        .render(
-            "login.html",
-            Locale::Vi,
-            context! { error => "err.invalid_credentials" },
-        )
-        .unwrap();
-    assert!(
-        vi.contains("Số định danh/email hoặc mật khẩu không đúng."),
-        "{vi}"
-    );
-    assert!(
-        !vi.contains(r#"hreflang="en""#),
-        "no switch link without a URL"
-    );
+    let vi = pages.render("login.html", Locale::Vi, context! { error => "err.invalid_credentials" }).unwrap();
+    assert!(vi.contains("Số định danh/email hoặc mật khẩu không đúng."), "{vi}");
+    assert!(!vi.contains(r#"hreflang="en""#), "no switch link without a URL");
 }
 
 #[test]
@@ -327,9 +279,7 @@ fn values_are_escaped() {
     assert!(!html.contains("<script>"), "{html}");
     assert!(!html.contains("\"'"));
     assert!(html.contains("&lt;script&gt;"));
-    let html = pages
-        .render("login.html", Locale::Vi, context! { login_hint => evil })
-        .unwrap();
+    let html = pages.render("login.html", Locale::Vi, context! { login_hint => evil }).unwrap();
     assert!(!html.contains("<script>"));
 }
 
@@ -340,7 +290,9 @@ fn signup_ties_each_error_to_its_field() {
     let html = pages.render("signup.html", Locale::Vi, ctx).unwrap();
     assert!(html.contains(r#"action="/signup""#));
     assert!(html.contains(r#"aria-describedby="national_id-h national_id-e" aria-invalid="true""#));
-    assert!(html.contains(r#"<p class="err" id="national_id-e"><b>Lỗi:</b> Số định danh cá nhân phải gồm đúng 12 chữ số.</p>"#));
+    assert!(html.contains(
+        r#"<p class="err" id="national_id-e"><b>Lỗi:</b> Số định danh cá nhân phải gồm đúng 12 chữ số.</p>"#
+    ));
     assert!(html.contains(r#"id="password_confirm-e""#));
     assert!(html.contains(r#"inputmode="numeric" pattern="[0-9]{12}""#));
     assert!(html.contains(r#"autocomplete="name""#));
@@ -352,13 +304,7 @@ fn signup_ties_each_error_to_its_field() {
     assert!(html.contains("Email (không bắt buộc)"));
     assert!(html.contains("Biểu mẫu đã hết hạn."));
 
-    let clean = pages
-        .render(
-            "signup.html",
-            Locale::En,
-            context! { csrf => "c", req => "" },
-        )
-        .unwrap();
+    let clean = pages.render("signup.html", Locale::En, context! { csrf => "c", req => "" }).unwrap();
     assert!(!clean.contains(r#"aria-invalid="true""#), "{clean}");
     assert!(!clean.contains("role=\"alert\""));
     assert!(clean.contains(r#"aria-describedby="national_id-h""#));
@@ -385,9 +331,7 @@ fn error_page_shows_the_request_id_once() {
     let pages = Pages::new().unwrap();
     let (_, ctx) = samples().remove(3);
     let html = pages.render("error.html", Locale::Vi, ctx).unwrap();
-    assert!(html.contains(
-        "Khi liên hệ bộ phận hỗ trợ, vui lòng cung cấp mã yêu cầu này: <code>01HZX3Q9RID</code>"
-    ));
+    assert!(html.contains("Khi liên hệ bộ phận hỗ trợ, vui lòng cung cấp mã yêu cầu này: <code>01HZX3Q9RID</code>"));
     assert_eq!(html.matches("01HZX3Q9RID").count(), 1);
     assert!(html.contains("<code>invalid_redirect_uri</code>"));
     assert!(html.contains("chúng tôi sẽ không chuyển bạn đến đó"));
@@ -407,21 +351,20 @@ fn form_post_page() {
     let pages = Pages::new().unwrap();
     let (_, ctx) = samples().remove(4);
     let html = pages.render("form_post.html", Locale::Vi, ctx).unwrap();
-    assert!(
-        html.contains(r#"<form method="post" action="https://rp.example/cb">"#),
-        "{html}"
-    );
+    assert!(html.contains(r#"<form method="post" action="https://rp.example/cb">"#), "{html}");
     assert!(html.contains(r#"<input type="hidden" name="code" value="abc">"#));
     assert!(html.contains(r#"<input type="hidden" name="state" value="x&quot;y">"#));
     assert!(html.contains(&format!("<script>{FORM_POST_SCRIPT}</script>")));
     assert!(html.contains("<noscript>"));
     assert!(html.contains(r#"<button type="submit">Tiếp tục</button>"#));
     let with_nonce = pages
-        .render("form_post.html", Locale::En, context! { action => "https://rp/cb", fields => Vec::<Vec<String>>::new(), nonce => "n0nce" })
+        .render(
+            "form_post.html",
+            Locale::En,
+            context! { action => "https://rp/cb", fields => Vec::<Vec<String>>::new(), nonce => "n0nce" },
+        )
         .unwrap();
-    assert!(with_nonce.contains(&format!(
-        r#"<script nonce="n0nce">{FORM_POST_SCRIPT}</script>"#
-    )));
+    assert!(with_nonce.contains(&format!(r#"<script nonce="n0nce">{FORM_POST_SCRIPT}</script>"#)));
     let csp = form_post_script_csp_source();
     assert!(csp.starts_with("'sha256-") && csp.ends_with("='"), "{csp}");
 }

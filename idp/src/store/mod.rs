@@ -294,20 +294,17 @@ pub trait OrganisationStore: Send + Sync {
 pub trait AccountStore: Send + Sync {
     /// Insert account, profile and optional password hash in one transaction;
     /// `Conflict("national_id")` or `Conflict("email")` on duplicates.
-    async fn create_citizen(&self, citizen: &Citizen, password_hash: Option<&str>)
-    -> StoreResult<()>;
+    async fn create_citizen(&self, citizen: &Citizen, password_hash: Option<&str>) -> StoreResult<()>;
     /// By account id.
     async fn get_citizen(&self, account_id: &str) -> StoreResult<Option<Citizen>>;
     /// By national ID number.
-    async fn find_citizen_by_national_id(&self, national_id: &str)
-    -> StoreResult<Option<Citizen>>;
+    async fn find_citizen_by_national_id(&self, national_id: &str) -> StoreResult<Option<Citizen>>;
     /// By lower-cased email.
     async fn find_citizen_by_email(&self, email: &str) -> StoreResult<Option<Citizen>>;
     /// Argon2id PHC string, if the account has a password.
     async fn get_password_hash(&self, account_id: &str) -> StoreResult<Option<String>>;
     /// Replace (or set) the password hash.
-    async fn set_password_hash(&self, account_id: &str, hash: &str, now: Timestamp)
-    -> StoreResult<()>;
+    async fn set_password_hash(&self, account_id: &str, hash: &str, now: Timestamp) -> StoreResult<()>;
     /// `active` / `disabled`; `NotFound` if no such account.
     async fn set_account_status(&self, account_id: &str, status: &str) -> StoreResult<()>;
     /// Page through citizens by account id, `limit` rows after `after`.
@@ -331,8 +328,7 @@ pub trait ClientStore: Send + Sync {
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
     /// The consent of one citizen for one client.
-    async fn get_consent(&self, account_id: &str, client_id: &str)
-    -> StoreResult<Option<Consent>>;
+    async fn get_consent(&self, account_id: &str, client_id: &str) -> StoreResult<Option<Consent>>;
     /// Insert or replace.
     async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
 }
@@ -341,8 +337,7 @@ pub trait ConsentStore: Send + Sync {
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     /// Insert a grant and, optionally, its first refresh token, atomically.
-    async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>)
-    -> StoreResult<()>;
+    async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()>;
     /// By id.
     async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<Grant>>;
     /// Mark revoked (idempotent; keeps the first revocation time).
@@ -351,12 +346,7 @@ pub trait GrantStore: Send + Sync {
     async fn get_refresh_token(&self, hash: &str) -> StoreResult<Option<RefreshToken>>;
     /// In one transaction: mark `old_hash` used if it is unused, and insert `new`.
     /// Exactly one concurrent caller can rotate a given token.
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &str,
-        new: &RefreshToken,
-        now: Timestamp,
-    ) -> StoreResult<Rotation>;
+    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, now: Timestamp) -> StoreResult<Rotation>;
     /// Deny-list an access token id until it would have expired anyway.
     async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()>;
     /// Whether an access token id is deny-listed.
@@ -375,8 +365,7 @@ pub trait SsoSessionStore: Send + Sync {
     /// Revoke every session of an account; returns how many were live.
     async fn revoke_account_sessions(&self, account_id: &str, now: Timestamp) -> StoreResult<u64>;
     /// Record that the session signed into a client (idempotent).
-    async fn add_session_client(&self, sid: &str, client_id: &str, now: Timestamp)
-    -> StoreResult<()>;
+    async fn add_session_client(&self, sid: &str, client_id: &str, now: Timestamp) -> StoreResult<()>;
     /// Clients the session signed into, ordered by first sign-in.
     async fn list_session_clients(&self, sid: &str) -> StoreResult<Vec<String>>;
 }
@@ -409,8 +398,7 @@ pub trait WebSessionStore: Send + Sync {
     /// The record, if present and not expired at `now`.
     async fn load_web_session(&self, id: &str, now: Timestamp) -> StoreResult<Option<Vec<u8>>>;
     /// Insert or replace.
-    async fn save_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp)
-    -> StoreResult<()>;
+    async fn save_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<()>;
     /// Delete (idempotent).
     async fn delete_web_session(&self, id: &str) -> StoreResult<()>;
     /// Delete expired rows (and expired jti deny-list entries); returns rows removed.

@@ -9,11 +9,8 @@ use super::engine::{self, EmbeddedMigration, db_err};
 use super::{StoreError, StoreResult};
 
 /// Migrations embedded in the binary, in `migrations/postgres/` order.
-pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "core",
-    include_str!("../../../migrations/postgres/0001_core.sql"),
-)];
+pub(super) const MIGRATIONS: &[EmbeddedMigration] =
+    &[(1, "core", include_str!("../../../migrations/postgres/0001_core.sql"))];
 
 /// The store on a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -25,11 +22,7 @@ impl PgStore {
     /// Connect and apply pending migrations (sqlx takes an advisory lock, so
     /// several nodes starting together migrate once).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect(url)
-            .await
-            .map_err(db_err)?;
+        let pool = PgPoolOptions::new().max_connections(max_connections.max(1)).connect(url).await.map_err(db_err)?;
         engine::migrator(MIGRATIONS)
             .run(&pool)
             .await
@@ -44,22 +37,11 @@ impl PgStore {
 /// For tests (the store suite and the end-to-end harness): each test gets its
 /// own database. Nothing drops them; they are cheap and the server is a test one.
 pub async fn fresh_test_database(base_url: &str) -> StoreResult<String> {
-    let name = format!(
-        "motcua_t_{}",
-        crate::crypto::hex(&crate::crypto::random_bytes(8))
-    );
-    let mut url = url::Url::parse(base_url)
-        .map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
-    let mut conn = PgConnectOptions::from_str(base_url)
-        .map_err(db_err)?
-        .connect()
-        .await
-        .map_err(db_err)?;
+    let name = format!("motcua_t_{}", crate::crypto::hex(&crate::crypto::random_bytes(8)));
+    let mut url = url::Url::parse(base_url).map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
+    let mut conn = PgConnectOptions::from_str(base_url).map_err(db_err)?.connect().await.map_err(db_err)?;
     // The name is our own hex, not input: safe to splice (identifiers cannot be bound).
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .map_err(db_err)?;
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.map_err(db_err)?;
     conn.close().await.map_err(db_err)?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())

@@ -4,19 +4,14 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::engine::{self, EmbeddedMigration, db_err};
 use super::{StoreError, StoreResult};
 
 /// Migrations embedded in the binary, in `migrations/sqlite/` order.
-pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "core",
-    include_str!("../../../migrations/sqlite/0001_core.sql"),
-)];
+pub(super) const MIGRATIONS: &[EmbeddedMigration] =
+    &[(1, "core", include_str!("../../../migrations/sqlite/0001_core.sql"))];
 
 /// The store on a SQLite database file.
 #[derive(Debug, Clone)]
@@ -47,11 +42,7 @@ impl SqliteStore {
                 .map_err(db_err)?;
             return Self::migrated(pool).await;
         }
-        if let Some(dir) = options
-            .get_filename()
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
             create_dir(dir).await?;
         }
         options = options
@@ -78,12 +69,9 @@ impl SqliteStore {
 }
 
 async fn create_dir(dir: &Path) -> StoreResult<()> {
-    tokio::fs::create_dir_all(dir).await.map_err(|e| {
-        StoreError::Backend(format!(
-            "cannot create database directory {}: {e}",
-            dir.display()
-        ))
-    })
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| StoreError::Backend(format!("cannot create database directory {}: {e}", dir.display())))
 }
 
 engine::impl_store! {

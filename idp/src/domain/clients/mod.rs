@@ -14,9 +14,7 @@ use serde::Deserialize;
 use crate::crypto::{self, Secret};
 use crate::store::{Client, Organisation, Store, StoreError};
 
-pub use validate::{
-    ALLOWED_GRANT_TYPES, ALLOWED_SCOPES, ALLOWED_SIGNING_ALGS, DEFAULT_SCOPES, ORGANISATION_KINDS,
-};
+pub use validate::{ALLOWED_GRANT_TYPES, ALLOWED_SCOPES, ALLOWED_SIGNING_ALGS, DEFAULT_SCOPES, ORGANISATION_KINDS};
 
 /// A registration request, as the admin API body carries it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,9 +68,7 @@ pub enum ClientError {
     #[error("client_type must be \"confidential\" or \"public\", not {0:?}")]
     InvalidClientType(String),
     /// 400 `invalid_request`: the auth method is unknown or does not fit the client type.
-    #[error(
-        "auth_method {method:?} is not allowed for a {client_type} client (allowed: {allowed})"
-    )]
+    #[error("auth_method {method:?} is not allowed for a {client_type} client (allowed: {allowed})")]
     InvalidAuthMethod {
         /// What was asked for.
         method: String,
@@ -82,9 +78,7 @@ pub enum ClientError {
         allowed: &'static str,
     },
     /// 400 `invalid_request`: a grant type outside the allowed list.
-    #[error(
-        "unknown grant type {0:?} (allowed: authorization_code, refresh_token, client_credentials)"
-    )]
+    #[error("unknown grant type {0:?} (allowed: authorization_code, refresh_token, client_credentials)")]
     InvalidGrantType(String),
     /// 400 `invalid_request`: `grant_types` was given but empty.
     #[error("grant_types must not be empty")]
@@ -96,9 +90,7 @@ pub enum ClientError {
     #[error("the refresh_token grant needs the authorization_code grant too")]
     RefreshWithoutCode,
     /// 400 `invalid_request`: a scope outside the allowed list.
-    #[error(
-        "unknown scope {0:?} (allowed: openid, profile, email, phone, address, offline_access, national_id)"
-    )]
+    #[error("unknown scope {0:?} (allowed: openid, profile, email, phone, address, offline_access, national_id)")]
     InvalidScope(String),
     /// 400 `invalid_request`: `scopes` was given but empty.
     #[error("scopes must not be empty")]
@@ -163,11 +155,7 @@ pub enum ClientError {
 
 /// Validate and store a new client. Returns the stored client and, for
 /// secret-based auth methods, the secret (shown once, never stored).
-pub async fn register(
-    store: &dyn Store,
-    now: i64,
-    input: NewClient,
-) -> Result<(Client, Option<Secret>), ClientError> {
+pub async fn register(store: &dyn Store, now: i64, input: NewClient) -> Result<(Client, Option<Secret>), ClientError> {
     let org_ref = input.organisation.trim();
     let Some(org) = store.find_organisation(org_ref).await? else {
         return Err(ClientError::UnknownOrganisation(org_ref.to_owned()));
@@ -179,25 +167,15 @@ pub async fn register(
 
 /// Replace the secret of a secret-based client. The old secret stops working
 /// at once; the new one is returned once.
-pub async fn rotate_secret(
-    store: &dyn Store,
-    now: i64,
-    client_id: &str,
-) -> Result<(Client, Secret), ClientError> {
+pub async fn rotate_secret(store: &dyn Store, now: i64, client_id: &str) -> Result<(Client, Secret), ClientError> {
     let mut client = get(store, client_id).await?;
     if !validate::uses_secret(&client.auth_method) {
-        return Err(ClientError::NoSecret {
-            client_id: client.client_id,
-            auth_method: client.auth_method,
-        });
+        return Err(ClientError::NoSecret { client_id: client.client_id, auth_method: client.auth_method });
     }
     let secret = new_secret();
     client.secret_hash = Some(crypto::sha256_hex(secret.expose().as_bytes()));
     client.updated_at = now;
-    store
-        .update_client(&client)
-        .await
-        .map_err(|e| not_found_or(e, client_id))?;
+    store.update_client(&client).await.map_err(|e| not_found_or(e, client_id))?;
     Ok((client, secret))
 }
 
@@ -208,10 +186,7 @@ pub async fn disable(store: &dyn Store, now: i64, client_id: &str) -> Result<Cli
     if client.status != "disabled" {
         client.status = "disabled".to_owned();
         client.updated_at = now;
-        store
-            .update_client(&client)
-            .await
-            .map_err(|e| not_found_or(e, client_id))?;
+        store.update_client(&client).await.map_err(|e| not_found_or(e, client_id))?;
     }
     Ok(client)
 }
@@ -274,10 +249,7 @@ pub async fn create_organisation(
 
 /// The client, or `NotFound`.
 async fn get(store: &dyn Store, client_id: &str) -> Result<Client, ClientError> {
-    store
-        .get_client(client_id)
-        .await?
-        .ok_or_else(|| ClientError::NotFound(client_id.to_owned()))
+    store.get_client(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.to_owned()))
 }
 
 /// A fresh client secret.

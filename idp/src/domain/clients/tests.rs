@@ -18,10 +18,7 @@ fn confidential() -> NewClient {
 }
 
 fn public() -> NewClient {
-    NewClient {
-        client_type: "public".into(),
-        ..confidential()
-    }
+    NewClient { client_type: "public".into(), ..confidential() }
 }
 
 fn build(input: NewClient) -> Result<(Client, Option<Secret>), ClientError> {
@@ -43,10 +40,7 @@ fn confidential_defaults() {
     assert_eq!(c.name, "Cổng dịch vụ công");
     let secret = secret.unwrap();
     assert_eq!(secret.expose().len(), 43);
-    assert_eq!(
-        c.secret_hash.as_deref(),
-        Some(crypto::sha256_hex(secret.expose().as_bytes()).as_str())
-    );
+    assert_eq!(c.secret_hash.as_deref(), Some(crypto::sha256_hex(secret.expose().as_bytes()).as_str()));
     assert!(secret_matches(&c, secret.expose()));
     assert!(!secret_matches(&c, "wrong"));
 }
@@ -60,91 +54,40 @@ fn public_clients_get_none_pkce_and_no_secret() {
     assert!(c.secret_hash.is_none());
     assert!(!secret_matches(&c, ""));
 
-    let no_pkce = NewClient {
-        require_pkce: Some(false),
-        ..public()
-    };
+    let no_pkce = NewClient { require_pkce: Some(false), ..public() };
     assert!(matches!(build(no_pkce), Err(ClientError::PkceRequired)));
     // A confidential client may opt out.
-    let (c, _) = build(NewClient {
-        require_pkce: Some(false),
-        ..confidential()
-    })
-    .unwrap();
+    let (c, _) = build(NewClient { require_pkce: Some(false), ..confidential() }).unwrap();
     assert!(!c.require_pkce);
 }
 
 #[test]
 fn auth_method_must_fit_client_type() {
-    for m in [
-        "client_secret_basic",
-        "client_secret_post",
-        "private_key_jwt",
-    ] {
-        let input = NewClient {
-            auth_method: Some(m.into()),
-            ..public()
-        };
-        assert!(
-            matches!(build(input), Err(ClientError::InvalidAuthMethod { .. })),
-            "{m}"
-        );
+    for m in ["client_secret_basic", "client_secret_post", "private_key_jwt"] {
+        let input = NewClient { auth_method: Some(m.into()), ..public() };
+        assert!(matches!(build(input), Err(ClientError::InvalidAuthMethod { .. })), "{m}");
     }
-    let input = NewClient {
-        auth_method: Some("none".into()),
-        ..confidential()
-    };
-    assert!(matches!(
-        build(input),
-        Err(ClientError::InvalidAuthMethod { .. })
-    ));
-    let input = NewClient {
-        auth_method: Some("client_secret_jwt".into()),
-        ..confidential()
-    };
-    assert!(matches!(
-        build(input),
-        Err(ClientError::InvalidAuthMethod { .. })
-    ));
-    let (c, s) = build(NewClient {
-        auth_method: Some("client_secret_post".into()),
-        ..confidential()
-    })
-    .unwrap();
+    let input = NewClient { auth_method: Some("none".into()), ..confidential() };
+    assert!(matches!(build(input), Err(ClientError::InvalidAuthMethod { .. })));
+    let input = NewClient { auth_method: Some("client_secret_jwt".into()), ..confidential() };
+    assert!(matches!(build(input), Err(ClientError::InvalidAuthMethod { .. })));
+    let (c, s) = build(NewClient { auth_method: Some("client_secret_post".into()), ..confidential() }).unwrap();
     assert_eq!(c.auth_method, "client_secret_post");
     assert!(s.is_some());
-    let bad_type = NewClient {
-        client_type: "Public".into(),
-        ..confidential()
-    };
+    let bad_type = NewClient { client_type: "Public".into(), ..confidential() };
     assert!(matches!(build(bad_type), Err(ClientError::InvalidClientType(t)) if t == "Public"));
 }
 
 #[test]
 fn grant_types_come_from_the_allowed_list() {
     let g = |list: &[&str]| Some(list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
-    let input = NewClient {
-        grant_types: g(&["implicit"]),
-        ..confidential()
-    };
+    let input = NewClient { grant_types: g(&["implicit"]), ..confidential() };
     assert!(matches!(build(input), Err(ClientError::InvalidGrantType(t)) if t == "implicit"));
-    let input = NewClient {
-        grant_types: g(&[]),
-        ..confidential()
-    };
+    let input = NewClient { grant_types: g(&[]), ..confidential() };
     assert!(matches!(build(input), Err(ClientError::NoGrantTypes)));
-    let input = NewClient {
-        grant_types: g(&["client_credentials"]),
-        ..public()
-    };
-    assert!(matches!(
-        build(input),
-        Err(ClientError::PublicClientCredentials)
-    ));
-    let input = NewClient {
-        grant_types: g(&["refresh_token", "client_credentials"]),
-        ..confidential()
-    };
+    let input = NewClient { grant_types: g(&["client_credentials"]), ..public() };
+    assert!(matches!(build(input), Err(ClientError::PublicClientCredentials)));
+    let input = NewClient { grant_types: g(&["refresh_token", "client_credentials"]), ..confidential() };
     assert!(matches!(build(input), Err(ClientError::RefreshWithoutCode)));
     // A machine client needs no redirect URI.
     let input = NewClient {
@@ -158,20 +101,12 @@ fn grant_types_come_from_the_allowed_list() {
 
 #[test]
 fn scopes_come_from_the_allowed_list() {
-    let input = NewClient {
-        scopes: Some(vec!["openid".into(), "admin".into()]),
-        ..confidential()
-    };
+    let input = NewClient { scopes: Some(vec!["openid".into(), "admin".into()]), ..confidential() };
     assert!(matches!(build(input), Err(ClientError::InvalidScope(s)) if s == "admin"));
-    let input = NewClient {
-        scopes: Some(vec![]),
-        ..confidential()
-    };
+    let input = NewClient { scopes: Some(vec![]), ..confidential() };
     assert!(matches!(build(input), Err(ClientError::NoScopes)));
-    let input = NewClient {
-        scopes: Some(vec!["openid".into(), "national_id".into(), "openid".into()]),
-        ..confidential()
-    };
+    let input =
+        NewClient { scopes: Some(vec!["openid".into(), "national_id".into(), "openid".into()]), ..confidential() };
     assert_eq!(build(input).unwrap().0.scopes, ["openid", "national_id"]);
 }
 
@@ -205,39 +140,18 @@ fn redirect_uri_rules() {
     ] {
         assert!(check_uri(bad).is_err(), "{bad}");
     }
-    let input = NewClient {
-        redirect_uris: vec![],
-        ..confidential()
-    };
+    let input = NewClient { redirect_uris: vec![], ..confidential() };
     assert!(matches!(build(input), Err(ClientError::MissingRedirectUri)));
-    let input = NewClient {
-        redirect_uris: vec!["http://rp.example.vn/cb".into()],
-        ..confidential()
-    };
-    assert!(matches!(
-        build(input),
-        Err(ClientError::InvalidRedirectUri { .. })
-    ));
-    let input = NewClient {
-        post_logout_redirect_uris: vec!["https://x/#a".into()],
-        ..confidential()
-    };
-    assert!(matches!(
-        build(input),
-        Err(ClientError::InvalidPostLogoutUri { .. })
-    ));
+    let input = NewClient { redirect_uris: vec!["http://rp.example.vn/cb".into()], ..confidential() };
+    assert!(matches!(build(input), Err(ClientError::InvalidRedirectUri { .. })));
+    let input = NewClient { post_logout_redirect_uris: vec!["https://x/#a".into()], ..confidential() };
+    assert!(matches!(build(input), Err(ClientError::InvalidPostLogoutUri { .. })));
     // Stored exactly as given (no normalisation) and deduplicated.
     let input = NewClient {
-        redirect_uris: vec![
-            "https://rp.example.vn".into(),
-            "https://rp.example.vn".into(),
-        ],
+        redirect_uris: vec!["https://rp.example.vn".into(), "https://rp.example.vn".into()],
         ..confidential()
     };
-    assert_eq!(
-        build(input).unwrap().0.redirect_uris,
-        ["https://rp.example.vn"]
-    );
+    assert_eq!(build(input).unwrap().0.redirect_uris, ["https://rp.example.vn"]);
 }
 
 #[test]
@@ -255,85 +169,36 @@ fn jwks_rules() {
         json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "secret"}]}),
         json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
     ] {
-        assert!(
-            matches!(check_jwks(&bad), Err(ClientError::InvalidJwks(_))),
-            "{bad}"
-        );
+        assert!(matches!(check_jwks(&bad), Err(ClientError::InvalidJwks(_))), "{bad}");
     }
 
-    let pkj = NewClient {
-        auth_method: Some("private_key_jwt".into()),
-        ..confidential()
-    };
+    let pkj = NewClient { auth_method: Some("private_key_jwt".into()), ..confidential() };
     assert!(matches!(build(pkj.clone()), Err(ClientError::MissingJwks)));
-    let (c, secret) = build(NewClient {
-        jwks: Some(rsa.clone()),
-        ..pkj.clone()
-    })
-    .unwrap();
+    let (c, secret) = build(NewClient { jwks: Some(rsa.clone()), ..pkj.clone() }).unwrap();
     assert!(secret.is_none() && c.secret_hash.is_none());
     let stored: serde_json::Value = serde_json::from_str(c.jwks.as_deref().unwrap()).unwrap();
     assert_eq!(stored, rsa);
-    let (c, _) = build(NewClient {
-        jwks_uri: Some("https://rp.example.vn/jwks".into()),
-        ..pkj.clone()
-    })
-    .unwrap();
+    let (c, _) = build(NewClient { jwks_uri: Some("https://rp.example.vn/jwks".into()), ..pkj.clone() }).unwrap();
     assert_eq!(c.jwks_uri.as_deref(), Some("https://rp.example.vn/jwks"));
-    let input = NewClient {
-        jwks_uri: Some("http://rp.example.vn/jwks".into()),
-        ..pkj.clone()
-    };
-    assert!(matches!(
-        build(input),
-        Err(ClientError::InvalidJwksUri { .. })
-    ));
-    let both = NewClient {
-        jwks: Some(rsa),
-        jwks_uri: Some("https://rp.example.vn/jwks".into()),
-        ..pkj
-    };
+    let input = NewClient { jwks_uri: Some("http://rp.example.vn/jwks".into()), ..pkj.clone() };
+    assert!(matches!(build(input), Err(ClientError::InvalidJwksUri { .. })));
+    let both = NewClient { jwks: Some(rsa), jwks_uri: Some("https://rp.example.vn/jwks".into()), ..pkj };
     assert!(matches!(build(both), Err(ClientError::JwksAndJwksUri)));
 }
 
 #[test]
 fn signing_alg_and_name() {
-    let (c, _) = build(NewClient {
-        signing_alg: Some("ES256".into()),
-        ..confidential()
-    })
-    .unwrap();
+    let (c, _) = build(NewClient { signing_alg: Some("ES256".into()), ..confidential() }).unwrap();
     assert_eq!(c.signing_alg, "ES256");
     for alg in ["none", "HS256", "rs256"] {
-        let input = NewClient {
-            signing_alg: Some(alg.into()),
-            ..confidential()
-        };
-        assert!(
-            matches!(build(input), Err(ClientError::InvalidSigningAlg(_))),
-            "{alg}"
-        );
+        let input = NewClient { signing_alg: Some(alg.into()), ..confidential() };
+        assert!(matches!(build(input), Err(ClientError::InvalidSigningAlg(_))), "{alg}");
     }
     for name in ["", "   ", "a\nb", &"x".repeat(121)] {
-        let input = NewClient {
-            name: name.to_owned(),
-            ..confidential()
-        };
-        assert!(
-            matches!(build(input), Err(ClientError::InvalidName)),
-            "{name:?}"
-        );
+        let input = NewClient { name: name.to_owned(), ..confidential() };
+        assert!(matches!(build(input), Err(ClientError::InvalidName)), "{name:?}");
     }
-    assert_eq!(
-        build(NewClient {
-            name: "  RP  ".into(),
-            ..confidential()
-        })
-        .unwrap()
-        .0
-        .name,
-        "RP"
-    );
+    assert_eq!(build(NewClient { name: "  RP  ".into(), ..confidential() }).unwrap().0.name, "RP");
 }
 
 #[test]
@@ -353,31 +218,14 @@ fn organisation_rules() {
         kind: kind.into(),
     };
     let o = build_organisation(org("moh", " Bộ Y tế ", "ministry"), 5).unwrap();
-    assert_eq!(
-        (
-            o.code.as_str(),
-            o.name.as_str(),
-            o.kind.as_str(),
-            o.created_at
-        ),
-        ("moh", "Bộ Y tế", "ministry", 5)
-    );
+    assert_eq!((o.code.as_str(), o.name.as_str(), o.kind.as_str(), o.created_at), ("moh", "Bộ Y tế", "ministry", 5));
     assert!(build_organisation(org("ha-noi-01", "Hà Nội", "province"), 5).is_ok());
     for code in ["m", "MOH", "mo h", "mỏh", "m_h", &"a".repeat(33)] {
         assert!(
-            matches!(
-                build_organisation(org(code, "x", "agency"), 5),
-                Err(OrganisationError::InvalidCode(_))
-            ),
+            matches!(build_organisation(org(code, "x", "agency"), 5), Err(OrganisationError::InvalidCode(_))),
             "{code}"
         );
     }
-    assert!(matches!(
-        build_organisation(org("moh", "", "agency"), 5),
-        Err(OrganisationError::InvalidName)
-    ));
-    assert!(matches!(
-        build_organisation(org("moh", "x", "company"), 5),
-        Err(OrganisationError::InvalidKind(_))
-    ));
+    assert!(matches!(build_organisation(org("moh", "", "agency"), 5), Err(OrganisationError::InvalidName)));
+    assert!(matches!(build_organisation(org("moh", "x", "company"), 5), Err(OrganisationError::InvalidKind(_))));
 }

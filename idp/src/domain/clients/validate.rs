@@ -9,28 +9,13 @@ use crate::crypto::{self, Secret};
 use crate::store::{Client, Organisation};
 
 /// Grant types a client may be registered with.
-pub const ALLOWED_GRANT_TYPES: &[&str] =
-    &["authorization_code", "refresh_token", "client_credentials"];
+pub const ALLOWED_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 /// Scopes a client may be allowed to request.
-pub const ALLOWED_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "phone",
-    "address",
-    "offline_access",
-    "national_id",
-];
+pub const ALLOWED_SCOPES: &[&str] =
+    &["openid", "profile", "email", "phone", "address", "offline_access", "national_id"];
 /// Scopes a client gets when the registration names none. `national_id`
 /// is never a default: it must be asked for explicitly.
-pub const DEFAULT_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "phone",
-    "address",
-    "offline_access",
-];
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
 /// ID-token signing algorithms a client may choose.
 pub const ALLOWED_SIGNING_ALGS: &[&str] = &["RS256", "ES256"];
 /// Kinds of organisation.
@@ -39,11 +24,7 @@ pub const ORGANISATION_KINDS: &[&str] = &["ministry", "province", "agency"];
 /// Grant types when the registration names none.
 const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 /// Auth methods a confidential client may use.
-const CONFIDENTIAL_METHODS: &[&str] = &[
-    "client_secret_basic",
-    "client_secret_post",
-    "private_key_jwt",
-];
+const CONFIDENTIAL_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt"];
 /// JWK members that carry private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
 const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 /// Longest URI we accept; browsers and proxies start failing past about 2 KB.
@@ -75,10 +56,7 @@ pub(super) fn build_client(
     for uri in &redirect_uris {
         // RFC 6749 §3.1.2: absolute, no fragment; OAuth 2.0 Security BCP
         // (RFC 9700 §2.1): https except loopback, matched exactly.
-        check_uri(uri).map_err(|reason| ClientError::InvalidRedirectUri {
-            uri: uri.clone(),
-            reason,
-        })?;
+        check_uri(uri).map_err(|reason| ClientError::InvalidRedirectUri { uri: uri.clone(), reason })?;
     }
     if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
         return Err(ClientError::MissingRedirectUri);
@@ -86,10 +64,7 @@ pub(super) fn build_client(
     let post_logout_redirect_uris = dedup(&input.post_logout_redirect_uris);
     for uri in &post_logout_redirect_uris {
         // OIDC RP-Initiated Logout §3: registered, exactly matched; same rules.
-        check_uri(uri).map_err(|reason| ClientError::InvalidPostLogoutUri {
-            uri: uri.clone(),
-            reason,
-        })?;
+        check_uri(uri).map_err(|reason| ClientError::InvalidPostLogoutUri { uri: uri.clone(), reason })?;
     }
 
     let signing_alg = input.signing_alg.unwrap_or_else(|| "RS256".to_owned());
@@ -115,9 +90,7 @@ pub(super) fn build_client(
         name,
         client_type: input.client_type,
         auth_method,
-        secret_hash: secret
-            .as_ref()
-            .map(|s| crypto::sha256_hex(s.expose().as_bytes())),
+        secret_hash: secret.as_ref().map(|s| crypto::sha256_hex(s.expose().as_bytes())),
         redirect_uris,
         post_logout_redirect_uris,
         grant_types,
@@ -139,41 +112,24 @@ fn auth_method(input: &NewClient, public: bool) -> Result<String, ClientError> {
         // RFC 6749 §2.1: a public client cannot keep a credential.
         ("none", &["none"][..], "none")
     } else {
-        (
-            "client_secret_basic",
-            CONFIDENTIAL_METHODS,
-            "client_secret_basic, client_secret_post, private_key_jwt",
-        )
+        ("client_secret_basic", CONFIDENTIAL_METHODS, "client_secret_basic, client_secret_post, private_key_jwt")
     };
-    let method = input
-        .auth_method
-        .clone()
-        .unwrap_or_else(|| default.to_owned());
+    let method = input.auth_method.clone().unwrap_or_else(|| default.to_owned());
     if allowed.contains(&method.as_str()) {
         Ok(method)
     } else {
-        Err(ClientError::InvalidAuthMethod {
-            method,
-            client_type: input.client_type.clone(),
-            allowed: allowed_text,
-        })
+        Err(ClientError::InvalidAuthMethod { method, client_type: input.client_type.clone(), allowed: allowed_text })
     }
 }
 
 /// Grant types, defaulted, deduplicated and checked.
 fn grant_types(given: Option<&[String]>, public: bool) -> Result<Vec<String>, ClientError> {
     let grants = match given {
-        None => DEFAULT_GRANT_TYPES
-            .iter()
-            .map(|g| (*g).to_owned())
-            .collect(),
+        None => DEFAULT_GRANT_TYPES.iter().map(|g| (*g).to_owned()).collect(),
         Some([]) => return Err(ClientError::NoGrantTypes),
         Some(list) => dedup(list),
     };
-    if let Some(bad) = grants
-        .iter()
-        .find(|g| !ALLOWED_GRANT_TYPES.contains(&g.as_str()))
-    {
+    if let Some(bad) = grants.iter().find(|g| !ALLOWED_GRANT_TYPES.contains(&g.as_str())) {
         return Err(ClientError::InvalidGrantType(bad.clone()));
     }
     let has = |g: &str| grants.iter().any(|x| x == g);
@@ -194,10 +150,7 @@ fn scopes(given: Option<&[String]>) -> Result<Vec<String>, ClientError> {
         Some([]) => return Err(ClientError::NoScopes),
         Some(list) => dedup(list),
     };
-    if let Some(bad) = scopes
-        .iter()
-        .find(|s| !ALLOWED_SCOPES.contains(&s.as_str()))
-    {
+    if let Some(bad) = scopes.iter().find(|s| !ALLOWED_SCOPES.contains(&s.as_str())) {
         return Err(ClientError::InvalidScope(bad.clone()));
     }
     Ok(scopes)
@@ -213,10 +166,7 @@ fn client_keys(
         return Err(ClientError::JwksAndJwksUri);
     }
     if let Some(uri) = &jwks_uri {
-        check_uri(uri).map_err(|reason| ClientError::InvalidJwksUri {
-            uri: uri.clone(),
-            reason,
-        })?;
+        check_uri(uri).map_err(|reason| ClientError::InvalidJwksUri { uri: uri.clone(), reason })?;
     }
     let jwks = jwks.map(check_jwks).transpose()?;
     Ok((jwks, jwks_uri))
@@ -226,25 +176,15 @@ fn client_keys(
 /// JWKs, none carrying private or symmetric key material. Returns it as JSON text.
 pub(super) fn check_jwks(jwks: &Value) -> Result<String, ClientError> {
     let invalid = |why: String| ClientError::InvalidJwks(why);
-    let obj = jwks
-        .as_object()
-        .ok_or_else(|| invalid("it must be a JSON object".into()))?;
-    let keys = obj
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("it must have a \"keys\" array".into()))?;
+    let obj = jwks.as_object().ok_or_else(|| invalid("it must be a JSON object".into()))?;
+    let keys =
+        obj.get("keys").and_then(Value::as_array).ok_or_else(|| invalid("it must have a \"keys\" array".into()))?;
     if keys.is_empty() {
         return Err(invalid("the \"keys\" array is empty".into()));
     }
     for (i, key) in keys.iter().enumerate() {
-        let key = key
-            .as_object()
-            .ok_or_else(|| invalid(format!("key {i} is not an object")))?;
-        if !key
-            .get("kty")
-            .and_then(Value::as_str)
-            .is_some_and(|k| !k.is_empty())
-        {
+        let key = key.as_object().ok_or_else(|| invalid(format!("key {i} is not an object")))?;
+        if key.get("kty").and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(invalid(format!("key {i} has no \"kty\"")));
         }
         // A private key pasted by mistake must not be stored: refuse it.
@@ -269,10 +209,7 @@ pub(super) fn check_uri(raw: &str) -> Result<(), &'static str> {
     }
     // The stored text is compared exactly and sent back to browsers, so it
     // must be the text a URL parser would not rewrite in surprising ways.
-    if raw
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
-    {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
         return Err("must not contain spaces, control characters or backslashes");
     }
     // RFC 6749 §3.1.2: the endpoint URI MUST NOT include a fragment component.
@@ -304,15 +241,9 @@ pub(super) fn check_uri(raw: &str) -> Result<(), &'static str> {
 }
 
 /// Check and build an organisation row with a fresh id.
-pub(super) fn build_organisation(
-    input: NewOrganisation,
-    now: i64,
-) -> Result<Organisation, OrganisationError> {
+pub(super) fn build_organisation(input: NewOrganisation, now: i64) -> Result<Organisation, OrganisationError> {
     let code_ok = (2..=32).contains(&input.code.len())
-        && input
-            .code
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && input.code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !code_ok {
         return Err(OrganisationError::InvalidCode(input.code));
     }
@@ -320,13 +251,7 @@ pub(super) fn build_organisation(
     if !ORGANISATION_KINDS.contains(&input.kind.as_str()) {
         return Err(OrganisationError::InvalidKind(input.kind));
     }
-    Ok(Organisation {
-        id: crypto::random_id(),
-        code: input.code,
-        name,
-        kind: input.kind,
-        created_at: now,
-    })
+    Ok(Organisation { id: crypto::random_id(), code: input.code, name, kind: input.kind, created_at: now })
 }
 
 /// A trimmed display name of 1..=`max` characters without control characters.

@@ -186,7 +186,11 @@ pub async fn validate(
     let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
         (Some(c), Some("S256")) => {
             if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return fail(&return_to, E::InvalidRequest, "code_challenge must be a base64url SHA-256 (43 characters)");
+                return fail(
+                    &return_to,
+                    E::InvalidRequest,
+                    "code_challenge must be a base64url SHA-256 (43 characters)",
+                );
             }
             Some(c.to_owned())
         }
@@ -194,7 +198,11 @@ pub async fn validate(
             return fail(&return_to, E::InvalidRequest, "code_challenge_method must be S256 with a code_challenge");
         }
         (None, None) if client.require_pkce || client.client_type == "public" => {
-            return fail(&return_to, E::InvalidRequest, "PKCE is required: send code_challenge and code_challenge_method=S256");
+            return fail(
+                &return_to,
+                E::InvalidRequest,
+                "PKCE is required: send code_challenge and code_challenge_method=S256",
+            );
         }
         (None, None) => None,
     };
@@ -232,16 +240,26 @@ pub async fn validate(
         },
     };
     // OIDC Core §5.5.1.1: an essential acr we cannot satisfy fails the request.
-    if let Some(values) = claims.as_ref().and_then(ClaimsRequest::essential_acr) {
-        if !values.iter().any(|v| acr::SUPPORTED.contains(&v.as_str())) {
-            return fail(&return_to, E::UnmetAuthenticationRequirements, "the requested authentication level is not available");
-        }
+    if let Some(values) = claims.as_ref().and_then(ClaimsRequest::essential_acr)
+        && !values.iter().any(|v| acr::SUPPORTED.contains(&v.as_str()))
+    {
+        return fail(
+            &return_to,
+            E::UnmetAuthenticationRequirements,
+            "the requested authentication level is not available",
+        );
     }
     let hint_subject = match params.get("id_token_hint") {
         None => None,
         Some(t) => match id_token_hint_subject(keys, issuer, &client.client_id, t) {
             Some(sub) => Some(sub),
-            None => return fail(&return_to, E::InvalidRequest, "id_token_hint is not an ID token this provider issued to the client"),
+            None => {
+                return fail(
+                    &return_to,
+                    E::InvalidRequest,
+                    "id_token_hint is not an ID token this provider issued to the client",
+                );
+            }
         },
     };
     let request = AuthorizationRequest {
@@ -413,7 +431,11 @@ mod tests {
     fn req(prompt: &[&str], max_age: Option<i64>) -> AuthorizationRequest {
         AuthorizationRequest {
             client_id: "c".into(),
-            return_to: ReturnTo { redirect_uri: "https://rp/cb".into(), response_mode: ResponseMode::Query, state: None },
+            return_to: ReturnTo {
+                redirect_uri: "https://rp/cb".into(),
+                response_mode: ResponseMode::Query,
+                state: None,
+            },
             scopes: vec!["openid".into(), "email".into()],
             nonce: None,
             code_challenge: None,
@@ -439,14 +461,21 @@ mod tests {
     }
 
     fn consent(scopes: &[&str]) -> Consent {
-        Consent { account_id: "a".into(), client_id: "c".into(), scopes: scopes.iter().map(|s| s.to_string()).collect(), granted_at: 0 }
+        Consent {
+            account_id: "a".into(),
+            client_id: "c".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            granted_at: 0,
+        }
     }
 
     #[test]
     fn decisions_follow_prompt_max_age_and_consent() {
         let all = consent(&["email", "openid"]);
         assert_eq!(decide(&req(&[], None), None, None, false, false, 100), Step::Login);
-        assert!(matches!(decide(&req(&["none"], None), None, None, false, false, 100), Step::Fail(e) if e.code == E::LoginRequired));
+        assert!(
+            matches!(decide(&req(&["none"], None), None, None, false, false, 100), Step::Fail(e) if e.code == E::LoginRequired)
+        );
         assert_eq!(decide(&req(&[], None), Some(&who(50)), Some(&all), false, false, 100), Step::Issue);
         assert_eq!(decide(&req(&["login"], None), Some(&who(50)), Some(&all), false, false, 100), Step::Login);
         assert_eq!(decide(&req(&["login"], None), Some(&who(99)), Some(&all), true, false, 100), Step::Issue);
@@ -454,7 +483,9 @@ mod tests {
         assert_eq!(decide(&req(&[], Some(60)), Some(&who(50)), Some(&all), false, false, 100), Step::Issue);
         let partial = consent(&["openid"]);
         assert_eq!(decide(&req(&[], None), Some(&who(50)), Some(&partial), false, false, 100), Step::Consent);
-        assert!(matches!(decide(&req(&["none"], None), Some(&who(50)), Some(&partial), false, false, 100), Step::Fail(e) if e.code == E::ConsentRequired));
+        assert!(
+            matches!(decide(&req(&["none"], None), Some(&who(50)), Some(&partial), false, false, 100), Step::Fail(e) if e.code == E::ConsentRequired)
+        );
         assert_eq!(decide(&req(&["consent"], None), Some(&who(50)), Some(&all), false, false, 100), Step::Consent);
         assert_eq!(decide(&req(&["consent"], None), Some(&who(50)), Some(&all), false, true, 100), Step::Issue);
         let mut other = req(&[], None);

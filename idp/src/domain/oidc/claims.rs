@@ -60,10 +60,9 @@ impl ClaimsRequest {
         let member = |name: &str| -> Result<BTreeMap<String, ClaimSpec>, String> {
             match obj.get(name) {
                 None | Some(Value::Null) => Ok(BTreeMap::new()),
-                Some(Value::Object(m)) => m
-                    .iter()
-                    .map(|(k, spec)| Ok((k.clone(), parse_spec(spec).ok_or_else(bad)?)))
-                    .collect(),
+                Some(Value::Object(m)) => {
+                    m.iter().map(|(k, spec)| Ok((k.clone(), parse_spec(spec).ok_or_else(bad)?))).collect()
+                }
                 Some(_) => Err(bad()),
             }
         };
@@ -84,10 +83,10 @@ impl ClaimsRequest {
     pub fn owning_scopes(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         for name in self.userinfo.keys().chain(self.id_token.keys()) {
-            if let Some(s) = owning_scope(name) {
-                if !out.contains(&s) {
-                    out.push(s);
-                }
+            if let Some(s) = owning_scope(name)
+                && !out.contains(&s)
+            {
+                out.push(s);
             }
         }
         out

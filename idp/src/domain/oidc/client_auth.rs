@@ -134,8 +134,12 @@ async fn check_assertion(
     };
     let exp = n("exp").ok_or_else(fail)?;
     let jti = s("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(fail)?;
-    if s("iss") != Some(&iss) || s("sub") != Some(&iss) || !aud_ok || exp + LEEWAY < now
-        || exp > now + MAX_ASSERTION_LIFETIME || n("nbf").is_some_and(|nbf| nbf > now + LEEWAY)
+    if s("iss") != Some(&iss)
+        || s("sub") != Some(&iss)
+        || !aud_ok
+        || exp + LEEWAY < now
+        || exp > now + MAX_ASSERTION_LIFETIME
+        || n("nbf").is_some_and(|nbf| nbf > now + LEEWAY)
     {
         return Err(fail());
     }

@@ -79,7 +79,9 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-        (None, Some(_)) => return Err(OAuthError::invalid_grant("no code_challenge was sent with the authorization request")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant("no code_challenge was sent with the authorization request"));
+        }
         (None, None) => {}
     }
     let citizen = match ctx.store.get_citizen(&cg.account_id).await? {
@@ -100,7 +102,8 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
         expires_at: ctx.now + ctx.ttl.grant,
         revoked_at: None,
     };
-    let offline = grant.scopes.iter().any(|s| s == "offline_access") && client.grant_types.iter().any(|g| g == "refresh_token");
+    let offline =
+        grant.scopes.iter().any(|s| s == "offline_access") && client.grant_types.iter().any(|g| g == "refresh_token");
     let refresh = offline.then(random_token);
     let refresh_row = refresh.as_ref().map(|t| new_refresh_row(ctx, t, &grant));
     ctx.store.create_grant(&grant, refresh_row.as_ref()).await?;
@@ -130,26 +133,34 @@ fn respond(
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let alg = client_alg(&client.signing_alg);
-    let at = access_token(ctx, alg, &AccessTokenFor {
-        subject,
-        client_id: &client.client_id,
-        scopes: &grant.scopes,
-        grant_id: Some(&grant.id),
-        sid: grant.sid.as_deref(),
-        auth: Some((grant.auth_time, &grant.acr, &grant.amr)),
-    })?;
-    let idt = if grant.scopes.iter().any(|s| s == "openid") {
-        Some(id_token(ctx, alg, IdTokenFor {
+    let at = access_token(
+        ctx,
+        alg,
+        &AccessTokenFor {
             subject,
             client_id: &client.client_id,
-            nonce,
-            auth_time: grant.auth_time,
-            acr: &grant.acr,
-            amr: &grant.amr,
+            scopes: &grant.scopes,
+            grant_id: Some(&grant.id),
             sid: grant.sid.as_deref(),
-            access_token: Some(&at),
-            extra,
-        })?)
+            auth: Some((grant.auth_time, &grant.acr, &grant.amr)),
+        },
+    )?;
+    let idt = if grant.scopes.iter().any(|s| s == "openid") {
+        Some(id_token(
+            ctx,
+            alg,
+            IdTokenFor {
+                subject,
+                client_id: &client.client_id,
+                nonce,
+                auth_time: grant.auth_time,
+                acr: &grant.acr,
+                amr: &grant.amr,
+                sid: grant.sid.as_deref(),
+                access_token: Some(&at),
+                extra,
+            },
+        )?)
     } else {
         None
     };
@@ -175,7 +186,8 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
     if grant.client_id != client.client_id {
         return Err(invalid());
     }
-    if grant.revoked_at.is_some() || grant.expires_at <= ctx.now || (row.used_at.is_none() && row.expires_at <= ctx.now) {
+    if grant.revoked_at.is_some() || grant.expires_at <= ctx.now || (row.used_at.is_none() && row.expires_at <= ctx.now)
+    {
         return Err(invalid());
     }
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
@@ -229,14 +241,18 @@ pub async fn client_credentials(ctx: &Ctx<'_>, client: &Client, params: &Params)
             asked
         }
     };
-    let at = access_token(ctx, client_alg(&client.signing_alg), &AccessTokenFor {
-        subject: &client.client_id,
-        client_id: &client.client_id,
-        scopes: &scopes,
-        grant_id: None,
-        sid: None,
-        auth: None,
-    })?;
+    let at = access_token(
+        ctx,
+        client_alg(&client.signing_alg),
+        &AccessTokenFor {
+            subject: &client.client_id,
+            client_id: &client.client_id,
+            scopes: &scopes,
+            grant_id: None,
+            sid: None,
+            auth: None,
+        },
+    )?;
     Ok(TokenResponse {
         access_token: at,
         token_type: "Bearer",
@@ -270,7 +286,8 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
     let hash = sha256_hex(token.as_bytes());
     let Some(row) = ctx.store.get_refresh_token(&hash).await? else { return Ok(inactive) };
     let Some(grant) = ctx.store.get_grant(&row.grant_id).await? else { return Ok(inactive) };
-    let live = row.used_at.is_none() && row.expires_at > ctx.now && grant.revoked_at.is_none() && grant.expires_at > ctx.now;
+    let live =
+        row.used_at.is_none() && row.expires_at > ctx.now && grant.revoked_at.is_none() && grant.expires_at > ctx.now;
     if !live || grant.client_id != client.client_id {
         return Ok(inactive);
     }
@@ -295,29 +312,28 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
 /// answered 200 without effect (§2.2), so nothing leaks about them.
 pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(), OAuthError> {
     let token = require(params, "token")?;
-    if let Some(hint) = params.get("token_type_hint") {
-        if !matches!(hint, "access_token" | "refresh_token") {
-            return Err(OAuthError::new(E::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token"));
-        }
+    if let Some(hint) = params.get("token_type_hint")
+        && !matches!(hint, "access_token" | "refresh_token")
+    {
+        return Err(OAuthError::new(E::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token"));
     }
     if token.matches('.').count() == 2 {
-        if let Some(at) = check_access_token(ctx, token).await? {
-            if at.str("client_id") == Some(&client.client_id) {
-                let exp = at.claims.get("exp").and_then(Value::as_i64).unwrap_or(ctx.now);
-                if let Some(jti) = at.str("jti") {
-                    ctx.store.revoke_jti(jti, exp).await?;
-                }
+        if let Some(at) = check_access_token(ctx, token).await?
+            && at.str("client_id") == Some(&client.client_id)
+        {
+            let exp = at.claims.get("exp").and_then(Value::as_i64).unwrap_or(ctx.now);
+            if let Some(jti) = at.str("jti") {
+                ctx.store.revoke_jti(jti, exp).await?;
             }
         }
         return Ok(());
     }
     let hash = sha256_hex(token.as_bytes());
-    if let Some(row) = ctx.store.get_refresh_token(&hash).await? {
-        if let Some(grant) = ctx.store.get_grant(&row.grant_id).await? {
-            if grant.client_id == client.client_id {
-                ctx.store.revoke_grant(&grant.id, ctx.now).await?;
-            }
-        }
+    if let Some(row) = ctx.store.get_refresh_token(&hash).await?
+        && let Some(grant) = ctx.store.get_grant(&row.grant_id).await?
+        && grant.client_id == client.client_id
+    {
+        ctx.store.revoke_grant(&grant.id, ctx.now).await?;
     }
     Ok(())
 }

@@ -46,11 +46,9 @@ impl IntoResponse for AdminError {
                 "unauthorized",
                 "a valid admin token is required (Authorization: Bearer <token>)".to_owned(),
             ),
-            Self::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this admin token's role does not allow this action".to_owned(),
-            ),
+            Self::Forbidden => {
+                (StatusCode::FORBIDDEN, "forbidden", "this admin token's role does not allow this action".to_owned())
+            }
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -69,13 +67,10 @@ impl IntoResponse for AdminError {
             }
         };
         let unauthorized = status == StatusCode::UNAUTHORIZED;
-        let mut response =
-            (status, Json(json!({ "error": code, "message": message }))).into_response();
+        let mut response = (status, Json(json!({ "error": code, "message": message }))).into_response();
         if unauthorized {
             // RFC 6750 §3: a 401 carries the Bearer challenge.
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -163,19 +158,10 @@ mod tests {
         assert_eq!(b["error"], "server_error");
         assert!(!b["message"].as_str().unwrap().contains("hunter2"));
         let (s, _, b) = body(ClientError::NotFound("c1".into()).into()).await;
-        assert_eq!(
-            (s, b["error"].as_str()),
-            (StatusCode::NOT_FOUND, Some("not_found"))
-        );
+        assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
         let (s, _, b) = body(ClientError::PkceRequired.into()).await;
-        assert_eq!(
-            (s, b["error"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("invalid_request"))
-        );
+        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
         let (s, _, b) = body(SignUpError::EmailTaken.into()).await;
-        assert_eq!(
-            (s, b["error"].as_str()),
-            (StatusCode::CONFLICT, Some("conflict"))
-        );
+        assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
     }
 }

@@ -34,10 +34,7 @@ impl Admin {
 impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = AdminError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<AppState>,
-    ) -> Result<Self, AdminError> {
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, AdminError> {
         let presented = bearer_token(&parts.headers).ok_or(AdminError::Unauthorized)?;
         match admin::authenticate(app.store.as_ref(), app.clock.now(), presented).await {
             Ok(Some(token)) => Ok(Self(token)),

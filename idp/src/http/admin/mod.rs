@@ -5,6 +5,8 @@
 
 mod error;
 mod extract;
+#[cfg(test)]
+mod tests;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -34,20 +36,11 @@ const MAX_PAGE: u32 = 500;
 /// The admin API router, with its state applied.
 pub fn router(app: App) -> Router {
     Router::new()
-        .route(
-            "/admin/v1/organisations",
-            get(list_organisations).post(create_organisation),
-        )
+        .route("/admin/v1/organisations", get(list_organisations).post(create_organisation))
         .route("/admin/v1/clients", get(list_clients).post(register_client))
         .route("/admin/v1/clients/{client_id}", get(show_client))
-        .route(
-            "/admin/v1/clients/{client_id}/disable",
-            post(disable_client),
-        )
-        .route(
-            "/admin/v1/clients/{client_id}/rotate-secret",
-            post(rotate_secret),
-        )
+        .route("/admin/v1/clients/{client_id}/disable", post(disable_client))
+        .route("/admin/v1/clients/{client_id}/rotate-secret", post(rotate_secret))
         .route("/admin/v1/users", get(list_users).post(create_user))
         .route("/admin/v1/users/{account_id}/disable", post(disable_user))
         .fallback(|| async { AdminError::NotFound("no such admin API endpoint".into()) })
@@ -166,10 +159,7 @@ async fn create_organisation(
 }
 
 /// `GET /admin/v1/organisations` → 200 [Organisation].
-async fn list_organisations(
-    State(app): State<App>,
-    admin: Admin,
-) -> Result<Json<Vec<Organisation>>, AdminError> {
+async fn list_organisations(State(app): State<App>, admin: Admin) -> Result<Json<Vec<Organisation>>, AdminError> {
     admin.require(Action::ReadOrganisations)?;
     Ok(Json(app.store.list_organisations().await?))
 }
@@ -208,18 +198,11 @@ async fn list_clients(
 ) -> Result<Json<Vec<ClientView>>, AdminError> {
     admin.require(Action::ReadClients)?;
     let Query(filter) = query?;
-    let org_id = match filter
-        .organisation
-        .as_deref()
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-    {
+    let org_id = match filter.organisation.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
         Some(org) => match app.store.find_organisation(org).await? {
             Some(found) => Some(found.id),
             None => {
-                return Err(AdminError::NotFound(format!(
-                    "no organisation with id or code {org:?}"
-                )));
+                return Err(AdminError::NotFound(format!("no organisation with id or code {org:?}")));
             }
         },
         None => None,
@@ -263,12 +246,9 @@ async fn rotate_secret(
 ) -> Result<Json<Value>, AdminError> {
     admin.require(Action::ManageClients)?;
     let Path(client_id) = path?;
-    let (client, secret) =
-        clients::rotate_secret(app.store.as_ref(), app.clock.now(), &client_id).await?;
+    let (client, secret) = clients::rotate_secret(app.store.as_ref(), app.clock.now(), &client_id).await?;
     tracing::info!(admin = %admin.0.id, client_id = %client.client_id, "client secret rotated");
-    Ok(Json(
-        json!({ "client_id": client.client_id, "client_secret": secret.expose() }),
-    ))
+    Ok(Json(json!({ "client_id": client.client_id, "client_secret": secret.expose() })))
 }
 
 // ---------------------------------------------------------------- users
@@ -336,9 +316,7 @@ fn parse_limit(raw: Option<&str>) -> Result<u32, AdminError> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                AdminError::BadRequest(format!("limit must be a number from 1 to {MAX_PAGE}"))
-            }),
+            .ok_or_else(|| AdminError::BadRequest(format!("limit must be a number from 1 to {MAX_PAGE}"))),
     }
 }
 
@@ -363,29 +341,6 @@ async fn disable_user(
     let now = app.clock.now();
     let sessions = app.store.revoke_account_sessions(&account_id, now).await?;
     tracing::info!(admin = %admin.0.id, account_id = %account_id, sessions, "user disabled");
-    let citizen = app
-        .store
-        .get_citizen(&account_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let citizen = app.store.get_citizen(&account_id).await?.ok_or_else(not_found)?;
     Ok(Json(citizen.into()))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits() {
-        assert_eq!(parse_limit(None).unwrap(), DEFAULT_PAGE);
-        assert_eq!(parse_limit(Some("")).unwrap(), DEFAULT_PAGE);
-        assert_eq!(parse_limit(Some("10")).unwrap(), 10);
-        for bad in ["0", "-1", "x", "501"] {
-            assert!(
-                matches!(parse_limit(Some(bad)), Err(AdminError::BadRequest(_))),
-                "{bad}"
-            );
-        }
-    }
 }

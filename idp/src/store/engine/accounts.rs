@@ -21,10 +21,7 @@ macro_rules! impl_accounts {
                 Ok(())
             }
 
-            async fn find_organisation(
-                &self,
-                id_or_code: &str,
-            ) -> StoreResult<Option<Organisation>> {
+            async fn find_organisation(&self, id_or_code: &str) -> StoreResult<Option<Organisation>> {
                 sqlx::query(
                     "SELECT id, code, name, kind, created_at FROM organisations \
                      WHERE id = $1 OR code = $1 ORDER BY id = $1 DESC LIMIT 1",
@@ -38,25 +35,19 @@ macro_rules! impl_accounts {
             }
 
             async fn list_organisations(&self) -> StoreResult<Vec<Organisation>> {
-                sqlx::query(
-                    "SELECT id, code, name, kind, created_at FROM organisations ORDER BY code",
-                )
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?
-                .iter()
-                .map(Self::organisation)
-                .collect()
+                sqlx::query("SELECT id, code, name, kind, created_at FROM organisations ORDER BY code")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(Self::organisation)
+                    .collect()
             }
         }
 
         #[async_trait::async_trait]
         impl AccountStore for $store {
-            async fn create_citizen(
-                &self,
-                citizen: &Citizen,
-                password_hash: Option<&str>,
-            ) -> StoreResult<()> {
+            async fn create_citizen(&self, citizen: &Citizen, password_hash: Option<&str>) -> StoreResult<()> {
                 let (a, p) = (&citizen.account, &citizen.profile);
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
                 sqlx::query(
@@ -117,10 +108,7 @@ macro_rules! impl_accounts {
                     .transpose()
             }
 
-            async fn find_citizen_by_national_id(
-                &self,
-                national_id: &str,
-            ) -> StoreResult<Option<Citizen>> {
+            async fn find_citizen_by_national_id(&self, national_id: &str) -> StoreResult<Option<Citizen>> {
                 sqlx::query(concat!(citizen_select!(), "WHERE p.national_id = $1"))
                     .bind(national_id)
                     .fetch_optional(&self.pool)
@@ -150,12 +138,7 @@ macro_rules! impl_accounts {
                     .transpose()
             }
 
-            async fn set_password_hash(
-                &self,
-                account_id: &str,
-                hash: &str,
-                now: Timestamp,
-            ) -> StoreResult<()> {
+            async fn set_password_hash(&self, account_id: &str, hash: &str, now: Timestamp) -> StoreResult<()> {
                 // An unknown account fails the foreign key → NotFound.
                 sqlx::query(
                     "INSERT INTO password_credentials (account_id, hash, created_at, \
@@ -184,11 +167,7 @@ macro_rules! impl_accounts {
                 Ok(())
             }
 
-            async fn list_citizens(
-                &self,
-                after: Option<&str>,
-                limit: u32,
-            ) -> StoreResult<Vec<Citizen>> {
+            async fn list_citizens(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Citizen>> {
                 // Every id sorts after the empty string, so `None` is the first page.
                 sqlx::query(concat!(citizen_select!(), "WHERE a.id > $1 ORDER BY a.id LIMIT $2"))
                     .bind(after.unwrap_or(""))
@@ -248,19 +227,12 @@ macro_rules! impl_accounts {
             async fn list_clients(&self, organisation_id: Option<&str>) -> StoreResult<Vec<Client>> {
                 let rows = match organisation_id {
                     Some(org) => {
-                        sqlx::query(concat!(
-                            client_select!(),
-                            "WHERE organisation_id = $1 ORDER BY client_id"
-                        ))
-                        .bind(org)
-                        .fetch_all(&self.pool)
-                        .await
-                    }
-                    None => {
-                        sqlx::query(concat!(client_select!(), "ORDER BY client_id"))
+                        sqlx::query(concat!(client_select!(), "WHERE organisation_id = $1 ORDER BY client_id"))
+                            .bind(org)
                             .fetch_all(&self.pool)
                             .await
                     }
+                    None => sqlx::query(concat!(client_select!(), "ORDER BY client_id")).fetch_all(&self.pool).await,
                 };
                 rows.map_err(db_err)?.iter().map(Self::client).collect()
             }
@@ -300,11 +272,7 @@ macro_rules! impl_accounts {
 
         #[async_trait::async_trait]
         impl ConsentStore for $store {
-            async fn get_consent(
-                &self,
-                account_id: &str,
-                client_id: &str,
-            ) -> StoreResult<Option<Consent>> {
+            async fn get_consent(&self, account_id: &str, client_id: &str) -> StoreResult<Option<Consent>> {
                 let Some(r) = sqlx::query(
                     "SELECT account_id, client_id, scopes, granted_at FROM consents \
                      WHERE account_id = $1 AND client_id = $2",

@@ -5,11 +5,7 @@ macro_rules! impl_grants {
     ($store:ident, $db:ty, $begin:literal) => {
         #[async_trait::async_trait]
         impl GrantStore for $store {
-            async fn create_grant(
-                &self,
-                g: &Grant,
-                refresh: Option<&RefreshToken>,
-            ) -> StoreResult<()> {
+            async fn create_grant(&self, g: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()> {
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
                 sqlx::query(
                     "INSERT INTO grants (id, account_id, client_id, scopes, claims, sid, \
@@ -50,14 +46,12 @@ macro_rules! impl_grants {
 
             async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> StoreResult<()> {
                 // `revoked_at IS NULL` keeps the first revocation time.
-                sqlx::query(
-                    "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(grant_id)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(grant_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
                 Ok(())
             }
 
@@ -94,15 +88,13 @@ macro_rules! impl_grants {
                 // concurrent callers exactly one sees a row affected (PostgreSQL
                 // re-checks `used_at IS NULL` after the row lock; SQLite's
                 // `BEGIN IMMEDIATE` serialises the two transactions).
-                let claimed = sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(old_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
+                let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
+                    .bind(now)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
                 if claimed == 0 {
                     let family = sqlx::query("SELECT grant_id FROM refresh_tokens WHERE hash = $1")
                         .bind(old_hash)

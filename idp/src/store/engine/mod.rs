@@ -48,13 +48,7 @@ pub(super) fn migrator(list: &'static [EmbeddedMigration]) -> Migrator {
     Migrator::with_migrations(
         list.iter()
             .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
+                Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
             })
             .collect(),
     )
@@ -166,9 +160,7 @@ macro_rules! admin_select {
          FROM admin_tokens "
     };
 }
-pub(super) use {
-    admin_select, citizen_select, client_select, grant_select, key_select, sso_select,
-};
+pub(super) use {admin_select, citizen_select, client_select, grant_select, key_select, sso_select};
 
 /// Every store trait, plus `Store`, for one engine. See the module doc.
 macro_rules! impl_store {
@@ -177,8 +169,8 @@ macro_rules! impl_store {
         mod generated {
             use super::$store;
             use $crate::store::engine::{
-                admin_select, citizen_select, client_select, col, db_err, from_json, grant_select,
-                key_select, sso_select, to_json,
+                admin_select, citizen_select, client_select, col, db_err, from_json, grant_select, key_select,
+                sso_select, to_json,
             };
             use $crate::store::*;
 

@@ -49,10 +49,7 @@ macro_rules! impl_rows {
                     auth_method: col(r, "auth_method")?,
                     secret_hash: col(r, "secret_hash")?,
                     redirect_uris: from_json(&col::<_, String>(r, "redirect_uris")?)?,
-                    post_logout_redirect_uris: from_json(&col::<_, String>(
-                        r,
-                        "post_logout_redirect_uris",
-                    )?)?,
+                    post_logout_redirect_uris: from_json(&col::<_, String>(r, "post_logout_redirect_uris")?)?,
                     grant_types: from_json(&col::<_, String>(r, "grant_types")?)?,
                     scopes: from_json(&col::<_, String>(r, "scopes")?)?,
                     signing_alg: col(r, "signing_alg")?,

@@ -35,22 +35,16 @@ macro_rules! impl_sessions {
             }
 
             async fn revoke_sso_session(&self, sid: &str, now: Timestamp) -> StoreResult<()> {
-                sqlx::query(
-                    "UPDATE sso_sessions SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(sid)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+                sqlx::query("UPDATE sso_sessions SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(sid)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
                 Ok(())
             }
 
-            async fn revoke_account_sessions(
-                &self,
-                account_id: &str,
-                now: Timestamp,
-            ) -> StoreResult<u64> {
+            async fn revoke_account_sessions(&self, account_id: &str, now: Timestamp) -> StoreResult<u64> {
                 // Expired sessions are already dead: leave them, and count only live ones.
                 let done = sqlx::query(
                     "UPDATE sso_sessions SET revoked_at = $1 \
@@ -64,12 +58,7 @@ macro_rules! impl_sessions {
                 Ok(done.rows_affected())
             }
 
-            async fn add_session_client(
-                &self,
-                sid: &str,
-                client_id: &str,
-                now: Timestamp,
-            ) -> StoreResult<()> {
+            async fn add_session_client(&self, sid: &str, client_id: &str, now: Timestamp) -> StoreResult<()> {
                 // DO NOTHING keeps the first sign-in time.
                 sqlx::query(
                     "INSERT INTO session_clients (sid, client_id, first_at) VALUES ($1, $2, $3) \
@@ -196,11 +185,7 @@ macro_rules! impl_sessions {
 
         #[async_trait::async_trait]
         impl WebSessionStore for $store {
-            async fn load_web_session(
-                &self,
-                id: &str,
-                now: Timestamp,
-            ) -> StoreResult<Option<Vec<u8>>> {
+            async fn load_web_session(&self, id: &str, now: Timestamp) -> StoreResult<Option<Vec<u8>>> {
                 sqlx::query("SELECT data FROM web_sessions WHERE id = $1 AND expires_at > $2")
                     .bind(id)
                     .bind(now)
@@ -211,12 +196,7 @@ macro_rules! impl_sessions {
                     .transpose()
             }
 
-            async fn save_web_session(
-                &self,
-                id: &str,
-                data: &[u8],
-                expires_at: Timestamp,
-            ) -> StoreResult<()> {
+            async fn save_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
@@ -258,10 +238,7 @@ macro_rules! impl_sessions {
         #[async_trait::async_trait]
         impl Store for $store {
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1")
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
                 Ok(())
             }
 

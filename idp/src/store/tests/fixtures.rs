@@ -45,10 +45,7 @@ pub(super) fn client(client_id: &str, org_id: &str) -> Client {
         client_type: "confidential".into(),
         auth_method: "client_secret_basic".into(),
         secret_hash: Some("ab".repeat(32)),
-        redirect_uris: vec![
-            "https://rp.example/cb".into(),
-            "https://rp.example/cb2".into(),
-        ],
+        redirect_uris: vec!["https://rp.example/cb".into(), "https://rp.example/cb2".into()],
         post_logout_redirect_uris: vec![],
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         scopes: vec!["openid".into(), "profile".into()],
@@ -80,13 +77,7 @@ pub(super) fn grant(id: &str) -> Grant {
 }
 
 pub(super) fn refresh(hash: &str, grant_id: &str) -> RefreshToken {
-    RefreshToken {
-        hash: hash.into(),
-        grant_id: grant_id.into(),
-        created_at: 1_000,
-        expires_at: 50_000,
-        used_at: None,
-    }
+    RefreshToken { hash: hash.into(), grant_id: grant_id.into(), created_at: 1_000, expires_at: 50_000, used_at: None }
 }
 
 pub(super) fn sso(sid: &str, account_id: &str, expires_at: Timestamp) -> SsoSession {
@@ -105,12 +96,7 @@ pub(super) fn sso(sid: &str, account_id: &str, expires_at: Timestamp) -> SsoSess
 /// One organisation, citizen `acc-1` and client `cli-1`, for the tests that need them.
 pub(super) async fn seed(s: &dyn Store) {
     s.create_organisation(&org("org-1", "moh")).await.unwrap();
-    s.create_citizen(
-        &citizen("acc-1", "001090000001", Some("an@example.vn")),
-        None,
-    )
-    .await
-    .unwrap();
+    s.create_citizen(&citizen("acc-1", "001090000001", Some("an@example.vn")), None).await.unwrap();
     s.create_client(&client("cli-1", "org-1")).await.unwrap();
 }
 

@@ -31,17 +31,9 @@ async fn postgres_store() -> Option<(postgres::PgStore, String, String)> {
         return None;
     };
     let url = postgres::fresh_test_database(&base).await.unwrap();
-    let name = url::Url::parse(&url)
-        .unwrap()
-        .path()
-        .trim_start_matches('/')
-        .to_owned();
+    let name = url::Url::parse(&url).unwrap().path().trim_start_matches('/').to_owned();
     assert!(name.starts_with("motcua_t_"), "{url}");
-    Some((
-        postgres::PgStore::connect(&url, 4).await.unwrap(),
-        base,
-        name,
-    ))
+    Some((postgres::PgStore::connect(&url, 4).await.unwrap(), base, name))
 }
 
 /// Drop a test database (only reached when the test passed; a failed one stays for a look).
@@ -49,10 +41,7 @@ async fn drop_database(base: &str, name: &str) {
     use sqlx::Connection as _;
     let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
 }
 
 macro_rules! suite {
@@ -111,9 +100,7 @@ fn migration_files(engine: &str) -> Vec<String> {
 }
 
 fn embedded_names(list: &[engine::EmbeddedMigration]) -> Vec<String> {
-    list.iter()
-        .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
-        .collect()
+    list.iter().map(|(v, d, _)| format!("{v:04}_{d}.sql")).collect()
 }
 
 #[test]
@@ -127,23 +114,11 @@ fn migration_folders_match_name_for_name() {
 fn embedded_migrations_are_the_folders() {
     // sqlite.rs and postgres.rs list their migrations by hand (no sqlx macros):
     // a file added to a folder but not to the list would silently never run.
-    assert_eq!(
-        embedded_names(sqlite::MIGRATIONS),
-        migration_files("sqlite")
-    );
-    assert_eq!(
-        embedded_names(postgres::MIGRATIONS),
-        migration_files("postgres")
-    );
-    for (list, engine) in [
-        (sqlite::MIGRATIONS, "sqlite"),
-        (postgres::MIGRATIONS, "postgres"),
-    ] {
+    assert_eq!(embedded_names(sqlite::MIGRATIONS), migration_files("sqlite"));
+    assert_eq!(embedded_names(postgres::MIGRATIONS), migration_files("postgres"));
+    for (list, engine) in [(sqlite::MIGRATIONS, "sqlite"), (postgres::MIGRATIONS, "postgres")] {
         for (v, d, sql) in list {
-            let path = format!(
-                "{}/../migrations/{engine}/{v:04}_{d}.sql",
-                env!("CARGO_MANIFEST_DIR")
-            );
+            let path = format!("{}/../migrations/{engine}/{v:04}_{d}.sql", env!("CARGO_MANIFEST_DIR"));
             assert_eq!(&std::fs::read_to_string(path).unwrap(), sql);
         }
     }
@@ -151,9 +126,7 @@ fn embedded_migrations_are_the_folders() {
 
 #[tokio::test]
 async fn sqlite_in_memory_url_works() {
-    let store = sqlite::SqliteStore::connect("sqlite::memory:", 4)
-        .await
-        .unwrap();
+    let store = sqlite::SqliteStore::connect("sqlite::memory:", 4).await.unwrap();
     ping(&store).await;
     organisations(&store).await;
 }

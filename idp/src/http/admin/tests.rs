@@ -1,0 +1,259 @@
+//! The admin API through its router, on an in-memory SQLite store: what an
+//! admin (or a caller without a token) sees, status and body.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::app::AppState;
+use crate::cache::MemoryCache;
+use crate::clock::FixedClock;
+use crate::config::Config;
+use crate::crypto::kek::Kek;
+use crate::crypto::password::PasswordHasher;
+use crate::domain::admin::{SECURITY_ADMIN, create_admin_token};
+use crate::domain::keys::Keyring;
+use crate::pages::Pages;
+use crate::store::{AdminToken, SsoSession};
+
+const NOW: i64 = 1_760_000_000;
+
+struct Harness {
+    app: App,
+    token: String,
+}
+
+async fn harness() -> Harness {
+    let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+    let kek = Kek::from_base64(&base64_zero_key(), "test").unwrap();
+    let keys = Keyring::open(store.as_ref(), kek, NOW).await.unwrap();
+    let app = Arc::new(AppState {
+        config: Arc::new(Config::default()),
+        store,
+        cache: Arc::new(MemoryCache::new()),
+        clock: Arc::new(FixedClock::new(NOW)),
+        keys: Arc::new(keys),
+        pages: Arc::new(Pages::new().unwrap()),
+        passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
+    });
+    let (_, secret) = create_admin_token(app.store.as_ref(), NOW, SECURITY_ADMIN, None, "test").await.unwrap();
+    Harness { app, token: secret.expose().to_owned() }
+}
+
+fn base64_zero_key() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+}
+
+impl Harness {
+    async fn call(&self, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+        self.call_as(Some(&self.token), method, uri, body).await
+    }
+
+    async fn call_as(&self, token: Option<&str>, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req.body(Body::from(body.unwrap_or_default().to_owned())).unwrap();
+        let resp = router(self.app.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (status, value)
+    }
+
+    async fn org(&self) -> Value {
+        let (s, org) = self
+            .call(Method::POST, "/admin/v1/organisations", Some(r#"{"code":"moh","name":"Bộ Y tế","kind":"ministry"}"#))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{org}");
+        org
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_checked() {
+    let h = harness().await;
+    let req = Request::get("/admin/v1/organisations").body(Body::empty()).unwrap();
+    let resp = router(h.app.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
+
+    let (s, b) = h.call_as(Some("not-a-token"), Method::GET, "/admin/v1/clients", None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+
+    // Expired, revoked and role-less tokens.
+    let mk = |role: &str, expires_at, revoked_at| AdminToken {
+        id: format!("{role}-{expires_at:?}-{revoked_at:?}"),
+        hash: crate::crypto::sha256_hex(format!("{role}{expires_at:?}{revoked_at:?}").as_bytes()),
+        role: role.into(),
+        organisation_id: None,
+        label: String::new(),
+        created_at: NOW - 10,
+        expires_at,
+        revoked_at,
+    };
+    for (t, presented, want) in [
+        (mk(SECURITY_ADMIN, Some(NOW), None), format!("{SECURITY_ADMIN}Some({NOW})None"), StatusCode::UNAUTHORIZED),
+        (
+            mk(SECURITY_ADMIN, None, Some(NOW - 1)),
+            format!("{SECURITY_ADMIN}NoneSome({})", NOW - 1),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (mk(SECURITY_ADMIN, Some(NOW + 1), None), format!("{SECURITY_ADMIN}Some({})None", NOW + 1), StatusCode::OK),
+        (mk("auditor", None, None), "auditorNoneNone".to_owned(), StatusCode::FORBIDDEN),
+    ] {
+        h.app.store.create_admin_token(&t).await.unwrap();
+        let (s, b) = h.call_as(Some(&presented), Method::GET, "/admin/v1/organisations", None).await;
+        assert_eq!(s, want, "{} {b}", t.id);
+    }
+}
+
+#[tokio::test]
+async fn organisations() {
+    let h = harness().await;
+    let org = h.org().await;
+    assert_eq!((org["code"].as_str(), org["created_at"].as_i64()), (Some("moh"), Some(NOW)));
+    let body = r#"{"code":"moh","name":"Other","kind":"agency"}"#;
+    let (s, b) = h.call(Method::POST, "/admin/v1/organisations", Some(body)).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    let (s, b) =
+        h.call(Method::POST, "/admin/v1/organisations", Some(r#"{"code":"M","name":"x","kind":"agency"}"#)).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    assert!(b["message"].as_str().unwrap().contains("code"), "{b}");
+    let (s, list) = h.call(Method::GET, "/admin/v1/organisations", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_not_500() {
+    let h = harness().await;
+    for body in ["{", "[]", r#"{"code":"moh"}"#, r#"{"code":1,"name":"x","kind":"agency"}"#, ""] {
+        let (s, b) = h.call(Method::POST, "/admin/v1/organisations", Some(body)).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+    }
+    let (s, b) = h.call(Method::POST, "/admin/v1/organisations", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "no content type: {b}");
+    let (s, b) = h.call(Method::GET, "/admin/v1/nothing", None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (s, _) = h.call(Method::DELETE, "/admin/v1/organisations", None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    let (s, _) = h.call(Method::GET, "/admin/v1/users?limit=0", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn client_lifecycle() {
+    let h = harness().await;
+    let org = h.org().await;
+    let body = json!({
+        "name": "Dịch vụ công", "organisation": "moh", "client_type": "confidential",
+        "redirect_uris": ["https://rp.example.vn/cb"], "scopes": ["openid", "national_id"]
+    });
+    let (s, reg) = h.call(Method::POST, "/admin/v1/clients", Some(&body.to_string())).await;
+    assert_eq!(s, StatusCode::CREATED, "{reg}");
+    let client_id = reg["client"]["client_id"].as_str().unwrap().to_owned();
+    let secret = reg["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(reg["client"]["organisation_id"], org["id"]);
+    assert!(reg["client"].get("secret_hash").is_none());
+    let stored = h.app.store.get_client(&client_id).await.unwrap().unwrap();
+    assert!(clients::secret_matches(&stored, &secret));
+
+    let (s, shown) = h.call(Method::GET, &format!("/admin/v1/clients/{client_id}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(shown, reg["client"]);
+    let (_, list) =
+        h.call(Method::GET, &format!("/admin/v1/clients?organisation={}", org["id"].as_str().unwrap()), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (s, _) = h.call(Method::GET, "/admin/v1/clients?organisation=nope", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, rot) = h.call(Method::POST, &format!("/admin/v1/clients/{client_id}/rotate-secret"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let new_secret = rot["client_secret"].as_str().unwrap();
+    let stored = h.app.store.get_client(&client_id).await.unwrap().unwrap();
+    assert!(clients::secret_matches(&stored, new_secret));
+    assert!(!clients::secret_matches(&stored, &secret));
+
+    let (s, dis) = h.call(Method::POST, &format!("/admin/v1/clients/{client_id}/disable"), None).await;
+    assert_eq!((s, dis["status"].as_str()), (StatusCode::OK, Some("disabled")));
+    let (s, b) = h.call(Method::POST, "/admin/v1/clients/nope/disable", None).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+
+    // A public client has no secret to rotate; a bad registration says why.
+    let body = json!({"name": "SPA", "organisation": "moh", "client_type": "public",
+                      "redirect_uris": ["http://localhost:3000/cb"]});
+    let (s, reg) = h.call(Method::POST, "/admin/v1/clients", Some(&body.to_string())).await;
+    assert_eq!((s, &reg["client_secret"]), (StatusCode::CREATED, &Value::Null));
+    let public_id = reg["client"]["client_id"].as_str().unwrap();
+    let (s, _) = h.call(Method::POST, &format!("/admin/v1/clients/{public_id}/rotate-secret"), None).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let body = json!({"name": "x", "organisation": "moh", "client_type": "confidential",
+                      "redirect_uris": ["http://rp.example.vn/cb"]});
+    let (s, b) = h.call(Method::POST, "/admin/v1/clients", Some(&body.to_string())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(b["message"].as_str().unwrap().contains("https"), "{b}");
+}
+
+#[tokio::test]
+async fn users_are_created_listed_and_disabled() {
+    let h = harness().await;
+    let body = json!({"national_id": "001090000001", "full_name": "Nguyễn Văn A",
+                      "email": "A@Example.vn", "password": "a long enough passphrase"});
+    let (s, user) = h.call(Method::POST, "/admin/v1/users", Some(&body.to_string())).await;
+    assert_eq!(s, StatusCode::CREATED, "{user}");
+    assert_eq!(user["email"], "a@example.vn");
+    assert_eq!(user["status"], "active");
+    let (s, b) = h.call(Method::POST, "/admin/v1/users", Some(&body.to_string())).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    let bad = json!({"national_id": "12", "full_name": "B"});
+    let (s, b) = h.call(Method::POST, "/admin/v1/users", Some(&bad.to_string())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(b["message"].as_str().unwrap().contains("national ID"), "{b}");
+
+    let account_id = user["account_id"].as_str().unwrap();
+    let session = SsoSession {
+        sid: "sid-1".into(),
+        account_id: account_id.into(),
+        auth_time: NOW,
+        acr: "LoA1".into(),
+        amr: vec!["pwd".into()],
+        created_at: NOW,
+        expires_at: NOW + 3600,
+        revoked_at: None,
+    };
+    h.app.store.create_sso_session(&session).await.unwrap();
+    let (s, dis) = h.call(Method::POST, &format!("/admin/v1/users/{account_id}/disable"), None).await;
+    assert_eq!((s, dis["status"].as_str()), (StatusCode::OK, Some("disabled")));
+    let session = h.app.store.get_sso_session("sid-1").await.unwrap().unwrap();
+    assert!(session.revoked_at.is_some());
+    let (s, _) = h.call(Method::POST, "/admin/v1/users/nope/disable", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, list) = h.call(Method::GET, "/admin/v1/users?limit=10&after=", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, list) = h.call(Method::GET, &format!("/admin/v1/users?after={account_id}"), None).await;
+    assert!(list.as_array().unwrap().is_empty());
+}
+
+#[test]
+fn limits() {
+    assert_eq!(parse_limit(None).unwrap(), DEFAULT_PAGE);
+    assert_eq!(parse_limit(Some("")).unwrap(), DEFAULT_PAGE);
+    assert_eq!(parse_limit(Some("10")).unwrap(), 10);
+    for bad in ["0", "-1", "x", "501"] {
+        assert!(matches!(parse_limit(Some(bad)), Err(AdminError::BadRequest(_))), "{bad}");
+    }
+}
