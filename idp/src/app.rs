@@ -30,6 +30,45 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// Argon2id.
     pub passwords: PasswordHasher,
+    /// Outbound HTTP (client `jwks_uri`).
+    pub http: HttpJwks,
+}
+
+/// Fetches client JWKS documents: https (or loopback http, as registration
+/// allows), no redirects, 5 s, at most 64 KiB.
+#[derive(Clone)]
+pub struct HttpJwks(reqwest::Client);
+
+impl HttpJwks {
+    /// A client with those limits.
+    pub fn new() -> Result<Self, StartError> {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .user_agent("motcua-idp")
+            .build()
+            .map(Self)
+            .map_err(|e| StartError(format!("HTTP client: {e}")))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
+    async fn fetch(&self, uri: &str) -> Result<String, String> {
+        const LIMIT: usize = 64 * 1024;
+        let mut resp = self.0.get(uri).send().await.map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("status {}", resp.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&chunk);
+            if body.len() > LIMIT {
+                return Err("JWKS larger than 64 KiB".into());
+            }
+        }
+        String::from_utf8(body).map_err(|e| e.to_string())
+    }
 }
 
 /// Shared application state (axum `State`).
@@ -103,6 +142,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         keys: Arc::new(keys),
         pages: Arc::new(pages),
         passwords,
+        http: HttpJwks::new()?,
     }))
 }
 

@@ -38,22 +38,14 @@ impl Page {
     /// the page has none.
     pub fn hidden(&self, name: &str) -> String {
         hidden_input(&self.body, name).unwrap_or_else(|| {
-            panic!(
-                "no input named {name:?} on {} ({}):\n{}",
-                self.url,
-                self.status,
-                snippet(&self.body)
-            )
+            panic!("no input named {name:?} on {} ({}):\n{}", self.url, self.status, snippet(&self.body))
         })
     }
 
     /// The `Set-Cookie` header that sets `name`, if any.
     pub fn set_cookie(&self, name: &str) -> Option<&str> {
         let prefix = format!("{name}=");
-        self.set_cookies
-            .iter()
-            .map(String::as_str)
-            .find(|c| c.starts_with(&prefix))
+        self.set_cookies.iter().map(String::as_str).find(|c| c.starts_with(&prefix))
     }
 
     /// The page's visible text: tags removed, whitespace collapsed.
@@ -112,11 +104,7 @@ impl Browser {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("build browser client");
-        Browser {
-            http,
-            jar,
-            origin: idp.url("/"),
-        }
+        Browser { http, jar, origin: idp.url("/") }
     }
 
     /// `GET url`.
@@ -126,14 +114,8 @@ impl Browser {
 
     /// `POST url` with an `application/x-www-form-urlencoded` body.
     pub fn post_form(&self, url: &Url, fields: &[(&str, &str)]) -> Page {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields)
-            .finish();
-        let req = self
-            .http
-            .post(url.clone())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let req = self.http.post(url.clone()).header("content-type", "application/x-www-form-urlencoded").body(body);
         self.read(url, req)
     }
 
@@ -149,8 +131,7 @@ impl Browser {
 
     /// Plants a cookie for the IdP origin, as an attacker-controlled page could.
     pub fn plant_cookie(&self, name: &str, value: &str) {
-        self.jar
-            .add_cookie_str(&format!("{name}={value}; Path=/"), &self.origin);
+        self.jar.add_cookie_str(&format!("{name}={value}; Path=/"), &self.origin);
     }
 
     /// Walks an authorization request: follows each redirect on the IdP, answers the login page
@@ -160,18 +141,10 @@ impl Browser {
         let mut page = self.get(start);
         for _ in 0..20 {
             let Some(next) = page.location.clone() else {
-                panic!(
-                    "expected a redirect from {} but got {}:\n{}",
-                    page.url,
-                    page.status,
-                    snippet(&page.body)
-                );
+                panic!("expected a redirect from {} but got {}:\n{}", page.url, page.status, snippet(&page.body));
             };
             if next.origin() != self.origin.origin() {
-                return Flow {
-                    redirect: next,
-                    visited,
-                };
+                return Flow { redirect: next, visited };
             }
             visited.push(next.path().to_owned());
             page = match next.path() {
@@ -185,8 +158,7 @@ impl Browser {
 
     /// [`Browser::run_flow`] with a password login; returns the redirect to the client.
     pub fn login_flow(&self, start: &Url, identifier: &str, password: &str) -> Url {
-        self.run_flow(start, Credentials::Password(identifier, password))
-            .redirect
+        self.run_flow(start, Credentials::Password(identifier, password)).redirect
     }
 
     /// Loads the login page and submits the form; returns the response to the POST.
@@ -197,12 +169,7 @@ impl Browser {
         let req = page.hidden("req");
         self.post_form(
             &self.origin.join("/login").expect("URL"),
-            &[
-                ("csrf", &csrf),
-                ("req", &req),
-                ("identifier", identifier),
-                ("password", password),
-            ],
+            &[("csrf", &csrf), ("req", &req), ("identifier", identifier), ("password", password)],
         )
     }
 
@@ -243,51 +210,29 @@ impl Browser {
     fn answer_login(&self, login_url: &Url, creds: Credentials<'_>) -> Page {
         let page = match creds {
             Credentials::None => panic!("unexpected login page {login_url} (SSO expected)"),
-            Credentials::Password(identifier, password) => {
-                self.submit_login(login_url, identifier, password)
-            }
+            Credentials::Password(identifier, password) => self.submit_login(login_url, identifier, password),
             Credentials::SignUp(form) => {
                 let req = crate::oauth::query_param(login_url, "req")
                     .unwrap_or_else(|| panic!("login URL without req: {login_url}"));
                 self.submit_signup(&req, form)
             }
         };
-        assert_eq!(
-            page.status,
-            303,
-            "submitting {creds:?} on {login_url} did not redirect:\n{}",
-            snippet(&page.body)
-        );
+        assert_eq!(page.status, 303, "submitting {creds:?} on {login_url} did not redirect:\n{}", snippet(&page.body));
         page
     }
 
     fn read(&self, url: &Url, req: reqwest::blocking::RequestBuilder) -> Page {
-        let resp = req
-            .send()
-            .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+        let resp = req.send().unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let location = headers
             .get("location")
             .and_then(|v| v.to_str().ok())
-            .map(|l| {
-                url.join(l)
-                    .unwrap_or_else(|e| panic!("bad Location {l:?}: {e}"))
-            });
-        let set_cookies = headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .collect();
+            .map(|l| url.join(l).unwrap_or_else(|e| panic!("bad Location {l:?}: {e}")));
+        let set_cookies =
+            headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
         let body = resp.text().expect("read body");
-        Page {
-            url: url.clone(),
-            status,
-            location,
-            set_cookies,
-            headers,
-            body,
-        }
+        Page { url: url.clone(), status, location, set_cookies, headers, body }
     }
 }
 
@@ -345,9 +290,7 @@ pub fn visible_text(html: &str) -> String {
         out.push(' ');
         let tail = &rest[lt..];
         let skip_to = ["script", "style"].iter().find_map(|t| {
-            tail.get(1..=t.len())
-                .filter(|n| n.eq_ignore_ascii_case(t))
-                .and_then(|_| tail.find(&format!("</{t}>")))
+            tail.get(1..=t.len()).filter(|n| n.eq_ignore_ascii_case(t)).and_then(|_| tail.find(&format!("</{t}>")))
         });
         let from = skip_to.unwrap_or(0);
         match tail[from..].find('>') {
@@ -359,10 +302,7 @@ pub fn visible_text(html: &str) -> String {
         }
     }
     out.push_str(rest);
-    unescape(&out)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    unescape(&out).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The first 2,000 characters of a body, for failure messages.

@@ -27,10 +27,7 @@ impl Reply {
 
     /// A header's value as text, or `""`.
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     /// Fails the test unless the status is 200; returns the JSON body.
@@ -51,29 +48,14 @@ pub enum ClientAuth<'a> {
 
 /// Sends `POST url` with an `application/x-www-form-urlencoded` body built from `params`
 /// (duplicates kept as given).
-pub fn post_form(
-    http: &reqwest::blocking::Client,
-    url: &Url,
-    auth: ClientAuth<'_>,
-    params: &[(&str, &str)],
-) -> Reply {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
+pub fn post_form(http: &reqwest::blocking::Client, url: &Url, auth: ClientAuth<'_>, params: &[(&str, &str)]) -> Reply {
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
     post_raw(http, url, auth, body.into_bytes())
 }
 
 /// Sends `POST url` with the given bytes as a form body, unchecked.
-pub fn post_raw(
-    http: &reqwest::blocking::Client,
-    url: &Url,
-    auth: ClientAuth<'_>,
-    body: Vec<u8>,
-) -> Reply {
-    let mut req = http
-        .post(url.clone())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
+pub fn post_raw(http: &reqwest::blocking::Client, url: &Url, auth: ClientAuth<'_>, body: Vec<u8>) -> Reply {
+    let mut req = http.post(url.clone()).header("content-type", "application/x-www-form-urlencoded").body(body);
     if let ClientAuth::Basic(id, secret) = auth {
         req = req.header("authorization", basic_auth(id, secret));
     }
@@ -86,21 +68,13 @@ pub fn reply(resp: reqwest::blocking::Response) -> Reply {
     let headers = resp.headers().clone();
     let body = resp.text().expect("read body");
     let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-        json,
-    }
+    Reply { status, headers, body, json }
 }
 
 /// The `Authorization` header value for `client_secret_basic`.
 pub fn basic_auth(id: &str, secret: &str) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
+    format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
 }
 
 /// A JWT's header, decoded without verification.
@@ -114,21 +88,15 @@ pub fn jwt_payload(jwt: &str) -> Value {
 }
 
 fn jwt_segment(jwt: &str, index: usize) -> Value {
-    let part = jwt
-        .split('.')
-        .nth(index)
-        .unwrap_or_else(|| panic!("not a JWT: {jwt}"));
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap_or_else(|e| panic!("JWT segment {index} is not base64url ({e}): {jwt}"));
+    let part = jwt.split('.').nth(index).unwrap_or_else(|| panic!("not a JWT: {jwt}"));
+    let bytes =
+        URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|e| panic!("JWT segment {index} is not base64url ({e}): {jwt}"));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("JWT segment {index} not JSON: {e}"))
 }
 
 /// The first value of a query parameter.
 pub fn query_param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// A fresh PKCE pair `(verifier, S256 challenge)` (RFC 7636 §4.1, §4.2).

@@ -5,9 +5,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreTokenResponse,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
 };
 use serde_json::Value;
 use url::Url;
@@ -18,14 +18,8 @@ use crate::server::{Idp, TestClient};
 
 /// The `openidconnect` client type after discovery (auth URL set; token and userinfo URLs from
 /// metadata).
-pub type RpClient = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
+pub type RpClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// One relying party: a registered client plus the `openidconnect` client built from discovery.
 pub struct Rp {
@@ -72,10 +66,7 @@ pub struct Tokens {
 impl Tokens {
     /// `auth_time` as Unix seconds; fails the test when absent.
     pub fn auth_time(&self) -> i64 {
-        self.claims
-            .auth_time()
-            .expect("ID token has auth_time")
-            .timestamp()
+        self.claims.auth_time().expect("ID token has auth_time").timestamp()
     }
 }
 
@@ -92,20 +83,11 @@ impl Rp {
             reg.secret.clone().map(ClientSecret::new),
         )
         .set_redirect_uri(RedirectUrl::new(reg.redirect_uri.clone()).expect("redirect URI"));
-        let discovery = oauth::reply(
-            http.get(idp.url("/.well-known/openid-configuration"))
-                .send()
-                .expect("fetch discovery"),
-        )
-        .ok_json()
-        .clone();
-        Rp {
-            client,
-            http,
-            reg: reg.clone(),
-            issuer: idp.issuer(),
-            discovery,
-        }
+        let discovery =
+            oauth::reply(http.get(idp.url("/.well-known/openid-configuration")).send().expect("fetch discovery"))
+                .ok_json()
+                .clone();
+        Rp { client, http, reg: reg.clone(), issuer: idp.issuer(), discovery }
     }
 
     /// Builds an authorization request for `openid` plus `scopes`, with PKCE S256, a random
@@ -114,11 +96,7 @@ impl Rp {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = self
             .client
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .set_pkce_challenge(challenge);
         for scope in scopes.iter().filter(|s| **s != "openid") {
             req = req.add_scope(Scope::new((*scope).to_owned()));
@@ -127,12 +105,7 @@ impl Rp {
             req = req.add_extra_param((*name).to_owned(), (*value).to_owned());
         }
         let (url, state, nonce) = req.url();
-        Pending {
-            url,
-            state: state.secret().clone(),
-            nonce,
-            verifier: verifier.secret().clone(),
-        }
+        Pending { url, state: state.secret().clone(), nonce, verifier: verifier.secret().clone() }
     }
 
     /// Checks the redirect back to the RP (no error, state and `iss` echoed) and returns the code.
@@ -144,10 +117,7 @@ impl Rp {
             "redirected somewhere other than the redirect URI: {redirect}"
         );
         if let Some(error) = oauth::query_param(redirect, "error") {
-            panic!(
-                "authorization failed: {error} ({:?})",
-                oauth::query_param(redirect, "error_description")
-            );
+            panic!("authorization failed: {error} ({:?})", oauth::query_param(redirect, "error_description"));
         }
         assert_eq!(
             oauth::query_param(redirect, "state").as_deref(),
@@ -180,19 +150,14 @@ impl Rp {
             .unwrap_or_else(|e| panic!("ID token rejected by openidconnect: {e:?}"))
             .clone();
         // OIDC Core §3.1.3.8: at_hash is the left half of the hash of the access token.
-        let at_hash = claims
-            .access_token_hash()
-            .expect("ID token from the token endpoint has at_hash");
+        let at_hash = claims.access_token_hash().expect("ID token from the token endpoint has at_hash");
         let computed = AccessTokenHash::from_token(
             response.access_token(),
             id_token.signing_alg().expect("signing alg"),
             id_token.signing_key(&verifier).expect("signing key"),
         )
         .expect("compute at_hash");
-        assert_eq!(
-            *at_hash, computed,
-            "at_hash does not match the access token"
-        );
+        assert_eq!(*at_hash, computed, "at_hash does not match the access token");
         let id_payload = oauth::jwt_payload(&id_token.to_string());
         Tokens {
             access_token: response.access_token().secret().clone(),
@@ -219,28 +184,18 @@ impl Rp {
 
     /// This client's `client_secret_basic` credentials.
     pub fn auth(&self) -> ClientAuth<'_> {
-        ClientAuth::Basic(
-            &self.reg.client_id,
-            self.reg.secret.as_deref().expect("client has a secret"),
-        )
+        ClientAuth::Basic(&self.reg.client_id, self.reg.secret.as_deref().expect("client has a secret"))
     }
 
     /// An endpoint URL from the discovery document.
     pub fn endpoint(&self, name: &str) -> Url {
-        let url = self.discovery[name]
-            .as_str()
-            .unwrap_or_else(|| panic!("{name} missing from discovery"));
+        let url = self.discovery[name].as_str().unwrap_or_else(|| panic!("{name} missing from discovery"));
         Url::parse(url).unwrap_or_else(|e| panic!("{name} is not a URL ({e}): {url}"))
     }
 
     /// `POST /token` with this client's basic credentials.
     pub fn token(&self, params: &[(&str, &str)]) -> Reply {
-        oauth::post_form(
-            &self.http,
-            &self.endpoint("token_endpoint"),
-            self.auth(),
-            params,
-        )
+        oauth::post_form(&self.http, &self.endpoint("token_endpoint"), self.auth(), params)
     }
 
     /// A raw `authorization_code` grant (no `openidconnect` validation).
@@ -255,20 +210,12 @@ impl Rp {
 
     /// A `refresh_token` grant.
     pub fn refresh(&self, refresh_token: &str) -> Reply {
-        self.token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ])
+        self.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
     }
 
     /// RFC 7662 introspection, authenticated as this client.
     pub fn introspect(&self, token: &str) -> Reply {
-        oauth::post_form(
-            &self.http,
-            &self.endpoint("introspection_endpoint"),
-            self.auth(),
-            &[("token", token)],
-        )
+        oauth::post_form(&self.http, &self.endpoint("introspection_endpoint"), self.auth(), &[("token", token)])
     }
 
     /// RFC 7009 revocation, authenticated as this client.
@@ -294,13 +241,6 @@ impl Rp {
 
     /// The issuer's JWKS as raw JSON.
     pub fn jwks(&self) -> Value {
-        oauth::reply(
-            self.http
-                .get(self.endpoint("jwks_uri"))
-                .send()
-                .expect("jwks request"),
-        )
-        .ok_json()
-        .clone()
+        oauth::reply(self.http.get(self.endpoint("jwks_uri")).send().expect("jwks request")).ok_json().clone()
     }
 }

@@ -59,10 +59,7 @@ impl Idp {
     /// Creates a fresh data directory, bootstraps an admin token and starts `idp`, returning once
     /// `GET /readyz` answers 200.
     pub fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("motcua-e2e-")
-            .tempdir()
-            .expect("create temp dir");
+        let dir = tempfile::Builder::new().prefix("motcua-e2e-").tempdir().expect("create temp dir");
         let [public_port, admin_port] = free_ports();
         let mut idp = Idp {
             dir,
@@ -142,10 +139,7 @@ impl Idp {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "idp-admin {args:?} --json printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
+            panic!("idp-admin {args:?} --json printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
         })
     }
 
@@ -158,16 +152,7 @@ impl Idp {
     pub fn ensure_org(&self) -> &'static str {
         let mut created = self.org_created.lock().expect("org lock");
         if !*created {
-            self.admin_json(&[
-                "org",
-                "create",
-                "--code",
-                TEST_ORG,
-                "--name",
-                "E2E Ministry",
-                "--kind",
-                "ministry",
-            ]);
+            self.admin_json(&["org", "create", "--code", TEST_ORG, "--name", "E2E Ministry", "--kind", "ministry"]);
             *created = true;
         }
         TEST_ORG
@@ -181,43 +166,20 @@ impl Idp {
         let [port] = free_ports();
         let redirect_uri = format!("http://127.0.0.1:{port}/cb");
         let name = format!("RP {port}");
-        let mut args = vec![
-            "client",
-            "register",
-            "--name",
-            &name,
-            "--org",
-            org,
-            "--redirect-uri",
-            &redirect_uri,
-        ];
+        let mut args = vec!["client", "register", "--name", &name, "--org", org, "--redirect-uri", &redirect_uri];
         if !extra.contains(&"--type") {
             args.extend_from_slice(&["--type", "confidential"]);
         }
         args.extend_from_slice(extra);
         let out = self.admin_json(&args);
         let view = out["client"].clone();
-        let client_id = view["client_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no client.client_id in {out}"))
-            .to_owned();
+        let client_id = view["client_id"].as_str().unwrap_or_else(|| panic!("no client.client_id in {out}")).to_owned();
         let secret = out["client_secret"].as_str().map(str::to_owned);
-        TestClient {
-            client_id,
-            secret,
-            redirect_uri,
-            view,
-        }
+        TestClient { client_id, secret, redirect_uri, view }
     }
 
     /// Creates a citizen through `idp-admin user create --password-stdin`.
-    pub fn create_user(
-        &self,
-        national_id: &str,
-        full_name: &str,
-        email: &str,
-        password: &str,
-    ) -> Citizen {
+    pub fn create_user(&self, national_id: &str, full_name: &str, email: &str, password: &str) -> Citizen {
         let view = self.admin_json_with_stdin(
             &[
                 "user",
@@ -243,12 +205,7 @@ impl Idp {
 
     /// Creates the default test citizen, Nguyễn Văn An.
     pub fn citizen(&self) -> Citizen {
-        self.create_user(
-            "001090012345",
-            "Nguyễn Văn An",
-            "an.nguyen@example.vn",
-            "Hoa-sen-no-ro-2024",
-        )
+        self.create_user("001090012345", "Nguyễn Văn An", "an.nguyen@example.vn", "Hoa-sen-no-ro-2024")
     }
 
     fn log_path(&self) -> PathBuf {
@@ -285,20 +242,12 @@ impl Idp {
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "idp bootstrap-admin must print the token alone on stdout, printed: {stdout:?}"
-        );
+        assert_eq!(lines.len(), 1, "idp bootstrap-admin must print the token alone on stdout, printed: {stdout:?}");
         lines[0].trim().to_owned()
     }
 
     fn spawn(&mut self) {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open server log");
+        let log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open server log");
         let child = self
             .idp_command()
             .stdin(Stdio::null())
@@ -318,10 +267,7 @@ impl Idp {
             let child = self.child.as_mut().expect("idp spawned");
             if let Some(status) = child.try_wait().expect("poll idp") {
                 self.child = None;
-                panic!(
-                    "idp exited ({status}) before it was ready; its log:\n{}",
-                    self.server_log()
-                );
+                panic!("idp exited ({status}) before it was ready; its log:\n{}", self.server_log());
             }
             if let Ok(resp) = http.get(readyz.clone()).send()
                 && resp.status() == reqwest::StatusCode::OK
@@ -330,10 +276,7 @@ impl Idp {
             }
             if Instant::now() > deadline {
                 self.kill();
-                panic!(
-                    "idp did not answer 200 on /readyz within {READY_TIMEOUT:?}; its log:\n{}",
-                    self.server_log()
-                );
+                panic!("idp did not answer 200 on /readyz within {READY_TIMEOUT:?}; its log:\n{}", self.server_log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -345,10 +288,7 @@ impl Idp {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -395,10 +335,7 @@ pub fn database_url_for_test(dir: &Path) -> String {
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // The test executable is target/<profile>/deps/<name>-<hash>.
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("test executable lives in target/<profile>/deps");
     let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
@@ -421,9 +358,8 @@ pub fn http_client() -> reqwest::blocking::Client {
 /// Ports free at the time of asking (bound on 127.0.0.1:0, then released together so the
 /// same call never returns one port twice).
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
+    let listeners: Vec<TcpListener> =
+        (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port")).collect();
     std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
 }
 
@@ -444,18 +380,12 @@ fn clean_command(bin: &Path) -> Command {
 /// servers; [`Idp::admin`] is the usual way).
 pub fn admin_command(url: &str, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = clean_command(&binary("idp-admin"));
-    cmd.arg("--url")
-        .arg(url)
-        .arg("--token")
-        .arg(token)
-        .args(args);
+    cmd.arg("--url").arg(url).arg("--token").arg(token).args(args);
     run_with_stdin(cmd, stdin)
 }
 
 fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let mut pipe = child.stdin.take().expect("stdin piped");
     if let Some(input) = stdin {

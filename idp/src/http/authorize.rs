@@ -107,7 +107,14 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
         Ok(p) => p,
         // Without trustworthy parameters there is no validated redirect URI.
         Err(_) => {
-            return error_page(app, lang.locale, rid, StatusCode::BAD_REQUEST, "err.invalid_request", "invalid_request");
+            return error_page(
+                app,
+                lang.locale,
+                rid,
+                StatusCode::BAD_REQUEST,
+                "err.invalid_request",
+                "invalid_request",
+            );
         }
     };
     let locale = lang.with_ui_locales(params.get("ui_locales"));

@@ -188,7 +188,8 @@ async fn login_submit(
             pending.as_ref(),
             Some("err.invalid_credentials"),
             None,
-            StatusCode::UNAUTHORIZED,
+            // The form again, not 401: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2).
+            StatusCode::OK,
         ),
         Err(LoginError::Throttled { retry_after }) => login_form(
             &page,

@@ -69,7 +69,7 @@ async fn authenticated(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(P
     let ctx = app.ctx();
     let token_endpoint = format!("{}/token", app.config.issuer);
     let audiences = [token_endpoint.as_str(), app.config.issuer.as_str()];
-    let client = client_auth::authenticate(ctx.store, ctx.cache, &audiences, ctx.now, presented).await?;
+    let client = client_auth::authenticate(ctx.store, ctx.cache, &app.http, &audiences, ctx.now, presented).await?;
     Ok((params, client))
 }
 

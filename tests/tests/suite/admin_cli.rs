@@ -16,17 +16,8 @@ fn stderr(out: &Output) -> String {
 /// `idp-admin: <message>` on stderr.
 fn assert_one_line_failure(what: &str, out: &Output) -> String {
     let err = stderr(out);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{what}: status {}, stderr {err:?}",
-        out.status
-    );
-    assert!(
-        stdout(out).trim().is_empty(),
-        "{what}: stdout {:?}",
-        stdout(out)
-    );
+    assert_eq!(out.status.code(), Some(1), "{what}: status {}, stderr {err:?}", out.status);
+    assert!(stdout(out).trim().is_empty(), "{what}: stdout {:?}", stdout(out));
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{what}: stderr is not one line: {err:?}");
     assert!(lines[0].starts_with("idp-admin: "), "{what}: {err:?}");
@@ -88,21 +79,10 @@ fn admin_api_rejections_exit_1_with_one_line() {
     let idp = Idp::start();
     let org = idp.ensure_org();
 
-    let out = idp.admin(&[
-        "org",
-        "create",
-        "--code",
-        "Not A Code!",
-        "--name",
-        "X",
-        "--kind",
-        "ministry",
-    ]);
+    let out = idp.admin(&["org", "create", "--code", "Not A Code!", "--name", "X", "--kind", "ministry"]);
     assert_one_line_failure("invalid org code", &out);
 
-    let out = idp.admin(&[
-        "org", "create", "--code", org, "--name", "Again", "--kind", "ministry",
-    ]);
+    let out = idp.admin(&["org", "create", "--code", org, "--name", "Again", "--kind", "ministry"]);
     assert_one_line_failure("duplicate org code", &out);
 
     let out = idp.admin(&[
@@ -151,9 +131,7 @@ fn usage_errors_exit_non_zero_without_touching_the_api() {
     let idp = Idp::start();
     for args in [
         &["client", "register", "--name", "No org"][..],
-        &[
-            "org", "create", "--code", "x1", "--name", "X", "--kind", "planet",
-        ][..],
+        &["org", "create", "--code", "x1", "--name", "X", "--kind", "planet"][..],
         &["no-such-command"][..],
     ] {
         let out = idp.admin(args);
@@ -162,9 +140,5 @@ fn usage_errors_exit_non_zero_without_touching_the_api() {
         assert!(stdout(&out).trim().is_empty(), "{args:?}: {}", stdout(&out));
     }
     let orgs = idp.admin_json(&["org", "list"]);
-    assert_eq!(
-        orgs,
-        serde_json::json!([]),
-        "a usage error created something"
-    );
+    assert_eq!(orgs, serde_json::json!([]), "a usage error created something");
 }

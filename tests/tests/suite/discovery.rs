@@ -8,10 +8,7 @@ fn strings(v: &Value) -> Vec<&str> {
     v.as_array()
         .unwrap_or_else(|| panic!("expected an array, got {v}"))
         .iter()
-        .map(|s| {
-            s.as_str()
-                .unwrap_or_else(|| panic!("expected strings in {v}"))
-        })
+        .map(|s| s.as_str().unwrap_or_else(|| panic!("expected strings in {v}")))
         .collect()
 }
 
@@ -19,21 +16,14 @@ fn strings(v: &Value) -> Vec<&str> {
 fn discovery_has_every_required_field_and_only_safe_options() {
     let idp = Idp::start();
     let http = idp.http();
-    let reply = oauth::reply(
-        http.get(idp.url("/.well-known/openid-configuration"))
-            .send()
-            .unwrap(),
-    );
+    let reply = oauth::reply(http.get(idp.url("/.well-known/openid-configuration")).send().unwrap());
     assert_eq!(reply.status, 200, "{reply:?}");
     assert!(
         reply.header("content-type").starts_with("application/json"),
         "content-type: {:?}",
         reply.header("content-type")
     );
-    assert!(
-        !reply.header("cache-control").is_empty(),
-        "discovery has no Cache-Control header"
-    );
+    assert!(!reply.header("cache-control").is_empty(), "discovery has no Cache-Control header");
     let doc = &reply.json;
     let issuer = idp.issuer();
     assert_eq!(doc["issuer"], issuer.as_str());
@@ -58,13 +48,8 @@ fn discovery_has_every_required_field_and_only_safe_options() {
         "introspection_endpoint",
         "revocation_endpoint",
     ] {
-        let url = doc[endpoint]
-            .as_str()
-            .unwrap_or_else(|| panic!("{endpoint} missing"));
-        assert!(
-            url.starts_with(&format!("{issuer}/")),
-            "{endpoint} {url} is not under the issuer"
-        );
+        let url = doc[endpoint].as_str().unwrap_or_else(|| panic!("{endpoint} missing"));
+        assert!(url.starts_with(&format!("{issuer}/")), "{endpoint} {url} is not under the issuer");
     }
     assert!(strings(&doc["response_types_supported"]).contains(&"code"));
     assert!(strings(&doc["subject_types_supported"]).contains(&"public"));
@@ -82,10 +67,7 @@ fn discovery_has_every_required_field_and_only_safe_options() {
     }
     let auth_methods = strings(&doc["token_endpoint_auth_methods_supported"]);
     for method in ["client_secret_basic", "private_key_jwt"] {
-        assert!(
-            auth_methods.contains(&method),
-            "auth method {method} not advertised"
-        );
+        assert!(auth_methods.contains(&method), "auth method {method} not advertised");
     }
 
     // And a relying-party library accepts it (issuer match, JWKS fetched and parsed).
@@ -99,49 +81,29 @@ fn discovery_has_every_required_field_and_only_safe_options() {
 fn jwks_keys_name_their_id_use_and_algorithm_and_hide_private_parts() {
     let idp = Idp::start();
     let http = idp.http();
-    let discovery = oauth::reply(
-        http.get(idp.url("/.well-known/openid-configuration"))
-            .send()
-            .unwrap(),
-    );
+    let discovery = oauth::reply(http.get(idp.url("/.well-known/openid-configuration")).send().unwrap());
     let jwks_uri = discovery.ok_json()["jwks_uri"].as_str().unwrap().to_owned();
     let reply = oauth::reply(http.get(&jwks_uri).send().unwrap());
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert!(
-        reply.header("content-type").contains("json"),
-        "content-type: {:?}",
-        reply.header("content-type")
-    );
-    assert!(
-        !reply.header("cache-control").is_empty(),
-        "JWKS has no Cache-Control header"
-    );
+    assert!(reply.header("content-type").contains("json"), "content-type: {:?}", reply.header("content-type"));
+    assert!(!reply.header("cache-control").is_empty(), "JWKS has no Cache-Control header");
     let keys = reply.json["keys"].as_array().expect("keys array");
     assert!(!keys.is_empty(), "JWKS is empty");
     let mut kids = Vec::new();
     for key in keys {
-        let kid = key["kid"]
-            .as_str()
-            .unwrap_or_else(|| panic!("key without kid: {key}"));
+        let kid = key["kid"].as_str().unwrap_or_else(|| panic!("key without kid: {key}"));
         assert!(!kid.is_empty());
         kids.push(kid);
         assert_eq!(key["use"], "sig", "key {kid}");
         assert!(key["alg"].is_string(), "key {kid} has no alg");
         assert!(key["kty"].is_string(), "key {kid} has no kty");
         for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-            assert!(
-                key.get(private).is_none(),
-                "key {kid} publishes private member {private}"
-            );
+            assert!(key.get(private).is_none(), "key {kid} publishes private member {private}");
         }
     }
     let mut unique = kids.clone();
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), kids.len(), "duplicate kids: {kids:?}");
-    assert!(
-        keys.iter()
-            .any(|k| k["alg"] == "RS256" && k["kty"] == "RSA"),
-        "no RS256 key published"
-    );
+    assert!(keys.iter().any(|k| k["alg"] == "RS256" && k["kty"] == "RSA"), "no RS256 key published");
 }

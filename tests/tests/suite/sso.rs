@@ -10,12 +10,8 @@ fn second_client_gets_a_code_without_a_second_login() {
     let second = Rp::new(&idp, &idp.register_client(&[]));
     let browser = Browser::new(&idp);
 
-    let at_first = first.sign_in(
-        &browser,
-        &["profile"],
-        &[],
-        Credentials::Password(&citizen.national_id, &citizen.password),
-    );
+    let at_first =
+        first.sign_in(&browser, &["profile"], &[], Credentials::Password(&citizen.national_id, &citizen.password));
 
     let pending = second.authorize(&["profile"], &[]);
     // Credentials::None: reaching /login fails the test.
@@ -39,20 +35,13 @@ fn consent_is_remembered_for_the_same_client_and_scopes() {
     let browser = Browser::new(&idp);
 
     let pending = rp.authorize(&["profile", "email"], &[]);
-    let first = browser.run_flow(
-        &pending.url,
-        Credentials::Password(&citizen.email, &citizen.password),
-    );
+    let first = browser.run_flow(&pending.url, Credentials::Password(&citizen.email, &citizen.password));
     assert!(first.visited("/consent"), "visited {:?}", first.visited);
     rp.exchange(&pending, &rp.code_from(&pending, &first.redirect));
 
     let pending = rp.authorize(&["profile", "email"], &[]);
     let second = browser.run_flow(&pending.url, Credentials::None);
-    assert!(
-        !second.visited("/consent") && !second.visited("/login"),
-        "visited {:?}",
-        second.visited
-    );
+    assert!(!second.visited("/consent") && !second.visited("/login"), "visited {:?}", second.visited);
     rp.exchange(&pending, &rp.code_from(&pending, &second.redirect));
 }
 
@@ -74,14 +63,8 @@ fn denied_consent_returns_access_denied_to_the_client() {
     assert_eq!(denied.status, 303, "{denied:?}");
     let back = denied.location.expect("redirect to client");
     assert!(back.as_str().starts_with(&rp.reg.redirect_uri), "{back}");
-    assert_eq!(
-        query_param(&back, "error").as_deref(),
-        Some("access_denied")
-    );
-    assert_eq!(
-        query_param(&back, "state").as_deref(),
-        Some(pending.state.as_str())
-    );
+    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&back, "state").as_deref(), Some(pending.state.as_str()));
     assert!(query_param(&back, "code").is_none());
 }
 
@@ -91,20 +74,11 @@ fn prompt_none_without_a_session_returns_login_required() {
     let rp = Rp::new(&idp, &idp.register_client(&[]));
     let pending = rp.authorize(&[], &[("prompt", "none")]);
     let page = Browser::new(&idp).get(&pending.url);
-    assert!(
-        matches!(page.status, 302 | 303),
-        "expected a redirect, got {page:?}"
-    );
+    assert!(matches!(page.status, 302 | 303), "expected a redirect, got {page:?}");
     let back = page.location.expect("Location");
     assert!(back.as_str().starts_with(&rp.reg.redirect_uri), "{back}");
-    assert_eq!(
-        query_param(&back, "error").as_deref(),
-        Some("login_required")
-    );
-    assert_eq!(
-        query_param(&back, "state").as_deref(),
-        Some(pending.state.as_str())
-    );
+    assert_eq!(query_param(&back, "error").as_deref(), Some("login_required"));
+    assert_eq!(query_param(&back, "state").as_deref(), Some(pending.state.as_str()));
     assert!(query_param(&back, "code").is_none());
 }
 
@@ -123,11 +97,7 @@ fn assert_forces_login(extra: &[(&str, &str)]) {
 
     let pending = rp.authorize(&[], extra);
     let flow = browser.run_flow(&pending.url, creds);
-    assert!(
-        flow.visited("/login"),
-        "{extra:?} did not show the login page; visited {:?}",
-        flow.visited
-    );
+    assert!(flow.visited("/login"), "{extra:?} did not show the login page; visited {:?}", flow.visited);
     let second = rp.exchange(&pending, &rp.code_from(&pending, &flow.redirect));
     assert!(
         second.auth_time() > first.auth_time(),
@@ -153,12 +123,7 @@ fn session_survives_a_server_restart() {
     let citizen = idp.citizen();
     let rp = Rp::new(&idp, &idp.register_client(&[]));
     let browser = Browser::new(&idp);
-    let before = rp.sign_in(
-        &browser,
-        &[],
-        &[],
-        Credentials::Password(&citizen.national_id, &citizen.password),
-    );
+    let before = rp.sign_in(&browser, &[], &[], Credentials::Password(&citizen.national_id, &citizen.password));
 
     idp.restart();
 

@@ -1,4 +1,4 @@
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, UNIX_EPOCH};
 
 use e2e::oauth::{self, ClientAuth};
 use e2e::{Browser, Credentials, Idp, Rp, Tokens, jwt_header};
@@ -19,18 +19,12 @@ fn offline_sign_in(idp: &Idp, rp: &Rp) -> Tokens {
         &[("prompt", "consent")],
         Credentials::Password(&citizen.national_id, &citizen.password),
     );
-    assert!(
-        tokens.refresh_token.is_some(),
-        "no refresh token for offline_access"
-    );
+    assert!(tokens.refresh_token.is_some(), "no refresh token for offline_access");
     tokens
 }
 
 fn string(v: &Value, field: &str) -> String {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {field} in {v}"))
-        .to_owned()
+    v[field].as_str().unwrap_or_else(|| panic!("no {field} in {v}")).to_owned()
 }
 
 #[test]
@@ -45,30 +39,15 @@ fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_family() {
     let new = string(body, "refresh_token");
     assert_ne!(new, old, "refresh token not rotated");
     assert!(body["access_token"].is_string());
-    assert!(
-        body["token_type"]
-            .as_str()
-            .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
-    );
+    assert!(body["token_type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("bearer")));
     // RFC 6749 §5.1: token responses are not cached.
-    assert!(
-        rotated.header("cache-control").contains("no-store"),
-        "{rotated:?}"
-    );
+    assert!(rotated.header("cache-control").contains("no-store"), "{rotated:?}");
 
     let reuse = rp.refresh(&old);
-    assert_eq!(
-        (reuse.status, reuse.error()),
-        (400, "invalid_grant"),
-        "{reuse:?}"
-    );
+    assert_eq!((reuse.status, reuse.error()), (400, "invalid_grant"), "{reuse:?}");
     // RFC 9700 §4.14.2: reuse of a rotated token revokes the family, the new one included.
     let after = rp.refresh(&new);
-    assert_eq!(
-        (after.status, after.error()),
-        (400, "invalid_grant"),
-        "{after:?}"
-    );
+    assert_eq!((after.status, after.error()), (400, "invalid_grant"), "{after:?}");
 }
 
 #[test]
@@ -77,10 +56,8 @@ fn code_reuse_is_refused_and_revokes_the_first_access_token() {
     let citizen = idp.citizen();
     let rp = Rp::new(&idp, &idp.register_client(&[]));
     let pending = rp.authorize(&["profile"], &[]);
-    let flow = Browser::new(&idp).run_flow(
-        &pending.url,
-        Credentials::Password(&citizen.national_id, &citizen.password),
-    );
+    let flow =
+        Browser::new(&idp).run_flow(&pending.url, Credentials::Password(&citizen.national_id, &citizen.password));
     let code = rp.code_from(&pending, &flow.redirect);
 
     let first = rp.redeem_raw(&code, &pending.verifier);
@@ -88,11 +65,7 @@ fn code_reuse_is_refused_and_revokes_the_first_access_token() {
     assert_eq!(rp.introspect(&access).ok_json()["active"], true);
 
     let second = rp.redeem_raw(&code, &pending.verifier);
-    assert_eq!(
-        (second.status, second.error()),
-        (400, "invalid_grant"),
-        "{second:?}"
-    );
+    assert_eq!((second.status, second.error()), (400, "invalid_grant"), "{second:?}");
     // RFC 6749 §4.1.2: tokens issued from a reused code should be revoked.
     assert_eq!(
         rp.introspect(&access).ok_json()["active"],
@@ -114,19 +87,11 @@ fn client_credentials_returns_an_rfc9068_access_token() {
     let access = string(body, "access_token");
 
     let header = jwt_header(&access);
-    assert!(
-        header["typ"]
-            .as_str()
-            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")),
-        "access token header {header}"
-    );
+    assert!(header["typ"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")), "access token header {header}");
     let claims = oauth::verify_with_jwks(&access, &rp.jwks());
     assert_eq!(claims["iss"], idp.issuer().as_str());
     assert_eq!(claims["client_id"], reg.client_id.as_str());
-    assert!(
-        claims["exp"].as_i64().is_some_and(|e| e > now()),
-        "{claims}"
-    );
+    assert!(claims["exp"].as_i64().is_some_and(|e| e > now()), "{claims}");
     assert!(claims["jti"].is_string(), "{claims}");
     assert!(claims["sub"].is_string(), "{claims}");
 
@@ -142,7 +107,8 @@ fn client_assertion(key: &josekit::jwk::Jwk, client_id: &str, audience: &str, jt
     payload.set_subject(client_id);
     payload.set_audience(vec![audience]);
     payload.set_jwt_id(jti);
-    let now = SystemTime::now();
+    // Whole seconds, as most client libraries send them (josekit would send fractions).
+    let now = UNIX_EPOCH + Duration::from_secs(crate::now() as u64);
     payload.set_issued_at(&now);
     payload.set_expires_at(&(now + Duration::from_secs(60)));
     let mut header = JwsHeader::new();
@@ -165,7 +131,10 @@ fn rsa_jwk() -> josekit::jwk::Jwk {
 fn private_key_jwt_authenticates_once_per_assertion() {
     let idp = Idp::start();
     let private = rsa_jwk();
-    let public = private.to_public_key().unwrap();
+    // to_public_key keeps only kty, use, n and e.
+    let mut public = private.to_public_key().unwrap();
+    public.set_key_id("rp-key-1");
+    public.set_algorithm("RS256");
     let jwks_file = idp.dir().join("rp-jwks.json");
     let jwks = json!({ "keys": [Value::Object(public.as_ref().clone())] });
     std::fs::write(&jwks_file, jwks.to_string()).unwrap();
@@ -177,10 +146,7 @@ fn private_key_jwt_authenticates_once_per_assertion() {
         "--grant-type",
         "client_credentials",
     ]);
-    assert!(
-        reg.secret.is_none(),
-        "a private_key_jwt client got a secret"
-    );
+    assert!(reg.secret.is_none(), "a private_key_jwt client got a secret");
     let rp = Rp::new(&idp, &reg);
     let token_url = rp.endpoint("token_endpoint");
     let request = |assertion: &str| {
@@ -191,10 +157,7 @@ fn private_key_jwt_authenticates_once_per_assertion() {
             &[
                 ("grant_type", "client_credentials"),
                 ("client_id", &reg.client_id),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
                 ("client_assertion", assertion),
             ],
         )
@@ -206,10 +169,7 @@ fn private_key_jwt_authenticates_once_per_assertion() {
 
     // RFC 7523 §3 item 7: a jti may be used only once.
     let replay = request(&assertion);
-    assert!(
-        matches!(replay.status, 400 | 401) && replay.error() == "invalid_client",
-        "replayed assertion: {replay:?}"
-    );
+    assert!(matches!(replay.status, 400 | 401) && replay.error() == "invalid_client", "replayed assertion: {replay:?}");
 
     // Signed by a key the client never registered, same kid.
     let stranger = rsa_jwk();
@@ -239,15 +199,8 @@ fn introspection_is_per_client_and_revoking_a_refresh_token_revokes_its_family()
     assert_eq!(body["client_id"], owner.reg.client_id.as_str());
     assert_eq!(body["sub"], tokens.claims.subject().as_str());
     assert!(body["exp"].as_i64().is_some_and(|e| e > now()), "{body}");
-    let scopes: Vec<&str> = body["scope"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no scope in {body}"))
-        .split(' ')
-        .collect();
-    assert!(
-        scopes.contains(&"openid") && scopes.contains(&"profile"),
-        "{body}"
-    );
+    let scopes: Vec<&str> = body["scope"].as_str().unwrap_or_else(|| panic!("no scope in {body}")).split(' ').collect();
+    assert!(scopes.contains(&"openid") && scopes.contains(&"profile"), "{body}");
 
     // RFC 7662 §2.2: another client learns nothing about the token.
     let foreign = other.introspect(&first_access);
@@ -257,10 +210,7 @@ fn introspection_is_per_client_and_revoking_a_refresh_token_revokes_its_family()
     // RFC 7009 §2.1: another client cannot revoke it.
     let refresh = tokens.refresh_token.clone().unwrap();
     let foreign_revoke = other.revoke(&refresh, "refresh_token");
-    assert!(
-        foreign_revoke.status < 500,
-        "foreign revoke: {foreign_revoke:?}"
-    );
+    assert!(foreign_revoke.status < 500, "foreign revoke: {foreign_revoke:?}");
     let rotated = owner.refresh(&refresh);
     let rotated_body = rotated.ok_json();
     let refresh = string(rotated_body, "refresh_token");
@@ -269,11 +219,7 @@ fn introspection_is_per_client_and_revoking_a_refresh_token_revokes_its_family()
     let revoked = owner.revoke(&refresh, "refresh_token");
     assert_eq!(revoked.status, 200, "{revoked:?}");
     let refused = owner.refresh(&refresh);
-    assert_eq!(
-        (refused.status, refused.error()),
-        (400, "invalid_grant"),
-        "{refused:?}"
-    );
+    assert_eq!((refused.status, refused.error()), (400, "invalid_grant"), "{refused:?}");
     for access in [&first_access, &second_access] {
         assert_eq!(
             owner.introspect(access).ok_json()["active"],

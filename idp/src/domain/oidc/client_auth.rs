@@ -14,6 +14,16 @@ use crate::store::{Client, Store, Timestamp};
 /// RFC 7523 §2.2 client assertion type.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// How long a client's fetched JWKS is reused before fetching again.
+const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Fetches a client's JWKS from its registered `jwks_uri`.
+#[async_trait::async_trait]
+pub trait JwksFetcher: Send + Sync {
+    /// The document's text; the error is for logs.
+    async fn fetch(&self, uri: &str) -> Result<String, String>;
+}
+
 /// Longest accepted lifetime of a client assertion, so its `jti` can be
 /// remembered for all of it.
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
@@ -40,6 +50,7 @@ pub struct Presented {
 pub async fn authenticate(
     store: &dyn Store,
     cache: &dyn Cache,
+    fetcher: &dyn JwksFetcher,
     audiences: &[&str],
     now: Timestamp,
     p: Presented,
@@ -65,7 +76,7 @@ pub async fn authenticate(
         if p.assertion_type.as_deref() != Some(JWT_BEARER) {
             return Err(OAuthError::invalid_request(format!("client_assertion_type must be {JWT_BEARER}")));
         }
-        return check_assertion(store, cache, audiences, now, p.client_id.as_deref(), &assertion).await;
+        return check_assertion(store, cache, fetcher, audiences, now, p.client_id.as_deref(), &assertion).await;
     }
     match p.client_id {
         Some(id) => load(store, &id, "none").await,
@@ -94,6 +105,7 @@ fn check_secret(client: Client, secret: &Secret) -> Result<Client, OAuthError> {
 async fn check_assertion(
     store: &dyn Store,
     cache: &dyn Cache,
+    fetcher: &dyn JwksFetcher,
     audiences: &[&str],
     now: Timestamp,
     client_id: Option<&str>,
@@ -109,24 +121,38 @@ async fn check_assertion(
     }
     let client = load(store, &iss, "private_key_jwt").await?;
     let alg = header.algorithm().and_then(Alg::parse).ok_or_else(fail)?;
-    let jwks = client
-        .jwks
-        .as_deref()
-        .and_then(|j| JwkSet::from_bytes(j.as_bytes()).ok())
-        .ok_or_else(|| OAuthError::invalid_client("the client has no usable JWKS registered"))?;
-    let candidates: Vec<_> = match header.key_id() {
-        Some(kid) => jwks.get(kid),
-        None => jwks.keys(),
+    let verify_with = |jwks: &JwkSet| {
+        let candidates: Vec<_> = match header.key_id() {
+            Some(kid) => jwks.get(kid),
+            None => jwks.keys(),
+        };
+        candidates
+            .into_iter()
+            .filter_map(|jwk| jwt::verifier_from_jwk(alg, jwk).ok())
+            .find_map(|v| jwt::verify(assertion, v.as_ref()).ok())
+            .map(|(_, c)| c)
     };
-    let claims = candidates
-        .into_iter()
-        .filter_map(|jwk| jwt::verifier_from_jwk(alg, jwk).ok())
-        .find_map(|v| jwt::verify(assertion, v.as_ref()).ok())
-        .map(|(_, c)| c)
-        .ok_or_else(fail)?;
+    let claims = match (&client.jwks, &client.jwks_uri) {
+        (Some(inline), _) => {
+            let jwks = JwkSet::from_bytes(inline.as_bytes())
+                .map_err(|_| OAuthError::invalid_client("the client has no usable JWKS registered"))?;
+            verify_with(&jwks)
+        }
+        (None, Some(uri)) => {
+            // A cached copy first; on a miss (the client may have rotated), fetch once more.
+            let cached = client_jwks(cache, fetcher, uri, false).await?;
+            match cached.as_ref().and_then(|j| verify_with(j)) {
+                Some(c) => Some(c),
+                None => client_jwks(cache, fetcher, uri, true).await?.as_ref().and_then(|j| verify_with(j)),
+            }
+        }
+        (None, None) => return Err(OAuthError::invalid_client("the client has no JWKS registered")),
+    }
+    .ok_or_else(fail)?;
     // RFC 7523 §3: iss and sub are the client, aud is us, exp bounds it, jti once.
     let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
-    let n = |k: &str| claims.get(k).and_then(|v| v.as_i64());
+    // RFC 7519 §2 NumericDate may have a fraction (some libraries write one).
+    let n = |k: &str| claims.get(k).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)));
     let aud_ok = match claims.get("aud") {
         Some(serde_json::Value::String(a)) => audiences.contains(&a.as_str()),
         Some(serde_json::Value::Array(a)) => a.iter().any(|v| v.as_str().is_some_and(|x| audiences.contains(&x))),
@@ -149,6 +175,34 @@ async fn check_assertion(
         return Err(OAuthError::invalid_client("client assertion was already used"));
     }
     Ok(client)
+}
+
+/// The client's JWKS from `jwks_uri`, from the cache unless `fresh`.
+async fn client_jwks(
+    cache: &dyn Cache,
+    fetcher: &dyn JwksFetcher,
+    uri: &str,
+    fresh: bool,
+) -> Result<Option<JwkSet>, OAuthError> {
+    let key = format!("jwks:{}", sha256_hex(uri.as_bytes()));
+    if !fresh {
+        if let Some(bytes) = cache.get(&key).await? {
+            return Ok(JwkSet::from_bytes(&bytes).ok());
+        }
+    }
+    match fetcher.fetch(uri).await {
+        Ok(text) => {
+            let parsed = JwkSet::from_bytes(text.as_bytes()).ok();
+            if parsed.is_some() {
+                cache.put(&key, text.as_bytes(), JWKS_CACHE_TTL).await?;
+            }
+            Ok(parsed)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot fetch a client's jwks_uri");
+            Ok(None)
+        }
+    }
 }
 
 fn unverified_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
