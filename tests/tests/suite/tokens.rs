@@ -230,3 +230,77 @@ fn introspection_is_per_client_and_revoking_a_refresh_token_revokes_its_family()
     // RFC 7009 §2.2: revoking an unknown or already revoked token still answers 200.
     assert_eq!(owner.revoke(&refresh, "refresh_token").status, 200);
 }
+
+/// Serves `body()` as JSON to every request on a loopback port, from a
+/// background thread; returns the URL. Stands in for a relying party's
+/// published JWKS.
+fn serve_json(body: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(50) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let text = body.lock().unwrap().clone();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    url
+}
+
+fn public_jwks(private: &josekit::jwk::Jwk) -> String {
+    let mut public = private.to_public_key().unwrap();
+    public.set_key_id("rp-key-1");
+    public.set_algorithm("RS256");
+    json!({ "keys": [Value::Object(public.as_ref().clone())] }).to_string()
+}
+
+#[test]
+fn private_key_jwt_with_jwks_uri_follows_the_clients_key_rotation() {
+    let idp = Idp::start();
+    let first_key = rsa_jwk();
+    let published = std::sync::Arc::new(std::sync::Mutex::new(public_jwks(&first_key)));
+    let jwks_uri = serve_json(published.clone());
+    let reg = idp.register_client(&[
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-uri",
+        &jwks_uri,
+        "--grant-type",
+        "client_credentials",
+    ]);
+    let rp = Rp::new(&idp, &reg);
+    let token_url = rp.endpoint("token_endpoint");
+    let request = |assertion: &str| {
+        oauth::post_form(
+            &rp.http,
+            &token_url,
+            ClientAuth::None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", assertion),
+            ],
+        )
+    };
+    let a = client_assertion(&first_key, &reg.client_id, token_url.as_str(), "uri-0001");
+    assert!(request(&a).ok_json()["access_token"].is_string());
+
+    // The client rotates its key and republishes: the IdP's cached copy no
+    // longer verifies, so it fetches the JWKS again and accepts the new key.
+    let second_key = rsa_jwk();
+    *published.lock().unwrap() = public_jwks(&second_key);
+    let b = client_assertion(&second_key, &reg.client_id, token_url.as_str(), "uri-0002");
+    assert!(request(&b).ok_json()["access_token"].is_string());
+
+    // The retired key is refused now.
+    let c = client_assertion(&first_key, &reg.client_id, token_url.as_str(), "uri-0003");
+    let old = request(&c);
+    assert!(matches!(old.status, 400 | 401) && old.error() == "invalid_client", "retired client key: {old:?}");
+}

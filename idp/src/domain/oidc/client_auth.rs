@@ -141,9 +141,9 @@ async fn check_assertion(
         (None, Some(uri)) => {
             // A cached copy first; on a miss (the client may have rotated), fetch once more.
             let cached = client_jwks(cache, fetcher, uri, false).await?;
-            match cached.as_ref().and_then(|j| verify_with(j)) {
+            match cached.as_ref().and_then(&verify_with) {
                 Some(c) => Some(c),
-                None => client_jwks(cache, fetcher, uri, true).await?.as_ref().and_then(|j| verify_with(j)),
+                None => client_jwks(cache, fetcher, uri, true).await?.as_ref().and_then(verify_with),
             }
         }
         (None, None) => return Err(OAuthError::invalid_client("the client has no JWKS registered")),
@@ -185,10 +185,8 @@ async fn client_jwks(
     fresh: bool,
 ) -> Result<Option<JwkSet>, OAuthError> {
     let key = format!("jwks:{}", sha256_hex(uri.as_bytes()));
-    if !fresh {
-        if let Some(bytes) = cache.get(&key).await? {
-            return Ok(JwkSet::from_bytes(&bytes).ok());
-        }
+    if !fresh && let Some(bytes) = cache.get(&key).await? {
+        return Ok(JwkSet::from_bytes(&bytes).ok());
     }
     match fetcher.fetch(uri).await {
         Ok(text) => {
