@@ -74,6 +74,16 @@ impl Api {
         self.call(Method::POST, path, &[], body)
     }
 
+    /// `PATCH` the path with a JSON body.
+    pub fn patch(&self, path: &[&str], body: &Value) -> Result<Value, Failure> {
+        self.call(Method::PATCH, path, &[], Some(body))
+    }
+
+    /// `PUT` the path with a JSON body.
+    pub fn put(&self, path: &[&str], body: &Value) -> Result<Value, Failure> {
+        self.call(Method::PUT, path, &[], Some(body))
+    }
+
     fn call(
         &self,
         method: Method,

@@ -14,6 +14,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     // Inputs that need no server are checked before any request is sent.
     let register_body = match &cli.command {
         Command::Client(ClientCommand::Register(args)) => Some(register_body(args)?),
+        Command::Client(ClientCommand::Update(args)) => Some(crate::client_update::body(args)?),
         _ => None,
     };
     let password = match &cli.command {
@@ -30,6 +31,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     };
 
     match cli.command {
+        Command::Keys(cmd) => crate::keys::run(&api, cmd, &print)?,
+        Command::Token(cmd) => crate::tokens::run(&api, cmd, &print)?,
+        Command::Audit(cmd) => crate::audit::run(&api, cmd, &print)?,
+        Command::User(UserCommand::Import { file }) => crate::import::run(&api, &file, json)?,
+        Command::Client(ClientCommand::Update(args)) => {
+            let body = register_body.unwrap_or(Value::Null);
+            let answer = api.patch(&["admin", "v1", "clients", &args.client_id], &body)?;
+            print(&answer, &|a| {
+                let mut out = format!("Updated client\n{}", client_details(&a["client"]));
+                if let Some(secret) = a["client_secret"].as_str() {
+                    out.push_str(&format!("\n{}", pairs(&[("client_secret", secret.to_owned())])));
+                }
+                out
+            });
+            if !json && answer["client_secret"].is_string() {
+                secret_warning(field(&answer["client"], "client_id"));
+            }
+        }
         Command::Org(OrgCommand::Create { code, name, kind }) => {
             let org = api
                 .post(&["admin", "v1", "organisations"], Some(&json!({ "code": code, "name": name, "kind": kind })))?;
@@ -74,10 +93,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let client = api.post(&["admin", "v1", "clients", &client_id, "disable"], None)?;
             print(&client, &|c| format!("Client {} disabled.", field(c, "client_id")));
         }
-        Command::Client(ClientCommand::RotateSecret { client_id }) => {
-            let answer = api.post(&["admin", "v1", "clients", &client_id, "rotate-secret"], None)?;
+        Command::Client(ClientCommand::RotateSecret { client_id, grace }) => {
+            let body = json!({ "grace_seconds": grace });
+            let answer = api.post(&["admin", "v1", "clients", &client_id, "rotate-secret"], Some(&body))?;
             print(&answer, &|a| {
-                pairs(&[("client_id", field(a, "client_id")), ("client_secret", field(a, "client_secret"))])
+                pairs(&[
+                    ("client_id", field(a, "client_id")),
+                    ("client_secret", field(a, "client_secret")),
+                    ("old secret works until", time(a, "previous_secret_expires_at")),
+                ])
             });
             if !json {
                 secret_warning(field(&answer, "client_id"));

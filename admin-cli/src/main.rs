@@ -6,8 +6,13 @@
 //! clap's, with exit code 2.
 
 mod api;
+mod audit;
+mod client_update;
 mod commands;
+mod import;
+mod keys;
 mod output;
+mod tokens;
 
 use std::process::ExitCode;
 
@@ -42,6 +47,15 @@ enum Command {
     /// Users: citizen accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Signing keys: list, rotate, revoke, schedule, re-wrap, export the public JWKS.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Admin tokens: create, list, revoke (security-admin only).
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// The audit trail: tail, search, verify the hash chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,10 +96,15 @@ enum ClientCommand {
         /// Client id.
         client_id: String,
     },
-    /// Issue a new client secret; the old one stops working at once.
+    /// Change a client: each option replaces the value or list it names.
+    Update(Box<client_update::UpdateArgs>),
+    /// Issue a new client secret; the old one stops working at once, or after --grace.
     RotateSecret {
         /// Client id.
         client_id: String,
+        /// Keep the old secret working this long (e.g. 1h, 7d; at most 30d) while the service rolls the new one out.
+        #[arg(long, value_name = "DURATION", value_parser = keys::parse_duration)]
+        grace: Option<i64>,
     },
 }
 
@@ -119,7 +138,7 @@ struct RegisterArgs {
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
     /// ID token signing algorithm.
-    #[arg(long, value_parser = ["RS256", "ES256"])]
+    #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
     signing_alg: Option<String>,
     /// File holding the client's public JWKS (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
@@ -165,6 +184,12 @@ enum UserCommand {
     Disable {
         /// Account id.
         account_id: String,
+    },
+    /// Import existing portal accounts from a CSV file (see the README for
+    /// the format); idempotent, bad rows are reported by line.
+    Import {
+        /// CSV file: header national_id,full_name,email,phone,password_hash.
+        file: std::path::PathBuf,
     },
 }
 

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::crypto::kek::Kek;
 use crate::crypto::password::PasswordHasher;
 use crate::domain::keys::Keyring;
+use crate::domain::keys::lifecycle::{self, KeyPolicy};
 use crate::domain::oidc::tokens::{Ctx, Lifetimes};
 use crate::pages::Pages;
 use crate::store::Store;
@@ -34,21 +35,42 @@ pub struct AppState {
     pub http: HttpJwks,
 }
 
-/// Fetches client JWKS documents: https (or loopback http, as registration
-/// allows), no redirects, 5 s, at most 64 KiB.
+/// Fetches client JWKS documents: no redirects, 5 s, at most 64 KiB, and —
+/// unless `allow_private` — never from loopback, private or link-local
+/// addresses (SSRF: a registered URI must not reach the admin listener or the
+/// internal network). The address checked is the one connected to.
 #[derive(Clone)]
-pub struct HttpJwks(reqwest::Client);
+pub struct HttpJwks {
+    allow_private: bool,
+}
 
 impl HttpJwks {
-    /// A client with those limits.
-    pub fn new() -> Result<Self, StartError> {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .user_agent("motcua-idp")
-            .build()
-            .map(Self)
-            .map_err(|e| StartError(format!("HTTP client: {e}")))
+    /// A fetcher; `allow_private` comes from `IDP_OUTBOUND_ALLOW_PRIVATE`.
+    pub fn new(allow_private: bool) -> Self {
+        Self { allow_private }
+    }
+}
+
+/// Addresses outbound calls must not reach unless the operator allows it.
+fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (a == 100 && (b & 0xc0) == 64) // 100.64.0.0/10, carrier-grade NAT
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link local
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(std::net::IpAddr::V4(v4)))
+        }
     }
 }
 
@@ -56,7 +78,27 @@ impl HttpJwks {
 impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
     async fn fetch(&self, uri: &str) -> Result<String, String> {
         const LIMIT: usize = 64 * 1024;
-        let mut resp = self.0.get(uri).send().await.map_err(|e| e.to_string())?;
+        let url = reqwest::Url::parse(uri).map_err(|e| e.to_string())?;
+        let host = url.host_str().ok_or("no host")?.to_owned();
+        let port = url.port_or_known_default().ok_or("no port")?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let addr = tokio::net::lookup_host((bare.as_str(), port))
+            .await
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or("the host has no address")?;
+        if !self.allow_private && is_internal(addr.ip()) {
+            return Err(format!("{host} is an internal address; refused (see IDP_OUTBOUND_ALLOW_PRIVATE)"));
+        }
+        // Connect to the address just checked, not to a second DNS answer.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .user_agent("motcua-idp")
+            .resolve(&bare, addr)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut resp = client.get(url).send().await.map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("status {}", resp.status()));
         }
@@ -123,17 +165,35 @@ pub fn load_kek(config: &Config) -> Result<Kek, StartError> {
     }
 }
 
+/// The KEKs that only unwrap: `IDP_MASTER_KEY_PREVIOUS`, and `<master_key_file>.previous`
+/// when the key comes from the file (left by `keys rewrap` for a rolling change).
+pub fn load_older_keks(config: &Config) -> Result<Vec<Kek>, StartError> {
+    let mut older = Vec::new();
+    if let Some(text) = &config.master_key_previous {
+        older.push(Kek::from_base64(text, "IDP_MASTER_KEY_PREVIOUS").map_err(|e| StartError(e.to_string()))?);
+    }
+    if config.master_key.is_none() {
+        older.extend(Kek::load_previous(&config.master_key_file).map_err(|e| StartError(e.to_string()))?);
+    }
+    Ok(older)
+}
+
 /// Build the state: store, keys, pages, hasher.
 pub async fn build(config: Config) -> Result<App, StartError> {
     let store = open_store(&config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let kek = load_kek(&config)?;
-    let keys = Keyring::open(store.as_ref(), kek, clock.now())
+    let options = crate::domain::keys::KeyringOptions {
+        rsa_bits: config.rsa_key_bits,
+        kek_file: config.master_key.is_none().then(|| config.master_key_file.clone()),
+    };
+    let keys = Keyring::open_with(store.as_ref(), kek, load_older_keks(&config)?, options, clock.now())
         .await
         .map_err(|e| start_err("cannot load signing keys (is IDP_MASTER_KEY the key that encrypted them?)")(&e))?;
     let pages = Pages::new().map_err(|e| start_err("templates")(&e))?;
     let passwords = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, config.hash_concurrency())
         .map_err(|e| start_err("IDP_ARGON2_MEMORY_KIB / IDP_ARGON2_ITERATIONS")(&e))?;
+    let http = HttpJwks::new(config.outbound_allow_private);
     Ok(Arc::new(AppState {
         config: Arc::new(config),
         store,
@@ -142,7 +202,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         keys: Arc::new(keys),
         pages: Arc::new(pages),
         passwords,
-        http: HttpJwks::new()?,
+        http,
     }))
 }
 
@@ -168,9 +228,15 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         app.config.admin_listen,
         app.store.engine(),
     );
-    if !has_admin {
+    let has_clients = app.store.list_clients(None).await.map(|c| !c.is_empty()).unwrap_or(true);
+    if !has_admin || !has_clients {
+        let token_step = if has_admin {
+            "    export IDP_ADMIN_TOKEN=<your admin token>\n"
+        } else {
+            "    export IDP_ADMIN_TOKEN=$(cargo run -q --release -p idp -- bootstrap-admin)\n"
+        };
         eprintln!(
-            "  No admin token yet. Create one, then register your first client:\n    export IDP_ADMIN_TOKEN=$(cargo run -q -p idp -- bootstrap-admin)\n    cargo run -q -p admin-cli -- org create --code demo --name \"Demo ministry\" --kind ministry\n    cargo run -q -p admin-cli -- client register --name \"My service\" --org demo --type confidential --redirect-uri http://localhost:3000/callback"
+            "  Register your first client:\n{token_step}    cargo run -q --release -p admin-cli -- org create --code demo --name \"Demo ministry\" --kind ministry\n    cargo run -q --release -p admin-cli -- client register --name \"My service\" --org demo --type confidential --redirect-uri http://localhost:3000/callback"
         );
     }
     let public_srv = axum::serve(public, public_router.into_make_service_with_connect_info::<std::net::SocketAddr>())
@@ -196,18 +262,45 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// Periodic work: purge expired rows, reload keys changed by another node.
+/// Periodic work, every `key_reload_interval`: reload keys changed by another
+/// node, fire the rotation schedule, remove expired retired keys, purge expired rows.
 fn spawn_housekeeping(app: App) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(Duration::from_secs(app.config.key_reload_interval));
+        let policy = KeyPolicy::new(app.config.access_token_ttl, app.config.id_token_ttl);
         loop {
             tick.tick().await;
-            if let Err(e) = app.keys.reload(app.store.as_ref()).await {
-                tracing::error!(error = %e, "signing key reload failed");
-            }
+            lifecycle::housekeeping(app.store.as_ref(), &app.keys, policy, app.clock.now()).await;
             if let Err(e) = app.store.purge_expired(app.clock.now()).await {
                 tracing::error!(error = %e, "purging expired sessions failed");
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_internal;
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))), "{ip}");
+        }
+        for ip in ["203.0.113.7", "14.160.0.1", "2001:db8::1"] {
+            assert!(!is_internal(ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))), "{ip}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! Unknown keys in the file or in `IDP_*` variables are refused with the name
 //! of the key, so a typo never silently falls back to a default.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,12 @@ pub struct Config {
     pub master_key: Option<String>,
     /// `IDP_MASTER_KEY_FILE`: where the key-encryption key lives (created on first start, mode 0600).
     pub master_key_file: PathBuf,
+    /// `IDP_MASTER_KEY_PREVIOUS`: the key-encryption key a `keys rewrap` replaced, while nodes change over.
+    pub master_key_previous: Option<String>,
+    /// `IDP_RSA_KEY_BITS`: modulus of new RSA signing keys, 2048 or 3072.
+    pub rsa_key_bits: u32,
+    /// `IDP_KEY_RELOAD_INTERVAL`: seconds between key-ring reloads (the worst-case propagation of a key change).
+    pub key_reload_interval: u64,
     /// `IDP_ACCESS_TOKEN_TTL`: seconds.
     pub access_token_ttl: i64,
     /// `IDP_ID_TOKEN_TTL`: seconds.
@@ -56,6 +62,12 @@ pub struct Config {
     pub login_ip_free_attempts: u64,
     /// `IDP_LOG_FORMAT`: `text` or `json`.
     pub log_format: String,
+    /// `IDP_OUTBOUND_ALLOW_PRIVATE`: let outbound calls (client `jwks_uri`) reach
+    /// loopback and private addresses. Off in production (SSRF); tests turn it on.
+    pub outbound_allow_private: bool,
+    /// `IDP_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges of the
+    /// reverse proxies in front of the IdP; only their `X-Forwarded-For` is believed.
+    pub trusted_proxies: String,
 }
 
 impl Default for Config {
@@ -68,6 +80,9 @@ impl Default for Config {
             database_max_connections: 10,
             master_key: None,
             master_key_file: PathBuf::from("keys/master.key"),
+            master_key_previous: None,
+            rsa_key_bits: 2048,
+            key_reload_interval: 10,
             access_token_ttl: 600,
             id_token_ttl: 600,
             refresh_token_ttl: 14 * 24 * 3600,
@@ -81,6 +96,8 @@ impl Default for Config {
             login_free_attempts: 5,
             login_ip_free_attempts: 50,
             log_format: "text".into(),
+            outbound_allow_private: false,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -181,6 +198,17 @@ impl Config {
         if self.code_ttl > 600 {
             return Err(ConfigError("IDP_CODE_TTL must be at most 600 seconds (RFC 6749 §4.1.2)".into()));
         }
+        if !matches!(self.rsa_key_bits, 2048 | 3072) {
+            return Err(ConfigError("IDP_RSA_KEY_BITS must be 2048 or 3072".into()));
+        }
+        if !(1..=3600).contains(&self.key_reload_interval) {
+            return Err(ConfigError("IDP_KEY_RELOAD_INTERVAL must be from 1 to 3600 seconds".into()));
+        }
+        if let Some(bad) =
+            self.trusted_proxies.split(',').map(str::trim).find(|p| !p.is_empty() && parse_cidr(p).is_none())
+        {
+            return Err(ConfigError(format!("IDP_TRUSTED_PROXIES: {bad:?} is not an address or CIDR range")));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("IDP_LOG_FORMAT must be `text` or `json`".into()));
         }
@@ -190,6 +218,25 @@ impl Config {
     /// Whether the issuer is plain-http loopback (development): cookies lose `Secure`.
     pub fn is_insecure_dev(&self) -> bool {
         self.issuer.starts_with("http://")
+    }
+
+    /// The citizen's address: the peer, or — when the peer is a trusted proxy —
+    /// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let trusted: Vec<(IpAddr, u8)> = self.trusted_proxies.split(',').filter_map(|p| parse_cidr(p.trim())).collect();
+        let is_trusted = |ip: IpAddr| trusted.iter().any(|(net, len)| in_cidr(ip, *net, *len));
+        if !is_trusted(peer) {
+            return peer;
+        }
+        let hops = forwarded_for.unwrap_or_default().split(',').rev().filter_map(|h| h.trim().parse::<IpAddr>().ok());
+        let mut last = peer;
+        for hop in hops {
+            last = hop;
+            if !is_trusted(hop) {
+                break;
+            }
+        }
+        last
     }
 
     /// Argon2id hashes allowed in flight.
@@ -219,6 +266,7 @@ fn known_keys() -> Vec<String> {
             let mut keys: Vec<String> = t.keys().cloned().collect();
             // Optional keys are absent from the serialised default.
             keys.push("master_key".into());
+            keys.push("master_key_previous".into());
             keys
         }
         _ => Vec::new(),
@@ -235,6 +283,41 @@ fn env_value(v: &str) -> toml::Value {
         "true" => toml::Value::Boolean(true),
         "false" => toml::Value::Boolean(false),
         _ => toml::Value::String(v.to_owned()),
+    }
+}
+
+/// `10.0.0.0/8` → (10.0.0.0, 8); a bare address is a /32 or /128.
+fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
+        None => {
+            let a = s.parse::<IpAddr>().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    let (a, b, bits) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let shift = bits - u32::from(len);
+    len == 0 || (a >> shift) == (b >> shift)
+}
+
+/// The key per-address limits count under: the address itself for IPv4, its
+/// /64 for IPv6 (one subscriber usually holds a whole /64).
+pub fn throttle_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }
 
@@ -262,6 +345,20 @@ mod tests {
     }
 
     #[test]
+    fn client_address_behind_trusted_proxies() {
+        let c = Config { trusted_proxies: "10.0.0.0/8, 192.0.2.1".into(), ..Config::default() };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Not from a proxy: the header is ignored (anyone can send it).
+        assert_eq!(c.client_ip(ip("203.0.113.9"), Some("1.2.3.4")), ip("203.0.113.9"));
+        // Through two trusted hops: the first untrusted one from the right.
+        assert_eq!(c.client_ip(ip("10.1.1.1"), Some("1.2.3.4, 198.51.100.7, 192.0.2.1")), ip("198.51.100.7"));
+        assert_eq!(c.client_ip(ip("10.1.1.1"), None), ip("10.1.1.1"));
+        assert_eq!(throttle_key(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        let bad = Config::load(&Flags::default(), env(&[("IDP_TRUSTED_PROXIES", "10.0.0.0/40")])).unwrap_err();
+        assert!(bad.to_string().contains("IDP_TRUSTED_PROXIES"), "{bad}");
+    }
+
+    #[test]
     fn layers_apply_in_order_and_unknown_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("idp.toml");
@@ -282,5 +379,20 @@ mod tests {
         assert!(err.to_string().contains("https"), "{err}");
         let err = Config::load(&Flags::default(), env(&[("IDP_CODE_TTL", "soon")])).unwrap_err();
         assert!(err.to_string().contains("code_ttl"), "{err}");
+    }
+
+    #[test]
+    fn key_settings_are_validated() {
+        let c = Config::load(&Flags::default(), env(&[])).unwrap();
+        assert_eq!((c.rsa_key_bits, c.key_reload_interval), (2048, 10));
+        let c = Config::load(&Flags::default(), env(&[("IDP_RSA_KEY_BITS", "3072"), ("IDP_KEY_RELOAD_INTERVAL", "1")]))
+            .unwrap();
+        assert_eq!((c.rsa_key_bits, c.key_reload_interval), (3072, 1));
+        let err = Config::load(&Flags::default(), env(&[("IDP_RSA_KEY_BITS", "1024")])).unwrap_err();
+        assert!(err.to_string().contains("IDP_RSA_KEY_BITS"), "{err}");
+        let err = Config::load(&Flags::default(), env(&[("IDP_KEY_RELOAD_INTERVAL", "0")])).unwrap_err();
+        assert!(err.to_string().contains("IDP_KEY_RELOAD_INTERVAL"), "{err}");
+        let c = Config::load(&Flags::default(), env(&[("IDP_MASTER_KEY_PREVIOUS", "abc")])).unwrap();
+        assert_eq!(c.master_key_previous.as_deref(), Some("abc"));
     }
 }

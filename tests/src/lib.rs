@@ -21,4 +21,4 @@ pub mod server;
 pub use browser::{Browser, Credentials, Flow, Page, SignUpForm};
 pub use oauth::{Reply, jwt_header, jwt_payload, query_param};
 pub use rp::{Pending, Rp, Tokens};
-pub use server::{Citizen, Idp, TestClient};
+pub use server::{Citizen, Idp, Node, TestClient};

@@ -106,9 +106,9 @@ pub fn pkce_pair() -> (String, String) {
 }
 
 /// Verifies a JWT's signature against the issuer's JWKS (picked by `kid`) and returns its
-/// payload. Only RS256 and ES256 are expected from Motcua.
+/// payload. Motcua signs with RS256, PS256, ES256 and EdDSA.
 pub fn verify_with_jwks(jwt: &str, jwks: &Value) -> Value {
-    use josekit::jws::{ES256, JwsVerifier, RS256};
+    use josekit::jws::{ES256, EdDSA, JwsVerifier, PS256, RS256};
     let header = jwt_header(jwt);
     let kid = header["kid"].as_str().expect("JWT header has a kid");
     let key = jwks["keys"]
@@ -121,6 +121,8 @@ pub fn verify_with_jwks(jwt: &str, jwks: &Value) -> Value {
     let verifier: Box<dyn JwsVerifier> = match header["alg"].as_str() {
         Some("RS256") => Box::new(RS256.verifier_from_jwk(&jwk).expect("RS256 verifier")),
         Some("ES256") => Box::new(ES256.verifier_from_jwk(&jwk).expect("ES256 verifier")),
+        Some("PS256") => Box::new(PS256.verifier_from_jwk(&jwk).expect("PS256 verifier")),
+        Some("EdDSA") => Box::new(EdDSA.verifier_from_jwk(&jwk).expect("EdDSA verifier")),
         other => panic!("unexpected JWT alg {other:?}"),
     };
     let (payload, _) = josekit::jwt::decode_with_verifier(jwt, verifier.as_ref())

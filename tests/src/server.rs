@@ -116,6 +116,26 @@ impl Idp {
         self.spawn();
     }
 
+    /// Starts a second `idp` node of the same cluster: same data directory (so the same SQLite
+    /// database file), master key and issuer, its own ports and log (`idp-node2.log`).
+    pub fn start_second_node(&self) -> Node {
+        let [public_port, admin_port] = free_ports();
+        let log_path = self.dir.path().join("idp-node2.log");
+        let log = OpenOptions::new().create(true).append(true).open(&log_path).expect("open node log");
+        let child = self
+            .idp_command()
+            .env("IDP_LISTEN", format!("127.0.0.1:{public_port}"))
+            .env("IDP_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log handle")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn second idp");
+        let mut node = Node { public_port, admin_port, log_path, child: Some(child) };
+        node.wait_ready();
+        node
+    }
+
     /// Runs `idp-admin --url <admin API> --token <token> ARGS…`.
     pub fn admin(&self, args: &[&str]) -> Output {
         self.admin_with_stdin(args, None)
@@ -225,6 +245,10 @@ impl Idp {
             // Cheap hashes: the suite runs hundreds of logins on two cores.
             .env("IDP_ARGON2_MEMORY_KIB", "1024")
             .env("IDP_ARGON2_ITERATIONS", "1")
+            // Key changes made on another node are picked up within a second.
+            .env("IDP_KEY_RELOAD_INTERVAL", "1")
+            // The test relying parties publish their JWKS on loopback.
+            .env("IDP_OUTBOUND_ALLOW_PRIVATE", "true")
             .env("RUST_LOG", "warn");
         cmd
     }
@@ -319,6 +343,62 @@ impl Drop for Idp {
             for line in tail.iter().rev() {
                 eprintln!("{line}");
             }
+        }
+    }
+}
+
+/// A second `idp` node on an [`Idp`]'s database (see [`Idp::start_second_node`]), killed when
+/// dropped.
+pub struct Node {
+    public_port: u16,
+    admin_port: u16,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// An absolute URL on this node's public listener (its issuer is the first node's).
+    pub fn url(&self, path: &str) -> Url {
+        Url::parse(&format!("http://127.0.0.1:{}{path}", self.public_port)).expect("valid URL")
+    }
+
+    /// This node's admin API base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// Everything this node wrote so far.
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self) {
+        let http = http_client();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let child = self.child.as_mut().expect("node spawned");
+            if let Some(status) = child.try_wait().expect("poll node") {
+                panic!("second idp exited ({status}) before it was ready; its log:\n{}", self.server_log());
+            }
+            if let Ok(resp) = http.get(self.url("/readyz")).send()
+                && resp.status() == reqwest::StatusCode::OK
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "second idp not ready in {READY_TIMEOUT:?}:\n{}", self.server_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- second node log ----\n{}", self.server_log());
         }
     }
 }

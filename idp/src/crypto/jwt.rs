@@ -23,7 +23,7 @@ impl From<josekit::JoseError> for JwsError {
 /// Signing algorithms Motcua can hold keys for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit keys).
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048- or 3072-bit keys).
     Rs256,
     /// RSASSA-PSS with SHA-256.
     Ps256,
@@ -61,15 +61,27 @@ pub struct GeneratedKey {
     pub public_jwk: Jwk,
 }
 
-/// Generate a key pair for `alg` with key id `kid`.
+/// RSA modulus sizes Motcua generates (`rsa_key_bits`).
+pub const RSA_KEY_BITS: [u32; 2] = [2048, 3072];
+
+/// Generate a key pair for `alg` with key id `kid` (2048-bit RSA).
 pub fn generate(alg: Alg, kid: &str) -> Result<GeneratedKey, JwsError> {
+    generate_with_bits(alg, kid, 2048)
+}
+
+/// Generate a key pair for `alg` with key id `kid`; RSA keys (RS256, PS256)
+/// get a `rsa_bits` modulus, which must be one of [`RSA_KEY_BITS`].
+pub fn generate_with_bits(alg: Alg, kid: &str, rsa_bits: u32) -> Result<GeneratedKey, JwsError> {
+    if !RSA_KEY_BITS.contains(&rsa_bits) {
+        return Err(JwsError(format!("unsupported RSA key size {rsa_bits}")));
+    }
     let (private_der, mut public_jwk) = match alg {
         Alg::Rs256 => {
-            let kp = josekit::jws::RS256.generate_key_pair(2048)?;
+            let kp = josekit::jws::RS256.generate_key_pair(rsa_bits)?;
             (kp.to_der_private_key(), kp.to_jwk_public_key())
         }
         Alg::Ps256 => {
-            let kp = josekit::jws::PS256.generate_key_pair(2048)?;
+            let kp = josekit::jws::PS256.generate_key_pair(rsa_bits)?;
             (kp.to_der_private_key(), kp.to_jwk_public_key())
         }
         Alg::Es256 => {
@@ -164,5 +176,17 @@ mod tests {
             assert!(verify(&token, wrong.as_ref()).is_err());
             assert_eq!(key.public_jwk.key_use(), Some("sig"));
         }
+    }
+
+    #[test]
+    fn rsa_keys_come_in_2048_and_3072_bits() {
+        use base64::Engine as _;
+        for (alg, bits) in [(Alg::Rs256, 3072), (Alg::Ps256, 2048)] {
+            let key = generate_with_bits(alg, "k", bits).unwrap();
+            let n = key.public_jwk.parameter("n").and_then(Value::as_str).unwrap();
+            let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n).unwrap();
+            assert_eq!(n.len() * 8, bits as usize);
+        }
+        assert!(generate_with_bits(Alg::Rs256, "k", 1024).is_err());
     }
 }

@@ -81,6 +81,37 @@ impl Kek {
         }
     }
 
+    /// A fresh random KEK (for `keys rewrap`).
+    pub fn generate() -> Result<Self, KekError> {
+        Self::from_base64(&STANDARD.encode(super::random_bytes(32)), "a generated key")
+    }
+
+    /// The key as base64 text, for the operator's secret store. Shown once, never logged.
+    pub fn to_base64(&self) -> super::Secret {
+        super::Secret::new(STANDARD.encode(self.key))
+    }
+
+    /// Load `<path>.previous`, the KEK a `keys rewrap` replaced, if that file exists.
+    pub fn load_previous(path: &Path) -> Result<Option<Self>, KekError> {
+        let prev = previous_path(path);
+        match std::fs::read_to_string(&prev) {
+            Ok(text) => Ok(Some(Self::from_base64(&text, &prev.display().to_string())?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(KekError::Io { path: prev.display().to_string(), source }),
+        }
+    }
+
+    /// Make `self` the key in `path`: the file's current content is kept as
+    /// `<path>.previous`, then the new key replaces the file. Both are written
+    /// to a temporary file (mode 0600), synced and renamed into place, so a
+    /// crash leaves either the old or the new file, never a torn one.
+    pub fn replace_file(&self, path: &Path) -> Result<(), KekError> {
+        let io = |source| KekError::Io { path: path.display().to_string(), source };
+        let old = std::fs::read_to_string(path).map_err(io)?;
+        write_atomically(&previous_path(path), &old)?;
+        write_atomically(path, &format!("{}\n", self.to_base64().expose()))
+    }
+
     /// The KEK's id, recorded on every key it wraps.
     pub fn id(&self) -> &str {
         &self.id
@@ -106,6 +137,32 @@ impl Kek {
     }
 }
 
+/// `<path>.previous`: where [`Kek::replace_file`] keeps the replaced key.
+pub fn previous_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".previous");
+    name.into()
+}
+
+/// Write `text` to `path` through a synced temporary file (mode 0600) and a rename.
+fn write_atomically(path: &Path, text: &str) -> Result<(), KekError> {
+    let io = |source| KekError::Io { path: path.display().to_string(), source };
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".tmp-{}", super::random_id()));
+    let tmp = std::path::PathBuf::from(tmp_name);
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io)?;
+    let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename is durable once the directory entry is.
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -127,5 +184,27 @@ mod tests {
         let mut tampered = sealed.clone();
         tampered[14] ^= 1;
         assert!(kek.open(b"kid-1", &tampered).is_err());
+    }
+
+    #[test]
+    fn replacing_the_file_keeps_the_previous_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let (old, _) = Kek::load_or_create(&path).unwrap();
+        assert!(Kek::load_previous(&path).unwrap().is_none());
+        let new = Kek::generate().unwrap();
+        assert_ne!(new.id(), old.id());
+        new.replace_file(&path).unwrap();
+        let (loaded, created) = Kek::load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(loaded.id(), new.id());
+        assert_eq!(Kek::load_previous(&path).unwrap().unwrap().id(), old.id());
+        for p in [path.clone(), previous_path(&path)] {
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        // No temporary file left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        let again = Kek::from_base64(new.to_base64().expose(), "test").unwrap();
+        assert_eq!(again.id(), new.id());
     }
 }

@@ -70,7 +70,8 @@ pub enum PasswordPolicyError {
 
 /// Check a new password against the policy.
 pub fn check_policy(password: &Secret) -> Result<(), PasswordPolicyError> {
-    let p = password.expose();
+    let p = nfc(password);
+    let p = p.as_str();
     if p.chars().count() < MIN_PASSWORD_LEN {
         return Err(PasswordPolicyError::TooShort);
     }
@@ -79,6 +80,40 @@ pub fn check_policy(password: &Secret) -> Result<(), PasswordPolicyError> {
         return Err(PasswordPolicyError::TooCommon);
     }
     Ok(())
+}
+
+/// Largest Argon2 memory cost (KiB) accepted in an imported hash: a larger one
+/// would let one login exhaust the server's memory.
+const MAX_IMPORTED_MEMORY_KIB: u32 = 256 * 1024;
+/// Largest Argon2 iteration count and parallelism accepted in an imported hash.
+const MAX_IMPORTED_TIME: u32 = 16;
+/// Largest Argon2 parallelism accepted in an imported hash.
+const MAX_IMPORTED_LANES: u32 = 16;
+
+/// Check, without hashing anything, that `phc` is an Argon2id v19 PHC string
+/// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) with costs a login can afford.
+/// The error is the reason, for the admin.
+pub fn check_imported_hash(phc: &str) -> Result<(), &'static str> {
+    let h = PasswordHash::new(phc)
+        .map_err(|_| "password_hash is not a PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")?;
+    if h.algorithm.as_str() != "argon2id" {
+        return Err("password_hash must be Argon2id ($argon2id$…); other algorithms are not accepted");
+    }
+    if h.version != Some(19) {
+        return Err("password_hash must be Argon2 version 19 (v=19)");
+    }
+    let param = |name: &str| h.params.get_decimal(name);
+    match (param("m"), param("t"), param("p")) {
+        (Some(m), Some(t), Some(p))
+            if (8..=MAX_IMPORTED_MEMORY_KIB).contains(&m)
+                && (1..=MAX_IMPORTED_TIME).contains(&t)
+                && (1..=MAX_IMPORTED_LANES).contains(&p) => {}
+        _ => return Err("password_hash needs m (8..=262144), t (1..=16) and p (1..=16) parameters"),
+    }
+    match (&h.salt, &h.hash) {
+        (Some(_), Some(out)) if out.len() >= 16 => Ok(()),
+        _ => Err("password_hash has no salt or a hash shorter than 16 bytes"),
+    }
 }
 
 /// Hashing failed (only on a broken hash string or a cancelled task).
@@ -122,7 +157,7 @@ impl PasswordHasher {
         let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
-                .map(|h| Argon2::default().verify_password(password.expose().as_bytes(), &h).is_ok())
+                .map(|h| Argon2::default().verify_password(nfc(&password).as_bytes(), &h).is_ok())
                 .unwrap_or(false)
         })
         .await
@@ -131,10 +166,18 @@ impl PasswordHasher {
     }
 }
 
+/// Unicode NFC, so a Vietnamese password typed with precomposed letters (ư,
+/// ộ) on one keyboard and with combining marks on another is the same
+/// password (NIST SP 800-63B §5.1.1.2).
+fn nfc(password: &Secret) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    password.expose().nfc().collect()
+}
+
 fn hash_blocking(params: &Params, password: &Secret) -> Result<String, HashError> {
     let salt = super::random_bytes(16);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password_with_salt(password.expose().as_bytes(), &salt)
+        .hash_password_with_salt(nfc(password).as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| HashError(e.to_string()))
 }
@@ -151,6 +194,9 @@ mod tests {
         assert!(h.verify(Some(hash.clone()), Secret::new("correct horse")).await);
         assert!(!h.verify(Some(hash), Secret::new("wrong horse")).await);
         assert!(!h.verify(None, Secret::new("correct horse")).await);
+        // "mưa" precomposed (U+01B0) and decomposed (u + U+031B) are one password.
+        let composed = h.hash(Secret::new("m\u{01b0}a thu h\u{00e0} n\u{1ed9}i")).await?;
+        assert!(h.verify(Some(composed), Secret::new("mu\u{031b}a thu ha\u{0300} no\u{0323}\u{0302}i")).await);
         assert_eq!(check_policy(&Secret::new("short")), Err(PasswordPolicyError::TooShort));
         assert_eq!(check_policy(&Secret::new("Password123")), Err(PasswordPolicyError::TooCommon));
         assert_eq!(check_policy(&Secret::new("mưa rơi trên phố cổ")), Ok(()));

@@ -40,6 +40,9 @@ pub fn valid_national_id(id: &str, now: Timestamp) -> bool {
 pub struct SignUp {
     /// 12-digit national ID number.
     pub national_id: String,
+    /// Whoever creates the account checked the number against a record (an
+    /// admin); `false` for self-service sign-up.
+    pub national_id_verified: bool,
     /// Full name.
     pub full_name: String,
     /// Email, optional.
@@ -163,6 +166,18 @@ pub async fn sign_up(
         Some(p) => Some(normalize_phone(p).ok_or(SignUpError::InvalidPhone)?),
         None => None,
     };
+    // Duplicates are found before the (costly) hash, so a flood of sign-ups
+    // for taken identifiers costs no Argon2 time; the unique constraints
+    // still decide races below.
+    let lookup = |e: StoreError| SignUpError::Internal(e.to_string());
+    if store.find_citizen_by_national_id(&national_id).await.map_err(lookup)?.is_some() {
+        return Err(SignUpError::NationalIdTaken);
+    }
+    if let Some(e) = &email
+        && store.find_citizen_by_email(e).await.map_err(lookup)?.is_some()
+    {
+        return Err(SignUpError::EmailTaken);
+    }
     let hash = match input.password {
         Some(pw) => {
             check_policy(&pw).map_err(|e| match e {
@@ -185,6 +200,7 @@ pub async fn sign_up(
         profile: CitizenProfile {
             account_id: id,
             national_id,
+            national_id_verified: input.national_id_verified,
             full_name,
             email,
             email_verified: false,
@@ -271,6 +287,20 @@ pub async fn login(
             return Err(LoginError::Throttled { retry_after: until - now });
         }
     }
+    // Reserve the attempt before the (slow) hash, so concurrent guesses cannot
+    // all slip past the check above: beyond the free attempts, only the one
+    // request that claims the next time slot goes on.
+    let n = cache.incr(&format!("{id_key}:n"), FAILURE_WINDOW).await.map_err(|e| internal(&e))?;
+    if n > throttle.free_per_identifier {
+        let delay = backoff(n - throttle.free_per_identifier);
+        let claimed = cache
+            .put_if_absent(&format!("{id_key}:until"), &(now + delay).to_le_bytes(), Duration::from_secs(delay as u64))
+            .await
+            .map_err(|e| internal(&e))?;
+        if !claimed {
+            return Err(LoginError::Throttled { retry_after: delay });
+        }
+    }
     let citizen = if ident.len() == 12 && ident.bytes().all(|b| b.is_ascii_digit()) {
         store.find_citizen_by_national_id(&ident).await
     } else {
@@ -287,17 +317,24 @@ pub async fn login(
     match citizen {
         Some(c) if ok => {
             cache.delete(&format!("{id_key}:n")).await.map_err(|e| internal(&e))?;
+            cache.delete(&format!("{id_key}:until")).await.map_err(|e| internal(&e))?;
             if c.account.status != "active" {
                 return Err(LoginError::AccountDisabled);
             }
             Ok(c)
         }
         _ => {
-            record_failure(cache, &id_key, throttle.free_per_identifier, now).await.map_err(|e| internal(&e))?;
+            // The identifier's failure was counted when the attempt was reserved;
+            // the address counts failures only, so a busy NAT is not throttled by successes.
             record_failure(cache, &ip_key, throttle.free_per_ip, now).await.map_err(|e| internal(&e))?;
             Err(LoginError::InvalidCredentials)
         }
     }
+}
+
+/// Seconds to wait after the `k`-th attempt beyond the free ones: 1, 2, 4… up to 15 minutes.
+fn backoff(k: u64) -> i64 {
+    1i64.checked_shl(k.saturating_sub(1).min(20) as u32).unwrap_or(MAX_DELAY).min(MAX_DELAY)
 }
 
 async fn locked_until(cache: &dyn Cache, key: &str) -> Result<Option<i64>, crate::cache::CacheError> {
@@ -316,7 +353,7 @@ async fn record_failure(
 ) -> Result<(), crate::cache::CacheError> {
     let n = cache.incr(&format!("{key}:n"), FAILURE_WINDOW).await?;
     if n >= free {
-        let delay = 1i64.checked_shl((n - free).min(20) as u32).unwrap_or(MAX_DELAY).min(MAX_DELAY);
+        let delay = backoff(n + 1 - free);
         let until = now + delay;
         cache.put(&format!("{key}:until"), &until.to_le_bytes(), Duration::from_secs(delay as u64)).await?;
     }
@@ -362,6 +399,60 @@ mod tests {
         assert!(!valid_national_id("003099012345", NOV_2026), "no province 003");
         assert!(!valid_national_id("001399012345", NOV_2026), "born 2099");
         assert!(!valid_national_id("００１０９９０１２３４５", NOV_2026), "full-width digits");
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn login_throttle_slows_guesses_even_when_they_arrive_at_once() {
+        use std::sync::Arc;
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap());
+        let cache = Arc::new(crate::cache::MemoryCache::new());
+        let hasher = PasswordHasher::new(1024, 1, 2).unwrap();
+        let input = SignUp {
+            national_id: "001099012345".into(),
+            national_id_verified: false,
+            full_name: "Nguyễn Văn An".into(),
+            email: Some("an@example.vn".into()),
+            phone: None,
+            password: Some(Secret::new("mưa thu hà nội")),
+        };
+        sign_up(store.as_ref(), &hasher, NOV_2026, input.clone()).await.unwrap();
+        assert_eq!(sign_up(store.as_ref(), &hasher, NOV_2026, input).await.unwrap_err(), SignUpError::NationalIdTaken);
+        let throttle = Throttle { free_per_identifier: 3, free_per_ip: 100 };
+        let attempt = |pw: &'static str| Attempt {
+            identifier: "001099012345",
+            password: Secret::new(pw),
+            client_ip: "192.0.2.1",
+        };
+        for _ in 0..3 {
+            let r = login(store.as_ref(), cache.as_ref(), &hasher, throttle, NOV_2026, attempt("wrong")).await;
+            assert_eq!(r.unwrap_err(), LoginError::InvalidCredentials);
+        }
+        // Twenty guesses at once past the free ones: exactly one gets to the hash.
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (store, cache, hasher) = (store.clone(), cache.clone(), hasher.clone());
+            tasks.push(tokio::spawn(async move {
+                login(store.as_ref(), cache.as_ref(), &hasher, throttle, NOV_2026, attempt("wrong")).await
+            }));
+        }
+        let mut checked = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Err(LoginError::InvalidCredentials) => checked += 1,
+                Err(LoginError::Throttled { retry_after }) => assert!(retry_after >= 1),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(checked, 1);
+        // Even the right password waits for the slot; once it opens, it works and resets the count.
+        let r = login(store.as_ref(), cache.as_ref(), &hasher, throttle, NOV_2026, attempt("mưa thu hà nội")).await;
+        assert!(matches!(r, Err(LoginError::Throttled { .. })));
+        let later = NOV_2026 + MAX_DELAY + 1;
+        cache.delete(&format!("login:{}:until", &sha256_hex(b"001099012345")[..32])).await.unwrap();
+        let ok = login(store.as_ref(), cache.as_ref(), &hasher, throttle, later, attempt("mưa thu hà nội")).await;
+        assert_eq!(ok.unwrap().profile.national_id, "001099012345");
     }
 
     #[test]

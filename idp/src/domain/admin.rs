@@ -10,6 +10,12 @@ use crate::store::{AdminToken, StoreError, Timestamp};
 
 /// The role that may do everything: organisations, clients, users, keys.
 pub const SECURITY_ADMIN: &str = "security-admin";
+/// The role bound to one organisation: its own clients only.
+pub const ORG_ADMIN: &str = "org-admin";
+/// The role that may read the audit trail and nothing else.
+pub const AUDITOR: &str = "auditor";
+/// Every role, for messages.
+pub const ROLES: &[&str] = &[SECURITY_ADMIN, ORG_ADMIN, AUDITOR];
 
 /// Something an admin token can be used for. Handlers name the action they
 /// perform; [`allows`] decides.
@@ -27,6 +33,14 @@ pub enum Action {
     ReadUsers,
     /// Create and disable users.
     ManageUsers,
+    /// Read and verify the audit trail.
+    ReadAudit,
+    /// Create, list and revoke admin tokens.
+    ManageAdminTokens,
+    /// List signing keys and the rotation schedule.
+    ReadKeys,
+    /// Rotate, revoke, schedule and re-wrap signing keys.
+    ManageKeys,
 }
 
 /// Whether `token` may perform `action`. The one place roles are interpreted:
@@ -39,11 +53,30 @@ pub fn allows(token: &AdminToken, action: Action) -> bool {
             | Action::ReadClients
             | Action::ManageClients
             | Action::ReadUsers
-            | Action::ManageUsers => true,
+            | Action::ManageUsers
+            | Action::ReadAudit
+            | Action::ManageAdminTokens
+            | Action::ReadKeys
+            | Action::ManageKeys => true,
         },
-        // `org-admin` and `auditor` arrive later; until then they get nothing.
+        // Its own organisation's clients only: handlers also check the
+        // client's organisation with [`may_access_organisation`].
+        ORG_ADMIN => matches!(action, Action::ReadClients | Action::ManageClients) && token.organisation_id.is_some(),
+        AUDITOR => matches!(action, Action::ReadAudit),
         _ => false,
     }
+}
+
+/// The organisation `token` is confined to: `Some` for an org-admin, `None`
+/// for roles that see every organisation.
+pub fn organisation_scope(token: &AdminToken) -> Option<&str> {
+    (token.role == ORG_ADMIN).then(|| token.organisation_id.as_deref().unwrap_or_default())
+}
+
+/// Whether `token` may act on things owned by `organisation_id` (after
+/// [`allows`] passed): an org-admin only on its own organisation.
+pub fn may_access_organisation(token: &AdminToken, organisation_id: &str) -> bool {
+    organisation_scope(token).is_none_or(|own| !own.is_empty() && own == organisation_id)
 }
 
 /// Create and store a new admin token. Returns the stored row and the token
@@ -95,6 +128,104 @@ fn is_live(token: &AdminToken, now: Timestamp) -> bool {
     token.revoked_at.is_none() && token.expires_at.is_none_or(|exp| now < exp)
 }
 
+/// Longest lifetime of a token made with `token create --expires-in`.
+pub const MAX_TOKEN_LIFETIME: i64 = 5 * 366 * 24 * 3600;
+
+/// A token to issue, as `POST /admin/v1/tokens` carries it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAdminToken {
+    /// `security-admin`, `org-admin` or `auditor`.
+    pub role: String,
+    /// Organisation id or code; required for `org-admin`, refused otherwise.
+    #[serde(default)]
+    pub organisation: Option<String>,
+    /// Free text to recognise the token by.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Lifetime in seconds; none means no expiry.
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+}
+
+/// Why a token could not be issued or revoked. `Display` is the sentence the admin reads.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminTokenError {
+    /// 400: not one of [`ROLES`].
+    #[error("unknown role {0:?} (roles: security-admin, org-admin, auditor)")]
+    UnknownRole(String),
+    /// 400: an org-admin token without an organisation.
+    #[error("an org-admin token must be bound to an organisation: give organisation (--org CODE)")]
+    MissingOrganisation,
+    /// 400: an organisation given for a role that is not bound to one.
+    #[error("only org-admin tokens are bound to an organisation; {0} tokens cannot be")]
+    UnexpectedOrganisation(String),
+    /// 400: the organisation does not exist.
+    #[error("no organisation with id or code {0:?}")]
+    UnknownOrganisation(String),
+    /// 400: label too long or with control characters.
+    #[error("the label must be at most 100 characters, without control characters")]
+    InvalidLabel,
+    /// 400: expiry not positive or too far.
+    #[error("expires_in must be from 1 second to 5 years")]
+    InvalidExpiry,
+    /// 404: no token has this id.
+    #[error("no admin token with id {0:?}")]
+    NotFound(String),
+    /// 500: the store failed.
+    #[error("store error: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Validate and issue a token; the secret is returned once and stored only hashed.
+pub async fn issue(store: &dyn Store, now: i64, input: NewAdminToken) -> Result<(AdminToken, Secret), AdminTokenError> {
+    let role = input.role.trim();
+    if !ROLES.contains(&role) {
+        return Err(AdminTokenError::UnknownRole(input.role));
+    }
+    let org_ref = input.organisation.as_deref().map(str::trim).filter(|o| !o.is_empty());
+    let organisation_id = match (role, org_ref) {
+        (ORG_ADMIN, None) => return Err(AdminTokenError::MissingOrganisation),
+        (ORG_ADMIN, Some(org)) => match store.find_organisation(org).await? {
+            Some(found) => Some(found.id),
+            None => return Err(AdminTokenError::UnknownOrganisation(org.to_owned())),
+        },
+        (_, Some(_)) => return Err(AdminTokenError::UnexpectedOrganisation(role.to_owned())),
+        (_, None) => None,
+    };
+    let label = input.label.as_deref().map(str::trim).unwrap_or_default();
+    if label.chars().count() > 100 || label.chars().any(char::is_control) {
+        return Err(AdminTokenError::InvalidLabel);
+    }
+    let expires_at = match input.expires_in {
+        Some(secs) if (1..=MAX_TOKEN_LIFETIME).contains(&secs) => Some(now + secs),
+        Some(_) => return Err(AdminTokenError::InvalidExpiry),
+        None => None,
+    };
+    let secret = Secret::new(crypto::random_token());
+    let token = AdminToken {
+        id: crypto::random_id(),
+        hash: crypto::sha256_hex(secret.expose().as_bytes()),
+        role: role.to_owned(),
+        organisation_id,
+        label: label.to_owned(),
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+    };
+    store.create_admin_token(&token).await?;
+    Ok((token, secret))
+}
+
+/// Revoke a token (idempotent): it stops working at once.
+pub async fn revoke(store: &dyn Store, now: i64, id: &str) -> Result<AdminToken, AdminTokenError> {
+    match store.revoke_admin_token(id, now).await {
+        Ok(t) => Ok(t),
+        Err(StoreError::NotFound) => Err(AdminTokenError::NotFound(id.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -128,6 +259,28 @@ mod tests {
             assert!(!allows(&token("auditor"), action));
             assert!(!allows(&token(""), action));
         }
+    }
+
+    #[test]
+    fn org_admins_manage_their_own_clients_auditors_read_the_audit() {
+        let mut org = token(ORG_ADMIN);
+        // Unbound: nothing at all.
+        assert!(!allows(&org, Action::ReadClients));
+        org.organisation_id = Some("org-1".into());
+        assert!(allows(&org, Action::ReadClients) && allows(&org, Action::ManageClients));
+        for denied in [Action::ReadUsers, Action::ReadAudit, Action::ManageAdminTokens, Action::ReadOrganisations] {
+            assert!(!allows(&org, denied), "{denied:?}");
+        }
+        assert!(may_access_organisation(&org, "org-1"));
+        assert!(!may_access_organisation(&org, "org-2"));
+        assert_eq!(organisation_scope(&org), Some("org-1"));
+
+        let auditor = token(AUDITOR);
+        assert!(allows(&auditor, Action::ReadAudit));
+        assert!(!allows(&auditor, Action::ReadClients) && !allows(&auditor, Action::ManageAdminTokens));
+        let admin = token(SECURITY_ADMIN);
+        assert!(allows(&admin, Action::ReadAudit) && allows(&admin, Action::ManageAdminTokens));
+        assert!(may_access_organisation(&admin, "any") && organisation_scope(&admin).is_none());
     }
 
     #[test]

@@ -5,9 +5,13 @@
 pub mod accounts;
 /// Admin tokens and their roles.
 pub mod admin;
+/// The append-only, hash-chained audit trail.
+pub mod audit;
 /// Client registration, secrets and client authentication.
 pub mod clients;
 /// Signing-key ring: the keys in memory, start-up generation, reload.
 pub mod keys;
 /// The OpenID Connect protocol: authorize, tokens, claims, introspection.
 pub mod oidc;
+/// Bulk import of existing portal accounts (already-hashed passwords).
+pub mod user_import;

@@ -45,15 +45,55 @@ pub struct Pending {
     pub consent_shown: bool,
 }
 
-/// Session key of a pending request.
-pub fn pending_key(id: &str) -> String {
-    format!("pending:{id}")
+/// Session key of the pending requests (one map, so it can be pruned and capped).
+const PENDING_KEY: &str = "pending";
+/// Most authorization requests one browser may have waiting at once (tabs).
+const MAX_PENDING: usize = 8;
+/// Cache key of a request that arrived by POST, until the browser's GET picks it up.
+fn parked_key(id: &str) -> String {
+    format!("authreq:{id}")
+}
+
+type PendingMap = std::collections::BTreeMap<String, Pending>;
+
+async fn pending_map(session: &Session) -> PendingMap {
+    session.get::<PendingMap>(PENDING_KEY).await.ok().flatten().unwrap_or_default()
 }
 
 /// Load a pending request that has not expired.
 pub async fn load_pending(app: &AppState, session: &Session, id: &str) -> Option<Pending> {
-    let p: Pending = session.get(&pending_key(id)).await.ok().flatten()?;
+    let p = pending_map(session).await.remove(id)?;
     (app.clock.now() - p.created_at <= app.config.login_ttl).then_some(p)
+}
+
+/// Store (or replace) a pending request, dropping expired ones and, past
+/// [`MAX_PENDING`], the oldest.
+pub async fn save_pending(
+    app: &AppState,
+    session: &Session,
+    id: &str,
+    pending: &Pending,
+) -> Result<(), tower_sessions::session::Error> {
+    let now = app.clock.now();
+    let mut map = pending_map(session).await;
+    map.retain(|_, p| now - p.created_at <= app.config.login_ttl);
+    map.insert(id.to_owned(), pending.clone());
+    while map.len() > MAX_PENDING {
+        let oldest = map.iter().min_by_key(|(_, p)| p.created_at).map(|(k, _)| k.clone());
+        match oldest {
+            Some(k) => map.remove(&k),
+            None => break,
+        };
+    }
+    session.insert(PENDING_KEY, &map).await
+}
+
+/// Forget a pending request (answered or failed).
+pub async fn remove_pending(session: &Session, id: &str) {
+    let mut map = pending_map(session).await;
+    if map.remove(id).is_some() {
+        let _ = session.insert(PENDING_KEY, &map).await;
+    }
 }
 
 /// The citizen signed in to this browser, if the SSO session is still live.
@@ -83,7 +123,7 @@ async fn authorize_get(
     RequestId(rid): RequestId,
     RawQuery(q): RawQuery,
 ) -> Response {
-    start(&app, &session, &lang, &rid, q.unwrap_or_default().as_bytes()).await
+    start(&app, &session, &lang, &rid, q.unwrap_or_default().as_bytes(), false).await
 }
 
 async fn authorize_post(
@@ -99,10 +139,10 @@ async fn authorize_post(
     if !ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
         return error_page(&app, lang.locale, &rid, StatusCode::BAD_REQUEST, "err.invalid_request", "invalid_request");
     }
-    start(&app, &session, &lang, &rid, &body).await
+    start(&app, &session, &lang, &rid, &body, true).await
 }
 
-async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &[u8]) -> Response {
+async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &[u8], posted: bool) -> Response {
     let params = match params::parse(raw) {
         Ok(p) => p,
         // Without trustworthy parameters there is no validated redirect URI.
@@ -136,7 +176,32 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
         login_done: false,
         consent_shown: false,
     };
-    if let Err(e) = session.insert(&pending_key(&id), &pending).await {
+    if posted {
+        // A cross-site POST arrives without the SameSite=Lax session cookie:
+        // touching the session here would replace the citizen's SSO cookie.
+        // Park the request and let the browser come back with a GET, which
+        // carries the cookie (OIDC Core §3.1.2.1 allows POST).
+        let ttl = std::time::Duration::from_secs(app.config.login_ttl as u64);
+        let stored = match serde_json::to_vec(&pending) {
+            Ok(bytes) => app.cache.put(&parked_key(&id), &bytes, ttl).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        return match stored {
+            Ok(()) => Redirect::to(&format!("/authorize/continue?req={id}")).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "parking a posted authorization request failed");
+                error_page(
+                    app,
+                    locale,
+                    rid,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "err.server_error",
+                    "temporarily_unavailable",
+                )
+            }
+        };
+    }
+    if let Err(e) = save_pending(app, session, &id, &pending).await {
         tracing::error!(error = %e, "session write failed");
         return error_page(
             app,
@@ -165,11 +230,37 @@ async fn resume(
     RequestId(rid): RequestId,
     PageQuery(q): PageQuery<ReqId>,
 ) -> Response {
-    let Some(pending) = load_pending(&app, &session, &q.req).await else {
-        return error_page(&app, lang.locale, &rid, StatusCode::BAD_REQUEST, "err.login_expired", "login_expired");
+    let pending = match load_pending(&app, &session, &q.req).await {
+        Some(p) => p,
+        // A request that arrived by POST: take it from the cache (once) into this browser's session.
+        None => match take_parked(&app, &q.req).await {
+            Some(p) => {
+                if save_pending(&app, &session, &q.req, &p).await.is_err() {
+                    let status = StatusCode::SERVICE_UNAVAILABLE;
+                    return error_page(&app, lang.locale, &rid, status, "err.server_error", "temporarily_unavailable");
+                }
+                p
+            }
+            None => {
+                return error_page(
+                    &app,
+                    lang.locale,
+                    &rid,
+                    StatusCode::BAD_REQUEST,
+                    "err.login_expired",
+                    "login_expired",
+                );
+            }
+        },
     };
     let locale = lang.with_ui_locales(pending.request.ui_locales.as_deref());
     proceed(&app, &session, locale, &rid, &q.req, pending).await
+}
+
+async fn take_parked(app: &AppState, id: &str) -> Option<Pending> {
+    let bytes = app.cache.take(&parked_key(id)).await.ok().flatten()?;
+    let p: Pending = serde_json::from_slice(&bytes).ok()?;
+    (app.clock.now() - p.created_at <= app.config.login_ttl).then_some(p)
 }
 
 /// Decide and act: show login or consent, or answer the client.
@@ -209,7 +300,7 @@ pub async fn proceed(
         (Step::Login, _) => Redirect::to(&format!("/login?req={id}")).into_response(),
         (Step::Consent, _) => Redirect::to(&format!("/consent?req={id}")).into_response(),
         (Step::Fail(err), _) => {
-            let _ = session.remove_value(&pending_key(id)).await;
+            remove_pending(session, id).await;
             respond_to_client(app, locale, rid, &pending.request.return_to, Err(&err))
         }
         (Step::Issue, Some(who)) => {
@@ -222,7 +313,7 @@ pub async fn proceed(
                 app.config.code_ttl,
             )
             .await;
-            let _ = session.remove_value(&pending_key(id)).await;
+            remove_pending(session, id).await;
             match code {
                 Ok(code) => respond_to_client(app, locale, rid, &pending.request.return_to, Ok(&code)),
                 Err(e) => respond_to_client(app, locale, rid, &pending.request.return_to, Err(&e)),

@@ -45,7 +45,7 @@ async fn discovery(State(app): State<App>) -> Response {
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
             "name", "gender", "birthdate", "updated_at", "email", "email_verified",
-            "phone_number", "phone_number_verified", "address", "national_id"
+            "phone_number", "phone_number_verified", "address", "national_id", "national_id_verified"
         ],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": true,
@@ -55,7 +55,6 @@ async fn discovery(State(app): State<App>) -> Response {
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "acr_values_supported": acr::SUPPORTED,
         "ui_locales_supported": ["vi", "en"],
-        "claims_locales_supported": ["vi", "en"],
         "authorization_response_iss_parameter_supported": true,
     });
     ([(header::CACHE_CONTROL, "public, max-age=3600"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], axum::Json(body))

@@ -1,10 +1,8 @@
 //! Citizen pages: login, sign-up, consent, logout and the landing page.
 //! Every form carries a per-session CSRF token.
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -12,12 +10,15 @@ use minijinja::context;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::authorize::{AUTH_KEY, Pending, ReqId, load_pending, pending_key, proceed, respond_to_client, signed_in};
+use super::authorize::{
+    AUTH_KEY, Pending, ReqId, load_pending, proceed, remove_pending, respond_to_client, save_pending, signed_in,
+};
 use super::error::{error_page, page_response};
-use super::{Lang, PageForm, PageQuery, RequestId};
+use super::{ClientIp, Lang, PageForm, PageQuery, RequestId};
 use crate::app::{App, AppState};
 use crate::crypto::{Secret, constant_time_eq, random_token};
 use crate::domain::accounts::{self, LoginError, SignUp, SignUpError, Throttle};
+use crate::domain::audit;
 use crate::domain::oidc::authorize::SignedIn;
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
 use crate::pages::Locale;
@@ -42,6 +43,13 @@ async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session
     }
     let t = random_token();
     session.insert(CSRF_KEY, &t).await?;
+    // A visitor who has not signed in keeps a short-lived session only, so
+    // anonymous page views cannot pile up long-lived rows in the store.
+    if session.get::<SignedIn>(AUTH_KEY).await?.is_none() {
+        session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::minutes(30),
+        )));
+    }
     Ok(t)
 }
 
@@ -150,7 +158,7 @@ async fn login_submit(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer_ip): ClientIp,
     PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     let pending = pending_for(&app, &session, &form.req).await;
@@ -175,10 +183,12 @@ async fn login_submit(
         accounts::Attempt {
             identifier: &form.identifier,
             password: Secret::new(form.password),
-            client_ip: &peer.ip().to_string(),
+            client_ip: &crate::config::throttle_key(peer_ip),
         },
     )
     .await;
+    let (ip, rid_opt) = (Some(peer_ip.to_string()), Some(rid.clone()));
+    audit::record_login(app.store.as_ref(), app.clock.now(), &form.identifier, &result, ip, rid_opt).await;
     match result {
         Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
         Err(LoginError::InvalidCredentials) => login_form(
@@ -217,6 +227,13 @@ async fn complete_login(
     citizen: &Citizen,
 ) -> Response {
     let app = page.app;
+    // A new login in this browser (prompt=login, max_age, another account)
+    // ends the SSO session it replaces, so no orphaned session stays live.
+    if let Ok(Some(previous)) = session.get::<SignedIn>(AUTH_KEY).await
+        && let Err(e) = app.store.revoke_sso_session(&previous.sid, app.clock.now()).await
+    {
+        return page.unavailable(&e);
+    }
     let sso = match accounts::start_session(
         app.store.as_ref(),
         app.clock.now(),
@@ -241,6 +258,9 @@ async fn complete_login(
     if let Err(e) = session.cycle_id().await {
         return page.unavailable(&e);
     }
+    session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
+        app.config.session_ttl,
+    ))));
     // A fresh CSRF token for the new session id.
     let _ = session.remove_value(CSRF_KEY).await;
     if let Err(e) = session.insert(AUTH_KEY, &who).await {
@@ -249,7 +269,7 @@ async fn complete_login(
     match pending {
         Some(mut p) => {
             p.login_done = true;
-            if let Err(e) = session.insert(&pending_key(req), &p).await {
+            if let Err(e) = save_pending(app, session, req, &p).await {
                 return page.unavailable(&e);
             }
             Redirect::to(&format!("/authorize/continue?req={req}")).into_response()
@@ -322,6 +342,7 @@ async fn signup_submit(
     session: Session,
     lang: Lang,
     RequestId(rid): RequestId,
+    ClientIp(peer_ip): ClientIp,
     PageForm(form): PageForm<SignUpForm>,
 ) -> Response {
     let pending = pending_for(&app, &session, &form.req).await;
@@ -332,6 +353,23 @@ async fn signup_submit(
     };
     if !csrf_ok(&session, &form.csrf).await {
         return signup_form(&page, &csrf, &form.req, Some(&form), Some((None, "err.csrf")), StatusCode::FORBIDDEN);
+    }
+    // Sign-up tells whether a national ID or email is taken: bound how fast
+    // one address can ask (the same budget as failed logins).
+    let key = format!("signup-ip:{}", crate::config::throttle_key(peer_ip));
+    match app.cache.incr(&key, std::time::Duration::from_secs(3600)).await {
+        Ok(n) if n > app.config.login_ip_free_attempts => {
+            return signup_form(
+                &page,
+                &csrf,
+                &form.req,
+                Some(&form),
+                Some((None, "err.throttled_signup")),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return page.unavailable(&e),
     }
     if form.password != form.password_confirm {
         return signup_form(
@@ -345,6 +383,8 @@ async fn signup_submit(
     }
     let input = SignUp {
         national_id: form.national_id.clone(),
+        // Typed in by the citizen: nothing has checked it yet.
+        national_id_verified: false,
         full_name: form.full_name.clone(),
         email: Some(form.email.clone()),
         phone: None,
@@ -414,7 +454,7 @@ async fn consent_submit(
         return page.error(StatusCode::BAD_REQUEST, "err.login_expired", "login_expired");
     };
     if form.decision != "allow" {
-        let _ = session.remove_value(&pending_key(&form.req)).await;
+        remove_pending(&session, &form.req).await;
         let err = OAuthError::new(E::AccessDenied, "the citizen declined");
         return respond_to_client(&app, locale, &rid, &pending.request.return_to, Err(&err));
     }
@@ -435,7 +475,7 @@ async fn consent_submit(
         return page.unavailable(&e);
     }
     pending.consent_shown = true;
-    if let Err(e) = session.insert(&pending_key(&form.req), &pending).await {
+    if let Err(e) = save_pending(&app, &session, &form.req, &pending).await {
         return page.unavailable(&e);
     }
     proceed(&app, &session, locale, &rid, &form.req, pending).await

@@ -80,6 +80,12 @@ fn with_common_layers(router: Router) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+        // Outermost: drop any request id the client sent, so every id in the
+        // logs and on error pages is ours (SetRequestIdLayer keeps an existing one).
+        .layer(axum::middleware::map_request(|mut req: Request<axum::body::Body>| async move {
+            req.headers_mut().remove(REQUEST_ID);
+            req
+        }))
 }
 
 #[derive(Clone, Copy)]
@@ -196,4 +202,21 @@ async fn page_context(parts: &mut Parts, app: &App) -> (Lang, String) {
         Err(never) => match never {},
     };
     (lang, rid)
+}
+
+/// The citizen's address: the socket peer, or the forwarded address when the
+/// peer is a trusted proxy (`IDP_TRUSTED_PROXIES`).
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<App> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        let xff = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        Ok(Self(app.config.client_ip(peer, xff)))
+    }
 }

@@ -9,9 +9,10 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 
 use super::error::{BearerError, OAuthJson, no_store};
-use super::params;
+use super::{ClientIp, params};
 use crate::app::App;
 use crate::crypto::Secret;
+use crate::domain::audit;
 use crate::domain::oidc::client_auth::{self, Presented};
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, grants};
 use crate::store::Client;
@@ -96,9 +97,17 @@ async fn introspect(State(app): State<App>, headers: HeaderMap, body: Bytes) -> 
     Ok((no_store(), axum::Json(answer)).into_response())
 }
 
-async fn revoke(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+async fn revoke(
+    State(app): State<App>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthJson> {
     let (params, client) = authenticated(&app, &headers, &body).await?;
     grants::revoke(&app.ctx(), &client, &params).await?;
+    let (ip, rid) =
+        (Some(ip.to_string()), headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned));
+    audit::record_revocation(app.store.as_ref(), app.clock.now(), &client.client_id, &params, ip, rid).await;
     Ok((no_store(), "").into_response())
 }
 
@@ -122,7 +131,11 @@ async fn userinfo(
             return Err(BearerError(Some(OAuthError::new(E::InvalidRequest, "malformed Authorization header"))));
         }
     };
-    let from_body = if method == Method::POST && !body.is_empty() {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let from_body = if method == Method::POST && is_form && !body.is_empty() {
         let p = form(&headers, &body).map_err(|e| BearerError(Some(e)))?;
         p.get("access_token").map(str::to_owned)
     } else {

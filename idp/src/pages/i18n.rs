@@ -100,6 +100,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "Bạn đã thử quá nhiều lần. Vui lòng thử lại sau {n} giây.",
         "Too many attempts. Please try again in {n} seconds.",
     ),
+    (
+        "err.throttled_signup",
+        "Có quá nhiều lần đăng ký từ mạng của bạn. Vui lòng thử lại sau một giờ.",
+        "Too many sign-ups from your network. Please try again in an hour.",
+    ),
     ("err.csrf", "Biểu mẫu đã hết hạn. Vui lòng thử lại.", "This form has expired. Please try again."),
     ("err.required", "Vui lòng điền thông tin này.", "Please fill in this field."),
     (

@@ -6,6 +6,7 @@
 //! the same way.
 
 mod engine;
+mod keys;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
@@ -15,6 +16,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+pub use keys::{KeyLifecycleStore, KeySchedule, KeyUpdate};
 
 /// Unix time in seconds.
 pub type Timestamp = i64;
@@ -74,6 +77,8 @@ pub struct CitizenProfile {
     pub account_id: String,
     /// 12-digit national ID number (unique).
     pub national_id: String,
+    /// Checked against a record (admin-created or imported), not only typed in at sign-up.
+    pub national_id_verified: bool,
     /// Full name as on the ID card.
     pub full_name: String,
     /// Lower-cased email (unique when present).
@@ -140,6 +145,10 @@ pub struct Client {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
+    /// SHA-256 (hex) of the secret replaced by the last rotation, while its grace period runs.
+    pub previous_secret_hash: Option<String>,
+    /// When the previous secret stops working (exclusive).
+    pub previous_secret_expires_at: Option<Timestamp>,
 }
 
 /// What a citizen agreed a client may read.
@@ -278,6 +287,96 @@ pub struct AdminToken {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// One event of the audit trail as stored. `hash` is SHA-256 over the other
+/// fields and `prev_hash` (see `domain::audit`); the chain starts at 64 zeros.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Who: an admin token (label and id), an account id, a client id or `unknown`.
+    pub actor: String,
+    /// What, as `noun.verb` (`client.update`, `login.password`…).
+    pub action: String,
+    /// On what (a client id, an account id, a token id), if anything.
+    pub target: Option<String>,
+    /// The peer address of the request.
+    pub source_ip: Option<String>,
+    /// The request id (`x-request-id`).
+    pub request_id: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// Extra facts, JSON text; never a secret.
+    pub detail: Option<String>,
+    /// `hash` of the event before (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 (hex) of this event, chained.
+    pub hash: String,
+}
+
+/// Computes an event's `hash` once the store has filled its `seq` and `prev_hash`.
+pub type AuditChain = fn(&AuditEvent) -> String;
+
+/// What `AuditStore::search_audit_events` matches; every present field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Case-insensitive substring of the actor.
+    pub actor: Option<String>,
+    /// Exact action, or a prefix when it ends with `.` (`client.`).
+    pub action: Option<String>,
+    /// Exact target.
+    pub target: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+}
+
+/// The append-only audit trail. There is no update or delete.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Append in one serialised transaction: take the next `seq` and the last
+    /// hash from the chain head, fill them in, set `hash = chain(&event)`,
+    /// insert, move the head. `event.seq`, `prev_hash` and `hash` are ignored.
+    /// Returns the event as stored.
+    async fn append_audit_event(&self, event: &AuditEvent, chain: AuditChain) -> StoreResult<AuditEvent>;
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    async fn audit_events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+    /// Matching events, newest first, at most `limit`.
+    async fn search_audit_events(&self, filter: &AuditFilter, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+    /// The chain head: last `seq` and its hash (`0` and 64 zeros when empty).
+    async fn audit_head(&self) -> StoreResult<(i64, String)>;
+}
+
+/// One citizen of a bulk import, already validated, with an optional
+/// existing Argon2id PHC hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedCitizen {
+    /// Account and profile to insert.
+    pub citizen: Citizen,
+    /// Existing password hash (PHC string), if any.
+    pub password_hash: Option<String>,
+}
+
+/// What happened to one row of an import batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Inserted.
+    Inserted,
+    /// A citizen with this national ID already exists; nothing changed.
+    AlreadyPresent,
+    /// Another account already has this email; nothing inserted.
+    EmailTaken,
+}
+
+/// Bulk import of citizens.
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Insert a batch in one transaction, idempotently: a national ID already
+    /// present is skipped (`ON CONFLICT (national_id) DO NOTHING`), so a re-run
+    /// changes nothing. One outcome per input row, in order.
+    async fn import_citizens(&self, batch: &[ImportedCitizen]) -> StoreResult<Vec<ImportOutcome>>;
+}
+
 /// Organisations.
 #[async_trait]
 pub trait OrganisationStore: Send + Sync {
@@ -390,6 +489,8 @@ pub trait AdminTokenStore: Send + Sync {
     async fn find_admin_token(&self, hash: &str) -> StoreResult<Option<AdminToken>>;
     /// All tokens, oldest first.
     async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminToken>>;
+    /// Mark revoked (idempotent; keeps the first time); `NotFound` if no such id.
+    async fn revoke_admin_token(&self, id: &str, now: Timestamp) -> StoreResult<AdminToken>;
 }
 
 /// Browser sessions (tower-sessions records), kept durable so a restart signs nobody out.
@@ -415,8 +516,11 @@ pub trait Store:
     + GrantStore
     + SsoSessionStore
     + KeyStore
+    + KeyLifecycleStore
     + AdminTokenStore
     + WebSessionStore
+    + AuditStore
+    + ImportStore
 {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -9,8 +9,12 @@ use super::engine::{self, EmbeddedMigration, db_err};
 use super::{StoreError, StoreResult};
 
 /// Migrations embedded in the binary, in `migrations/postgres/` order.
-pub(super) const MIGRATIONS: &[EmbeddedMigration] =
-    &[(1, "core", include_str!("../../../migrations/postgres/0001_core.sql"))];
+pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
+    (1, "core", include_str!("../../../migrations/postgres/0001_core.sql")),
+    (2, "key_lifecycle", include_str!("../../../migrations/postgres/0002_key_lifecycle.sql")),
+    (3, "admin_audit", include_str!("../../../migrations/postgres/0003_admin_audit.sql")),
+    (4, "national_id_verified", include_str!("../../../migrations/postgres/0004_national_id_verified.sql")),
+];
 
 /// The store on a PostgreSQL database.
 #[derive(Debug, Clone)]

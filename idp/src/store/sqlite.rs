@@ -10,8 +10,12 @@ use super::engine::{self, EmbeddedMigration, db_err};
 use super::{StoreError, StoreResult};
 
 /// Migrations embedded in the binary, in `migrations/sqlite/` order.
-pub(super) const MIGRATIONS: &[EmbeddedMigration] =
-    &[(1, "core", include_str!("../../../migrations/sqlite/0001_core.sql"))];
+pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
+    (1, "core", include_str!("../../../migrations/sqlite/0001_core.sql")),
+    (2, "key_lifecycle", include_str!("../../../migrations/sqlite/0002_key_lifecycle.sql")),
+    (3, "admin_audit", include_str!("../../../migrations/sqlite/0003_admin_audit.sql")),
+    (4, "national_id_verified", include_str!("../../../migrations/sqlite/0004_national_id_verified.sql")),
+];
 
 /// The store on a SQLite database file.
 #[derive(Debug, Clone)]

@@ -7,12 +7,17 @@
 
 /// `idp-admin` as a security admin sees it: output, exit codes, error lines.
 mod admin_cli;
+/// Delegated administration and the audit trail: org-admin and auditor tokens, token
+/// lifecycle, client secret grace, CSV user import, tamper detection.
+mod admin_roles;
 /// Authorization code flow for a citizen: sign-up, login, claims, userinfo, login failures.
 mod code_flow;
 /// Discovery document and JWKS as an RP library reads them.
 mod discovery;
 /// Malformed and unauthorised requests at every endpoint: RFC-shaped errors, never a 500.
 mod errors;
+/// Signing-key lifecycle: rotation with pre-publication, revocation, two nodes, `idp-admin keys`.
+mod keys;
 /// Single sign-on: sessions across clients, consent memory, `prompt`, `max_age`, restarts.
 mod sso;
 /// Token endpoint grants and token lifecycle: refresh rotation, code reuse, client

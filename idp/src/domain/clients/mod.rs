@@ -7,6 +7,7 @@
 
 #[cfg(test)]
 mod tests;
+mod update;
 mod validate;
 
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use crate::crypto::{self, Secret};
 use crate::store::{Client, Organisation, Store, StoreError};
 
+pub use update::{ClientUpdate, update};
 pub use validate::{ALLOWED_GRANT_TYPES, ALLOWED_SCOPES, ALLOWED_SIGNING_ALGS, DEFAULT_SCOPES, ORGANISATION_KINDS};
 
 /// A registration request, as the admin API body carries it.
@@ -41,7 +43,7 @@ pub struct NewClient {
     /// Defaults to [`DEFAULT_SCOPES`].
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
-    /// `RS256` (default) or `ES256`.
+    /// `RS256` (default), `PS256`, `ES256` or `EdDSA`.
     #[serde(default)]
     pub signing_alg: Option<String>,
     /// The client's public keys as a JWKS object (for `private_key_jwt`).
@@ -114,8 +116,8 @@ pub enum ClientError {
         /// What is wrong, as the end of a sentence.
         reason: &'static str,
     },
-    /// 400 `invalid_request`: `signing_alg` is not `RS256` or `ES256`.
-    #[error("signing_alg must be RS256 or ES256, not {0:?}")]
+    /// 400 `invalid_request`: `signing_alg` is not `RS256`, `PS256`, `ES256` or `EdDSA`.
+    #[error("signing_alg must be RS256, PS256, ES256 or EdDSA, not {0:?}")]
     InvalidSigningAlg(String),
     /// 400 `invalid_request`: `jwks` is not a usable public JWKS; the text says why.
     #[error("invalid jwks: {0}")]
@@ -137,6 +139,12 @@ pub enum ClientError {
     /// 400 `invalid_request`: `require_pkce: false` on a public client.
     #[error("public clients must use PKCE: require_pkce cannot be false")]
     PkceRequired,
+    /// 400 `invalid_request`: the rotation grace period is longer than [`MAX_SECRET_GRACE`].
+    #[error("the grace period may be at most 30 days")]
+    GraceTooLong,
+    /// 400 `invalid_request`: an update that changes nothing.
+    #[error("nothing to update: give at least one field")]
+    EmptyUpdate,
     /// 404 `not_found`: no client has this id.
     #[error("no client with id {0:?}")]
     NotFound(String),
@@ -165,15 +173,34 @@ pub async fn register(store: &dyn Store, now: i64, input: NewClient) -> Result<(
     Ok((client, secret))
 }
 
-/// Replace the secret of a secret-based client. The old secret stops working
-/// at once; the new one is returned once.
-pub async fn rotate_secret(store: &dyn Store, now: i64, client_id: &str) -> Result<(Client, Secret), ClientError> {
+/// Longest grace period of a secret rotation: long enough to roll a
+/// deployment out, short enough that a leaked old secret dies soon.
+pub const MAX_SECRET_GRACE: i64 = 30 * 24 * 3600;
+
+/// Replace the secret of a secret-based client; the new one is returned once.
+/// With `grace` seconds (> 0), the old secret keeps working until `now + grace`
+/// so the relying party can roll the new one out without an outage; without,
+/// it stops at once. A rotation replaces any earlier previous secret.
+pub async fn rotate_secret(
+    store: &dyn Store,
+    now: i64,
+    client_id: &str,
+    grace: Option<i64>,
+) -> Result<(Client, Secret), ClientError> {
+    let grace = grace.filter(|g| *g > 0);
+    if grace.is_some_and(|g| g > MAX_SECRET_GRACE) {
+        return Err(ClientError::GraceTooLong);
+    }
     let mut client = get(store, client_id).await?;
     if !validate::uses_secret(&client.auth_method) {
         return Err(ClientError::NoSecret { client_id: client.client_id, auth_method: client.auth_method });
     }
     let secret = new_secret();
-    client.secret_hash = Some(crypto::sha256_hex(secret.expose().as_bytes()));
+    let old = client.secret_hash.replace(crypto::sha256_hex(secret.expose().as_bytes()));
+    (client.previous_secret_hash, client.previous_secret_expires_at) = match (old, grace) {
+        (Some(old), Some(g)) => (Some(old), Some(now + g)),
+        _ => (None, None),
+    };
     client.updated_at = now;
     store.update_client(&client).await.map_err(|e| not_found_or(e, client_id))?;
     Ok((client, secret))
@@ -248,7 +275,7 @@ pub async fn create_organisation(
 }
 
 /// The client, or `NotFound`.
-async fn get(store: &dyn Store, client_id: &str) -> Result<Client, ClientError> {
+pub(crate) async fn get(store: &dyn Store, client_id: &str) -> Result<Client, ClientError> {
     store.get_client(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.to_owned()))
 }
 
@@ -258,7 +285,7 @@ fn new_secret() -> Secret {
 }
 
 /// Map a store `NotFound` (the row vanished between read and write) to ours.
-fn not_found_or(e: StoreError, client_id: &str) -> ClientError {
+pub(crate) fn not_found_or(e: StoreError, client_id: &str) -> ClientError {
     match e {
         StoreError::NotFound => ClientError::NotFound(client_id.to_owned()),
         other => ClientError::Store(other),

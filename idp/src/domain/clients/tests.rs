@@ -188,8 +188,10 @@ fn jwks_rules() {
 
 #[test]
 fn signing_alg_and_name() {
-    let (c, _) = build(NewClient { signing_alg: Some("ES256".into()), ..confidential() }).unwrap();
-    assert_eq!(c.signing_alg, "ES256");
+    for alg in ["ES256", "PS256", "EdDSA"] {
+        let (c, _) = build(NewClient { signing_alg: Some(alg.into()), ..confidential() }).unwrap();
+        assert_eq!(c.signing_alg, alg);
+    }
     for alg in ["none", "HS256", "rs256"] {
         let input = NewClient { signing_alg: Some(alg.into()), ..confidential() };
         assert!(matches!(build(input), Err(ClientError::InvalidSigningAlg(_))), "{alg}");

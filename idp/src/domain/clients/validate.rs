@@ -17,7 +17,7 @@ pub const ALLOWED_SCOPES: &[&str] =
 /// is never a default: it must be asked for explicitly.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
 /// ID-token signing algorithms a client may choose.
-pub const ALLOWED_SIGNING_ALGS: &[&str] = &["RS256", "ES256"];
+pub const ALLOWED_SIGNING_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
 /// Kinds of organisation.
 pub const ORGANISATION_KINDS: &[&str] = &["ministry", "province", "agency"];
 
@@ -102,6 +102,8 @@ pub(super) fn build_client(
         status: "active".to_owned(),
         created_at: now,
         updated_at: now,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
     };
     Ok((client, secret))
 }

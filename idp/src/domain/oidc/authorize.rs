@@ -249,8 +249,10 @@ pub async fn validate(
             "the requested authentication level is not available",
         );
     }
+    // OIDC Core §5.5.1: a `sub` value requested in the id_token member must match.
+    let requested_sub = claims.as_ref().and_then(|c| c.id_token.get("sub")).and_then(|s| s.values.first().cloned());
     let hint_subject = match params.get("id_token_hint") {
-        None => None,
+        None => requested_sub,
         Some(t) => match id_token_hint_subject(keys, issuer, &client.client_id, t) {
             Some(sub) => Some(sub),
             None => {
@@ -282,7 +284,11 @@ pub async fn validate(
 /// The `sub` of an ID token we issued to `client_id`; expiry is ignored
 /// (OIDC Core §3.1.2.1: the hint may be expired).
 fn id_token_hint_subject(keys: &Keyring, issuer: &str, client_id: &str, token: &str) -> Option<String> {
-    let (_, claims) = keys.verify(token)?;
+    let (typ, claims) = keys.verify(token)?;
+    // Only an ID token, never one of our access tokens (typ at+jwt), is a hint.
+    if typ.as_deref().is_some_and(|t| t != "JWT") {
+        return None;
+    }
     let aud_ok = match claims.get("aud")? {
         serde_json::Value::String(a) => a == client_id,
         serde_json::Value::Array(a) => a.iter().any(|v| v == client_id),
@@ -338,6 +344,15 @@ pub fn decide(
         let other_user = req.hint_subject.as_ref().is_some_and(|s| *s != w.subject);
         !forced && !too_old && !other_user
     });
+    // OIDC Core §3.1.2.2: the citizen signed in as someone other than the
+    // requested subject — tell the client rather than loop on the login page.
+    let wrong_subject = fresh_login && who.is_some_and(|w| req.hint_subject.as_ref().is_some_and(|s| *s != w.subject));
+    if wrong_subject {
+        return Step::Fail(OAuthError::new(
+            E::LoginRequired,
+            "the citizen signed in as a different user than requested",
+        ));
+    }
     if !authenticated {
         return if req.has_prompt("none") {
             Step::Fail(OAuthError::new(E::LoginRequired, "the citizen is not signed in"))

@@ -16,7 +16,7 @@ pub fn owning_scope(claim: &str) -> Option<&'static str> {
         "email" | "email_verified" => "email",
         "phone_number" | "phone_number_verified" => "phone",
         "address" => "address",
-        "national_id" => "national_id",
+        "national_id" | "national_id_verified" => "national_id",
         _ => return None,
     })
 }
@@ -28,7 +28,7 @@ pub fn scope_claims(scope: &str) -> &'static [&'static str] {
         "email" => &["email", "email_verified"],
         "phone" => &["phone_number", "phone_number_verified"],
         "address" => &["address"],
-        "national_id" => &["national_id"],
+        "national_id" => &["national_id", "national_id_verified"],
         _ => &[],
     }
 }
@@ -146,6 +146,7 @@ fn citizen_claim(p: &CitizenProfile, name: &str) -> Option<Value> {
         "phone_number_verified" => json!(p.phone.as_ref().map(|_| p.phone_verified)?),
         "address" => json!({ "formatted": p.address.as_ref()? }),
         "national_id" => json!(p.national_id),
+        "national_id_verified" => json!(p.national_id_verified),
         _ => return None,
     })
 }
@@ -186,6 +187,7 @@ mod tests {
         CitizenProfile {
             account_id: "a".into(),
             national_id: "001099012345".into(),
+            national_id_verified: false,
             full_name: "Nguyễn Văn An".into(),
             email: Some("an@example.vn".into()),
             email_verified: false,
@@ -219,6 +221,11 @@ mod tests {
         assert_eq!(idt.get("name"), Some(&json!("Nguyễn Văn An")));
         let by_scope = userinfo_claims(&profile(), &["profile".into(), "national_id".into()], None);
         assert_eq!(by_scope.get("national_id"), Some(&json!("001099012345")));
+        assert_eq!(
+            by_scope.get("national_id_verified"),
+            Some(&json!(false)),
+            "a typed-in number is released with its flag"
+        );
         assert!(by_scope.get("gender").is_none(), "absent claims are omitted, not null");
     }
 }

@@ -17,6 +17,9 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// How long a client's fetched JWKS is reused before fetching again.
 const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
 
+/// Shortest gap between two forced refetches of one `jwks_uri`.
+const JWKS_REFETCH_GAP: Duration = Duration::from_secs(60);
+
 /// Fetches a client's JWKS from its registered `jwks_uri`.
 #[async_trait::async_trait]
 pub trait JwksFetcher: Send + Sync {
@@ -65,12 +68,12 @@ pub async fn authenticate(
             return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
         }
         let client = load(store, &id, "client_secret_basic").await?;
-        return check_secret(client, &secret);
+        return check_secret(client, &secret, now);
     }
     if let Some(secret) = p.client_secret {
         let id = p.client_id.ok_or_else(|| OAuthError::invalid_request("client_id is required with client_secret"))?;
         let client = load(store, &id, "client_secret_post").await?;
-        return check_secret(client, &secret);
+        return check_secret(client, &secret, now);
     }
     if let Some(assertion) = p.assertion {
         if p.assertion_type.as_deref() != Some(JWT_BEARER) {
@@ -94,11 +97,19 @@ async fn load(store: &dyn Store, client_id: &str, method: &str) -> Result<Client
     }
 }
 
-fn check_secret(client: Client, secret: &Secret) -> Result<Client, OAuthError> {
+/// The current secret, or the previous one while its rotation grace period
+/// runs (until `previous_secret_expires_at`, exclusive). Both comparisons are
+/// constant-time and both always run.
+fn check_secret(client: Client, secret: &Secret, now: Timestamp) -> Result<Client, OAuthError> {
     let presented = sha256_hex(secret.expose().as_bytes());
-    match &client.secret_hash {
-        Some(h) if constant_time_eq(h.as_bytes(), presented.as_bytes()) => Ok(client),
-        _ => Err(OAuthError::invalid_client("client authentication failed")),
+    let matches = |h: &Option<String>| h.as_ref().is_some_and(|h| constant_time_eq(h.as_bytes(), presented.as_bytes()));
+    let current = matches(&client.secret_hash);
+    let previous = matches(&client.previous_secret_hash);
+    let in_grace = client.previous_secret_expires_at.is_some_and(|exp| now < exp);
+    if current || (previous && in_grace) {
+        Ok(client)
+    } else {
+        Err(OAuthError::invalid_client("client authentication failed"))
     }
 }
 
@@ -163,14 +174,16 @@ async fn check_assertion(
     if s("iss") != Some(&iss)
         || s("sub") != Some(&iss)
         || !aud_ok
-        || exp + LEEWAY < now
-        || exp > now + MAX_ASSERTION_LIFETIME
-        || n("nbf").is_some_and(|nbf| nbf > now + LEEWAY)
+        || exp.saturating_add(LEEWAY) < now
+        || exp > now.saturating_add(MAX_ASSERTION_LIFETIME)
+        || n("nbf").is_some_and(|nbf| nbf > now.saturating_add(LEEWAY))
     {
         return Err(fail());
     }
     let key = format!("jti:{}:{}", client.client_id, sha256_hex(jti.as_bytes()));
-    let ttl = Duration::from_secs((exp - now + LEEWAY).max(1) as u64);
+    let ttl = Duration::from_secs(
+        exp.saturating_sub(now).saturating_add(LEEWAY).clamp(1, MAX_ASSERTION_LIFETIME + LEEWAY) as u64,
+    );
     if !cache.put_if_absent(&key, b"1", ttl).await? {
         return Err(OAuthError::invalid_client("client assertion was already used"));
     }
@@ -187,6 +200,13 @@ async fn client_jwks(
     let key = format!("jwks:{}", sha256_hex(uri.as_bytes()));
     if !fresh && let Some(bytes) = cache.get(&key).await? {
         return Ok(JwkSet::from_bytes(&bytes).ok());
+    }
+    // Anyone can send an assertion naming a public client_id: refetch at most
+    // once a minute per URI, so failed assertions cannot drive outbound traffic.
+    if fresh
+        && !cache.put_if_absent(&format!("jwks-refetch:{}", sha256_hex(uri.as_bytes())), b"1", JWKS_REFETCH_GAP).await?
+    {
+        return Ok(None);
     }
     match fetcher.fetch(uri).await {
         Ok(text) => {

@@ -95,7 +95,14 @@ pub struct OAuthError {
 impl OAuthError {
     /// An error with a description.
     pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
-        Self { code, description: description.into() }
+        // RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E;
+        // descriptions may quote request input, so anything else becomes '?'.
+        let description = description
+            .into()
+            .chars()
+            .map(|c| if matches!(c, ' '..='~') && c != '"' && c != '\\' { c } else { '?' })
+            .collect();
+        Self { code, description }
     }
     /// `invalid_request` shorthand.
     pub fn invalid_request(description: impl Into<String>) -> Self {

@@ -110,7 +110,7 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
     ctx.cache.put(&code_used_key(code), grant.id.as_bytes(), USED_CODE_MEMORY).await?;
     let claims = cg.claims.as_deref().and_then(ClaimsRequest::from_stored);
     let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
-    respond(ctx, client, &grant, &citizen.account.subject, cg.nonce.as_deref(), extra, refresh)
+    respond(ctx, client, &grant, &citizen.account.subject, cg.nonce.as_deref(), extra, refresh).await
 }
 
 fn new_refresh_row(ctx: &Ctx<'_>, token: &str, grant: &Grant) -> RefreshToken {
@@ -123,7 +123,7 @@ fn new_refresh_row(ctx: &Ctx<'_>, token: &str, grant: &Grant) -> RefreshToken {
     }
 }
 
-fn respond(
+async fn respond(
     ctx: &Ctx<'_>,
     client: &Client,
     grant: &Grant,
@@ -164,6 +164,10 @@ fn respond(
     } else {
         None
     };
+    // DESIGN §5: revoking a key revokes the grants whose tokens it signed.
+    if let Some(kid) = crate::crypto::jwt::peek_header(&at).ok().and_then(|h| h.key_id().map(str::to_owned)) {
+        ctx.store.set_grant_signing_kid(&grant.id, &kid).await?;
+    }
     Ok(TokenResponse {
         access_token: at,
         token_type: "Bearer",
@@ -217,9 +221,12 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
         _ => return Err(invalid()),
     };
     let narrowed = Grant { scopes, ..grant };
-    let claims = narrowed.claims.as_deref().and_then(ClaimsRequest::from_stored);
+    let claims = narrowed.claims.as_deref().and_then(ClaimsRequest::from_stored).map(|mut c| {
+        c.restrict(&narrowed.scopes, &narrowed.scopes);
+        c
+    });
     let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
-    respond(ctx, client, &narrowed, &citizen.account.subject, None, extra, Some(next))
+    respond(ctx, client, &narrowed, &citizen.account.subject, None, extra, Some(next)).await
 }
 
 /// `grant_type=client_credentials` (RFC 6749 §4.4): confidential clients only.
@@ -228,9 +235,10 @@ pub async fn client_credentials(ctx: &Ctx<'_>, client: &Client, params: &Params)
         return Err(OAuthError::new(E::UnauthorizedClient, "public clients cannot use client_credentials"));
     }
     allows(client, "client_credentials")?;
-    // User-facing scopes mean nothing without a user.
+    // The OIDC scopes release a citizen's data: none of them may ride on a
+    // token with no citizen behind it. Only API scopes (none defined yet) remain.
     let usable: Vec<String> =
-        client.scopes.iter().filter(|s| !matches!(s.as_str(), "openid" | "offline_access")).cloned().collect();
+        client.scopes.iter().filter(|s| !super::SUPPORTED_SCOPES.contains(&s.as_str())).cloned().collect();
     let scopes = match params.get("scope") {
         None => usable,
         Some(s) => {
@@ -312,11 +320,7 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
 /// answered 200 without effect (§2.2), so nothing leaks about them.
 pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(), OAuthError> {
     let token = require(params, "token")?;
-    if let Some(hint) = params.get("token_type_hint")
-        && !matches!(hint, "access_token" | "refresh_token")
-    {
-        return Err(OAuthError::new(E::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token"));
-    }
+    // RFC 7009 §2.1: token_type_hint is advisory; every token type is searched whatever it says.
     if token.matches('.').count() == 2 {
         if let Some(at) = check_access_token(ctx, token).await?
             && at.str("client_id") == Some(&client.client_id)

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::accounts::SignUpError;
+use crate::domain::admin::AdminTokenError;
 use crate::domain::clients::{ClientError, OrganisationError};
+use crate::domain::user_import::ImportError;
 use crate::store::StoreError;
 
 /// Every error the admin API answers, as `{"error": code, "message": text}`.
@@ -20,6 +22,9 @@ pub enum AdminError {
     Unauthorized,
     /// 403 `forbidden`: the token's role may not do this.
     Forbidden,
+    /// 403 `forbidden`: the token may not do this; the text says why (its
+    /// role, or an organisation it is not bound to).
+    Denied(String),
     /// 404 `not_found`: the text names what was not found.
     NotFound(String),
     /// 405 `invalid_request`: the path exists, the method does not.
@@ -49,6 +54,7 @@ impl IntoResponse for AdminError {
             Self::Forbidden => {
                 (StatusCode::FORBIDDEN, "forbidden", "this admin token's role does not allow this action".to_owned())
             }
+            Self::Denied(m) => (StatusCode::FORBIDDEN, "forbidden", m),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -83,6 +89,25 @@ impl From<ClientError> for AdminError {
             ClientError::NoSecret { .. } => Self::Conflict(e.to_string()),
             ClientError::Store(e) => Self::internal(e),
             other => Self::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<AdminTokenError> for AdminError {
+    fn from(e: AdminTokenError) -> Self {
+        match e {
+            AdminTokenError::NotFound(_) => Self::NotFound(e.to_string()),
+            AdminTokenError::Store(e) => Self::internal(e),
+            other => Self::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<ImportError> for AdminError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::TooLarge => Self::BadRequest(e.to_string()),
+            ImportError::Store(e) => Self::internal(e),
         }
     }
 }

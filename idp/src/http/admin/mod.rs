@@ -3,10 +3,13 @@
 //! answers and errors are JSON. Handlers stay thin: parse, check the role,
 //! call `domain`, shape the view.
 
+mod audit;
 mod error;
 mod extract;
+mod keys;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -17,13 +20,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use error::AdminError;
-pub use extract::{Admin, AdminJson};
+pub use extract::{Admin, AdminJson, Origin};
+pub use tokens::TokenView;
 
-use crate::app::App;
+use crate::app::{App, AppState};
 use crate::crypto::Secret;
 use crate::domain::accounts::{SignUp, sign_up};
 use crate::domain::admin::Action;
-use crate::domain::clients::{self, ClientError, NewClient, NewOrganisation};
+use crate::domain::clients::{self, ClientUpdate, NewClient, NewOrganisation};
 use crate::store::{Citizen, Client, Organisation, StoreError};
 
 /// Largest request body: a client registration with an inline JWKS fits easily.
@@ -38,11 +42,14 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/admin/v1/organisations", get(list_organisations).post(create_organisation))
         .route("/admin/v1/clients", get(list_clients).post(register_client))
-        .route("/admin/v1/clients/{client_id}", get(show_client))
+        .route("/admin/v1/clients/{client_id}", get(show_client).patch(update_client))
         .route("/admin/v1/clients/{client_id}/disable", post(disable_client))
         .route("/admin/v1/clients/{client_id}/rotate-secret", post(rotate_secret))
         .route("/admin/v1/users", get(list_users).post(create_user))
         .route("/admin/v1/users/{account_id}/disable", post(disable_user))
+        .merge(keys::router())
+        .merge(audit::routes())
+        .merge(tokens::routes())
         .fallback(|| async { AdminError::NotFound("no such admin API endpoint".into()) })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -70,6 +77,8 @@ pub struct ClientView {
     status: String,
     created_at: i64,
     updated_at: i64,
+    /// While a rotated-out secret still works: until when.
+    previous_secret_expires_at: Option<i64>,
 }
 
 impl From<Client> for ClientView {
@@ -93,6 +102,8 @@ impl From<Client> for ClientView {
             status,
             created_at,
             updated_at,
+            previous_secret_hash: _,
+            previous_secret_expires_at,
         } = c;
         Self {
             client_id,
@@ -112,6 +123,7 @@ impl From<Client> for ClientView {
             status,
             created_at,
             updated_at,
+            previous_secret_expires_at,
         }
     }
 }
@@ -150,31 +162,56 @@ impl From<Citizen> for UserView {
 async fn create_organisation(
     State(app): State<App>,
     admin: Admin,
-    AdminJson(input): AdminJson<NewOrganisation>,
+    body: Result<AdminJson<NewOrganisation>, AdminError>,
 ) -> Result<(StatusCode, Json<Organisation>), AdminError> {
-    admin.require(Action::ManageOrganisations)?;
-    let org = clients::create_organisation(app.store.as_ref(), app.clock.now(), input).await?;
+    let result = async {
+        admin.require(Action::ManageOrganisations)?;
+        let AdminJson(input) = body?;
+        Ok(clients::create_organisation(app.store.as_ref(), app.clock.now(), input).await?)
+    }
+    .await;
+    let target = result.as_ref().ok().map(|o| o.code.clone());
+    let org = admin.audited(&app, "organisation.create", target.as_deref(), None, result).await?;
     tracing::info!(admin = %admin.0.id, organisation = %org.code, "organisation created");
     Ok((StatusCode::CREATED, Json(org)))
 }
 
 /// `GET /admin/v1/organisations` → 200 [Organisation].
 async fn list_organisations(State(app): State<App>, admin: Admin) -> Result<Json<Vec<Organisation>>, AdminError> {
-    admin.require(Action::ReadOrganisations)?;
-    Ok(Json(app.store.list_organisations().await?))
+    let result = async {
+        admin.require(Action::ReadOrganisations)?;
+        Ok(Json(app.store.list_organisations().await?))
+    }
+    .await;
+    admin.refusals(&app, "organisation.list", None, result).await
 }
 
 // ---------------------------------------------------------------- clients
 
 /// `POST /admin/v1/clients` → 201 `{client, client_secret}`; the secret is
-/// in this answer and nowhere else.
+/// in this answer and nowhere else. An org-admin registers for its own
+/// organisation only (and may leave `organisation` empty).
 async fn register_client(
     State(app): State<App>,
     admin: Admin,
-    AdminJson(input): AdminJson<NewClient>,
+    body: Result<AdminJson<NewClient>, AdminError>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
-    admin.require(Action::ManageClients)?;
-    let (client, secret) = clients::register(app.store.as_ref(), app.clock.now(), input).await?;
+    let result = async {
+        admin.require(Action::ManageClients)?;
+        let AdminJson(mut input) = body?;
+        if let Some(own) = admin.scope() {
+            if input.organisation.trim().is_empty() {
+                input.organisation = own.to_owned();
+            }
+            let org = app.store.find_organisation(input.organisation.trim()).await?;
+            let org_id = org.map(|o| o.id).unwrap_or_default();
+            admin.require_organisation(&org_id, &format!("organisation {:?}", input.organisation))?;
+        }
+        Ok(clients::register(app.store.as_ref(), app.clock.now(), input).await?)
+    }
+    .await;
+    let target = result.as_ref().ok().map(|(c, _)| c.client_id.clone());
+    let (client, secret) = admin.audited(&app, "client.register", target.as_deref(), None, result).await?;
     tracing::info!(admin = %admin.0.id, client_id = %client.client_id, "client registered");
     let body = json!({
         "client": ClientView::from(client),
@@ -190,25 +227,33 @@ struct ClientFilter {
     organisation: Option<String>,
 }
 
-/// `GET /admin/v1/clients[?organisation=id-or-code]` → 200 [ClientView].
+/// `GET /admin/v1/clients[?organisation=id-or-code]` → 200 [ClientView]. An
+/// org-admin sees its own organisation's clients only.
 async fn list_clients(
     State(app): State<App>,
     admin: Admin,
     query: Result<Query<ClientFilter>, QueryRejection>,
 ) -> Result<Json<Vec<ClientView>>, AdminError> {
-    admin.require(Action::ReadClients)?;
-    let Query(filter) = query?;
-    let org_id = match filter.organisation.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
-        Some(org) => match app.store.find_organisation(org).await? {
-            Some(found) => Some(found.id),
-            None => {
-                return Err(AdminError::NotFound(format!("no organisation with id or code {org:?}")));
-            }
-        },
-        None => None,
-    };
-    let list = app.store.list_clients(org_id.as_deref()).await?;
-    Ok(Json(list.into_iter().map(ClientView::from).collect()))
+    let result = async {
+        admin.require(Action::ReadClients)?;
+        let Query(filter) = query?;
+        let org_id = match filter.organisation.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
+            Some(org) => match app.store.find_organisation(org).await? {
+                Some(found) => {
+                    admin.require_organisation(&found.id, &format!("organisation {org:?}"))?;
+                    Some(found.id)
+                }
+                None => {
+                    return Err(AdminError::NotFound(format!("no organisation with id or code {org:?}")));
+                }
+            },
+            None => admin.scope().map(str::to_owned),
+        };
+        let list = app.store.list_clients(org_id.as_deref()).await?;
+        Ok(Json(list.into_iter().map(ClientView::from).collect()))
+    }
+    .await;
+    admin.refusals(&app, "client.list", None, result).await
 }
 
 /// `GET /admin/v1/clients/{client_id}` → 200 ClientView.
@@ -217,12 +262,35 @@ async fn show_client(
     admin: Admin,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ClientView>, AdminError> {
-    admin.require(Action::ReadClients)?;
     let Path(client_id) = path?;
-    match app.store.get_client(&client_id).await? {
-        Some(client) => Ok(Json(client.into())),
-        None => Err(ClientError::NotFound(client_id).into()),
+    let result = admin.client_in_scope(&app, Action::ReadClients, &client_id).await.map(|c| Json(c.into()));
+    admin.refusals(&app, "client.show", Some(&client_id), result).await
+}
+
+/// `PATCH /admin/v1/clients/{client_id}` → 200 `{client, client_secret}`:
+/// each field given replaces the one stored, through the registration rules.
+/// `client_secret` is set only when the change moved the client to a
+/// secret-based method.
+async fn update_client(
+    State(app): State<App>,
+    admin: Admin,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<AdminJson<ClientUpdate>, AdminError>,
+) -> Result<Json<Value>, AdminError> {
+    let Path(client_id) = path?;
+    let mut detail = None;
+    let result = async {
+        admin.client_in_scope(&app, Action::ManageClients, &client_id).await?;
+        let AdminJson(change) = body?;
+        detail = Some(json!({ "fields": change.field_names() }));
+        Ok(clients::update(app.store.as_ref(), app.clock.now(), &client_id, change).await?)
     }
+    .await;
+    let (client, secret) = admin.audited(&app, "client.update", Some(&client_id), detail, result).await?;
+    Ok(Json(json!({
+        "client": ClientView::from(client),
+        "client_secret": secret.as_ref().map(Secret::expose),
+    })))
 }
 
 /// `POST /admin/v1/clients/{client_id}/disable` → 200 ClientView.
@@ -231,24 +299,55 @@ async fn disable_client(
     admin: Admin,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ClientView>, AdminError> {
-    admin.require(Action::ManageClients)?;
     let Path(client_id) = path?;
-    let client = clients::disable(app.store.as_ref(), app.clock.now(), &client_id).await?;
+    let result = async {
+        admin.client_in_scope(&app, Action::ManageClients, &client_id).await?;
+        Ok(clients::disable(app.store.as_ref(), app.clock.now(), &client_id).await?)
+    }
+    .await;
+    let client = admin.audited(&app, "client.disable", Some(&client_id), None, result).await?;
     tracing::info!(admin = %admin.0.id, client_id = %client.client_id, "client disabled");
     Ok(Json(client.into()))
 }
 
-/// `POST /admin/v1/clients/{client_id}/rotate-secret` → 200 `{client_id, client_secret}`.
+/// Body of `POST /admin/v1/clients/{client_id}/rotate-secret` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    /// Seconds the old secret keeps working; none or 0: it stops at once.
+    #[serde(default)]
+    grace_seconds: Option<i64>,
+}
+
+/// `POST /admin/v1/clients/{client_id}/rotate-secret` → 200 `{client_id,
+/// client_secret, previous_secret_expires_at}`. An empty body means no grace.
 async fn rotate_secret(
     State(app): State<App>,
     admin: Admin,
     path: Result<Path<String>, PathRejection>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Value>, AdminError> {
-    admin.require(Action::ManageClients)?;
     let Path(client_id) = path?;
-    let (client, secret) = clients::rotate_secret(app.store.as_ref(), app.clock.now(), &client_id).await?;
+    let mut detail = None;
+    let result = async {
+        admin.client_in_scope(&app, Action::ManageClients, &client_id).await?;
+        let rotation: Rotation = if body.iter().all(u8::is_ascii_whitespace) {
+            Rotation::default()
+        } else {
+            serde_json::from_slice(&body).map_err(|e| AdminError::BadRequest(format!("invalid request body: {e}")))?
+        };
+        detail = Some(json!({ "grace_seconds": rotation.grace_seconds }));
+        let now = app.clock.now();
+        Ok(clients::rotate_secret(app.store.as_ref(), now, &client_id, rotation.grace_seconds).await?)
+    }
+    .await;
+    let (client, secret) = admin.audited(&app, "client.rotate_secret", Some(&client_id), detail, result).await?;
     tracing::info!(admin = %admin.0.id, client_id = %client.client_id, "client secret rotated");
-    Ok(Json(json!({ "client_id": client.client_id, "client_secret": secret.expose() })))
+    Ok(Json(json!({
+        "client_id": client.client_id,
+        "client_secret": secret.expose(),
+        "previous_secret_expires_at": client.previous_secret_expires_at,
+    })))
 }
 
 // ---------------------------------------------------------------- users
@@ -271,17 +370,25 @@ struct NewUser {
 async fn create_user(
     State(app): State<App>,
     admin: Admin,
-    AdminJson(input): AdminJson<NewUser>,
+    body: Result<AdminJson<NewUser>, AdminError>,
 ) -> Result<(StatusCode, Json<UserView>), AdminError> {
-    admin.require(Action::ManageUsers)?;
-    let input = SignUp {
-        national_id: input.national_id,
-        full_name: input.full_name,
-        email: input.email,
-        phone: input.phone,
-        password: input.password.map(Secret::new),
-    };
-    let citizen = sign_up(app.store.as_ref(), &app.passwords, app.clock.now(), input).await?;
+    let result = async {
+        admin.require(Action::ManageUsers)?;
+        let AdminJson(input) = body?;
+        let input = SignUp {
+            national_id: input.national_id,
+            // An admin creating an account vouches for the record it comes from.
+            national_id_verified: true,
+            full_name: input.full_name,
+            email: input.email,
+            phone: input.phone,
+            password: input.password.map(Secret::new),
+        };
+        Ok(sign_up(app.store.as_ref(), &app.passwords, app.clock.now(), input).await?)
+    }
+    .await;
+    let target = result.as_ref().ok().map(|c| c.account.id.clone());
+    let citizen = admin.audited(&app, "user.create", target.as_deref(), None, result).await?;
     tracing::info!(admin = %admin.0.id, account_id = %citizen.account.id, "user created");
     Ok((StatusCode::CREATED, Json(citizen.into())))
 }
@@ -300,12 +407,16 @@ async fn list_users(
     admin: Admin,
     query: Result<Query<UserPage>, QueryRejection>,
 ) -> Result<Json<Vec<UserView>>, AdminError> {
-    admin.require(Action::ReadUsers)?;
-    let Query(page) = query?;
-    let limit = parse_limit(page.limit.as_deref())?;
-    let after = page.after.as_deref().filter(|a| !a.is_empty());
-    let list = app.store.list_citizens(after, limit).await?;
-    Ok(Json(list.into_iter().map(UserView::from).collect()))
+    let result = async {
+        admin.require(Action::ReadUsers)?;
+        let Query(page) = query?;
+        let limit = parse_limit(page.limit.as_deref())?;
+        let after = page.after.as_deref().filter(|a| !a.is_empty());
+        let list = app.store.list_citizens(after, limit).await?;
+        Ok(Json(list.into_iter().map(UserView::from).collect()))
+    }
+    .await;
+    admin.refusals(&app, "user.list", None, result).await
 }
 
 /// `limit`: absent or empty → the default; else 1..=[`MAX_PAGE`].
@@ -327,20 +438,26 @@ async fn disable_user(
     admin: Admin,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<UserView>, AdminError> {
-    admin.require(Action::ManageUsers)?;
     let Path(account_id) = path?;
+    let result = disable_account(&app, &admin, &account_id).await;
+    admin.audited(&app, "user.disable", Some(&account_id), None, result).await
+}
+
+/// The work of [`disable_user`].
+async fn disable_account(app: &AppState, admin: &Admin, account_id: &str) -> Result<Json<UserView>, AdminError> {
+    admin.require(Action::ManageUsers)?;
     let not_found = || AdminError::NotFound(format!("no user with account id {account_id:?}"));
-    if app.store.get_citizen(&account_id).await?.is_none() {
+    if app.store.get_citizen(account_id).await?.is_none() {
         return Err(not_found());
     }
-    match app.store.set_account_status(&account_id, "disabled").await {
+    match app.store.set_account_status(account_id, "disabled").await {
         Ok(()) => {}
         Err(StoreError::NotFound) => return Err(not_found()),
         Err(e) => return Err(e.into()),
     }
     let now = app.clock.now();
-    let sessions = app.store.revoke_account_sessions(&account_id, now).await?;
+    let sessions = app.store.revoke_account_sessions(account_id, now).await?;
     tracing::info!(admin = %admin.0.id, account_id = %account_id, sessions, "user disabled");
-    let citizen = app.store.get_citizen(&account_id).await?.ok_or_else(not_found)?;
+    let citizen = app.store.get_citizen(account_id).await?.ok_or_else(not_found)?;
     Ok(Json(citizen.into()))
 }

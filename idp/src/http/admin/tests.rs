@@ -41,7 +41,7 @@ async fn harness() -> Harness {
         keys: Arc::new(keys),
         pages: Arc::new(Pages::new().unwrap()),
         passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
-        http: crate::app::HttpJwks::new().unwrap(),
+        http: crate::app::HttpJwks::new(false),
     });
     let (_, secret) = create_admin_token(app.store.as_ref(), NOW, SECURITY_ADMIN, None, "test").await.unwrap();
     Harness { app, token: secret.expose().to_owned() }

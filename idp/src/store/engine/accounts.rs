@@ -67,7 +67,7 @@ macro_rules! impl_accounts {
                 sqlx::query(
                     "INSERT INTO citizen_profiles (account_id, national_id, full_name, email, \
                      email_verified, phone, phone_verified, birthdate, gender, address, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     updated_at, national_id_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&a.id)
                 .bind(&p.national_id)
@@ -80,6 +80,7 @@ macro_rules! impl_accounts {
                 .bind(&p.gender)
                 .bind(&p.address)
                 .bind(p.updated_at)
+                .bind(p.national_id_verified)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -188,8 +189,9 @@ macro_rules! impl_accounts {
                     "INSERT INTO clients (client_id, organisation_id, name, client_type, \
                      auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
                      grant_types, scopes, signing_alg, jwks, jwks_uri, require_pkce, status, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                     $11, $12, $13, $14, $15, $16, $17)",
+                     created_at, updated_at, previous_secret_hash, previous_secret_expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                     $16, $17, $18, $19)",
                 )
                 .bind(&c.client_id)
                 .bind(&c.organisation_id)
@@ -208,6 +210,8 @@ macro_rules! impl_accounts {
                 .bind(&c.status)
                 .bind(c.created_at)
                 .bind(c.updated_at)
+                .bind(&c.previous_secret_hash)
+                .bind(c.previous_secret_expires_at)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -242,7 +246,8 @@ macro_rules! impl_accounts {
                     "UPDATE clients SET name = $2, client_type = $3, auth_method = $4, \
                      secret_hash = $5, redirect_uris = $6, post_logout_redirect_uris = $7, \
                      grant_types = $8, scopes = $9, signing_alg = $10, jwks = $11, \
-                     jwks_uri = $12, require_pkce = $13, status = $14, updated_at = $15 \
+                     jwks_uri = $12, require_pkce = $13, status = $14, updated_at = $15, \
+                     previous_secret_hash = $16, previous_secret_expires_at = $17 \
                      WHERE client_id = $1",
                 )
                 .bind(&c.client_id)
@@ -260,6 +265,8 @@ macro_rules! impl_accounts {
                 .bind(c.require_pkce)
                 .bind(&c.status)
                 .bind(c.updated_at)
+                .bind(&c.previous_secret_hash)
+                .bind(c.previous_secret_expires_at)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

@@ -26,7 +26,9 @@
 //! admin tokens, `Store`). `impl_store!` is the one entry point.
 
 pub(super) mod accounts;
+pub(super) mod audit;
 pub(super) mod grants;
+pub(super) mod keys;
 pub(super) mod rows;
 pub(super) mod sessions;
 
@@ -97,6 +99,7 @@ fn conflict_field(key: &str) -> &'static str {
         "admin_tokens.id" | "admin_tokens_pkey" => "admin_token_id",
         "admin_tokens.hash" | "admin_tokens_hash_key" => "admin_token",
         "web_sessions.id" | "web_sessions_pkey" => "web_session_id",
+        "audit_events.seq" | "audit_events_pkey" => "audit_seq",
         _ => "key",
     }
 }
@@ -124,7 +127,7 @@ pub(super) fn from_json(text: &str) -> StoreResult<Vec<String>> {
 /// Column lists shared by the `SELECT`s below (macros so `concat!` can splice them).
 macro_rules! citizen_select {
     () => {
-        "SELECT a.id, a.subject, a.kind, a.status, a.created_at, p.national_id, p.full_name, \
+        "SELECT a.id, a.subject, a.kind, a.status, a.created_at, p.national_id, p.national_id_verified, p.full_name, \
          p.email, p.email_verified, p.phone, p.phone_verified, p.birthdate, p.gender, p.address, \
          p.updated_at FROM accounts a JOIN citizen_profiles p ON p.account_id = a.id "
     };
@@ -133,7 +136,8 @@ macro_rules! client_select {
     () => {
         "SELECT client_id, organisation_id, name, client_type, auth_method, secret_hash, \
          redirect_uris, post_logout_redirect_uris, grant_types, scopes, signing_alg, jwks, \
-         jwks_uri, require_pkce, status, created_at, updated_at FROM clients "
+         jwks_uri, require_pkce, status, created_at, updated_at, previous_secret_hash, \
+         previous_secret_expires_at FROM clients "
     };
 }
 macro_rules! grant_select {
@@ -178,6 +182,8 @@ macro_rules! impl_store {
             $crate::store::engine::accounts::impl_accounts!($store, $begin);
             $crate::store::engine::grants::impl_grants!($store, $db, $begin);
             $crate::store::engine::sessions::impl_sessions!($store, $engine);
+            $crate::store::engine::keys::impl_keys!($store, $begin);
+            $crate::store::engine::audit::impl_audit!($store, $db, $begin);
         }
     };
 }

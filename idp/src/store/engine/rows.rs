@@ -20,6 +20,7 @@ macro_rules! impl_rows {
                     profile: CitizenProfile {
                         account_id: id.clone(),
                         national_id: col(r, "national_id")?,
+                        national_id_verified: col(r, "national_id_verified")?,
                         full_name: col(r, "full_name")?,
                         email: col(r, "email")?,
                         email_verified: col(r, "email_verified")?,
@@ -59,6 +60,8 @@ macro_rules! impl_rows {
                     status: col(r, "status")?,
                     created_at: col(r, "created_at")?,
                     updated_at: col(r, "updated_at")?,
+                    previous_secret_hash: col(r, "previous_secret_hash")?,
+                    previous_secret_expires_at: col(r, "previous_secret_expires_at")?,
                 })
             }
 

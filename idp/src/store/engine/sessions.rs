@@ -181,6 +181,24 @@ macro_rules! impl_sessions {
                     .map(Self::admin_token)
                     .collect()
             }
+
+            async fn revoke_admin_token(&self, id: &str, now: Timestamp) -> StoreResult<AdminToken> {
+                // COALESCE keeps the first revocation time: revoking twice is harmless.
+                sqlx::query("UPDATE admin_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(concat!(admin_select!(), "WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| Self::admin_token(&r))
+                    .transpose()?
+                    .ok_or(StoreError::NotFound)
+            }
         }
 
         #[async_trait::async_trait]

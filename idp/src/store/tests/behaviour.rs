@@ -53,6 +53,12 @@ pub(super) async fn citizens(s: &dyn Store) {
     assert_eq!(page(None, 2).await, ["acc-1", "acc-2"]);
     assert_eq!(page(Some("acc-2"), 2).await, ["acc-3"]);
     assert!(page(Some("acc-3"), 2).await.is_empty());
+
+    // The verified flag of the national ID round-trips.
+    let mut checked = citizen("acc-9", "001090000099", None);
+    checked.profile.national_id_verified = true;
+    s.create_citizen(&checked, None).await.unwrap();
+    assert_eq!(s.get_citizen("acc-9").await.unwrap(), Some(checked));
 }
 
 pub(super) async fn clients(s: &dyn Store) {

@@ -24,6 +24,7 @@ pub(super) fn citizen(id: &str, national_id: &str, email: Option<&str>) -> Citiz
         profile: CitizenProfile {
             account_id: id.into(),
             national_id: national_id.into(),
+            national_id_verified: false,
             full_name: "Nguyễn Văn An".into(),
             email: email.map(Into::into),
             email_verified: true,
@@ -56,6 +57,8 @@ pub(super) fn client(client_id: &str, org_id: &str) -> Client {
         status: "active".into(),
         created_at: 1_000,
         updated_at: 1_000,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
     }
 }
 

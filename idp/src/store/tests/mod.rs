@@ -5,9 +5,11 @@
 
 use std::sync::Once;
 
+mod audit;
 mod behaviour;
 mod fixtures;
 
+use self::audit::*;
 use self::behaviour::*;
 use super::*;
 
@@ -84,6 +86,10 @@ suite!(
     admin_tokens,
     web_sessions,
     ping,
+    audit_chain,
+    import_idempotence,
+    admin_token_revocation,
+    secret_rotation_grace,
 );
 
 // ---------------------------------------------------------------- migrations

@@ -1,0 +1,83 @@
+//! `idp-admin client update ID …`: the options of a client change and its body.
+
+use clap::Args;
+use serde_json::{Map, Value};
+
+use crate::api::Failure;
+
+/// Arguments of `client update`. Each option given replaces the value or the
+/// whole list it names; the rest stays.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Client id.
+    pub client_id: String,
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Redirect URI (replaces the list). Repeat for several.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Post-logout redirect URI (replaces the list). Repeat for several.
+    #[arg(long = "post-logout-uri", value_name = "URI")]
+    post_logout_uris: Vec<String>,
+    /// Grant type (replaces the list). Repeat for several.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// Scope (replaces the list). Repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// ID token signing algorithm.
+    #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
+    signing_alg: Option<String>,
+    /// Token endpoint authentication method.
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
+    auth_method: Option<String>,
+    /// File holding the client's public JWKS (replaces jwks_uri).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// URL of the client's public JWKS (replaces an inline JWKS).
+    #[arg(long, value_name = "URI")]
+    jwks_uri: Option<String>,
+    /// Require PKCE (true or false; public clients always require it).
+    #[arg(long, value_name = "BOOL")]
+    require_pkce: Option<bool>,
+}
+
+/// The JSON body of `PATCH /admin/v1/clients/{id}`, with only the options given.
+pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
+    let mut body = Map::new();
+    let mut list = |key: &str, items: &[String]| {
+        if !items.is_empty() {
+            body.insert(key.into(), items.to_vec().into());
+        }
+    };
+    list("redirect_uris", &args.redirect_uris);
+    list("post_logout_redirect_uris", &args.post_logout_uris);
+    list("grant_types", &args.grant_types);
+    list("scopes", &args.scopes);
+    for (key, value) in [
+        ("name", &args.name),
+        ("signing_alg", &args.signing_alg),
+        ("auth_method", &args.auth_method),
+        ("jwks_uri", &args.jwks_uri),
+    ] {
+        if let Some(v) = value {
+            body.insert(key.into(), v.clone().into());
+        }
+    }
+    if let Some(path) = &args.jwks_file {
+        let shown = path.display();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read the JWKS file {shown}: {e}")))?;
+        let jwks: Value = serde_json::from_str(&text)
+            .map_err(|e| Failure(format!("the JWKS file {shown} is not valid JSON: {e}")))?;
+        body.insert("jwks".into(), jwks);
+    }
+    if let Some(pkce) = args.require_pkce {
+        body.insert("require_pkce".into(), pkce.into());
+    }
+    if body.is_empty() {
+        return Err(Failure::new("client update: give at least one option to change (see --help)"));
+    }
+    Ok(Value::Object(body))
+}
