@@ -61,7 +61,14 @@ pub fn run(api: &Api, cmd: AuditCommand, print: &Printer<'_>) -> Result<(), Fail
             let v = api.get(&["admin", "v1", "audit", "verify"], &[])?;
             print(&v, &|v| {
                 if v["ok"] == Value::Bool(true) {
-                    format!("OK: {} events, the hash chain is intact.", field(v, "events"))
+                    // The head hash is what to export where the database administrator
+                    // cannot write: a later verify must still end in (or pass through) it.
+                    format!(
+                        "OK: {} events, the hash chain is intact.\nHead: seq {} hash {}",
+                        field(v, "events"),
+                        field(v, "head_seq"),
+                        field(v, "head_hash")
+                    )
                 } else {
                     format!(
                         "BROKEN at seq {}: {} ({} events before it verified).",

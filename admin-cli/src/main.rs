@@ -27,7 +27,8 @@ struct Cli {
     url: String,
     /// Admin token. Prefer the environment variable: other local users can
     /// read command lines.
-    #[arg(long, env = "IDP_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    // Tokens are base64url: one in 64 starts with `-`, which must not read as a flag.
+    #[arg(long, env = "IDP_ADMIN_TOKEN", hide_env_values = true, global = true, allow_hyphen_values = true)]
     token: Option<String>,
     /// Print the API's JSON answer instead of text.
     #[arg(long, global = true)]
@@ -201,5 +202,19 @@ fn main() -> ExitCode {
             eprintln!("idp-admin: {failure}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::Cli;
+
+    #[test]
+    fn a_token_starting_with_a_hyphen_is_a_token() {
+        let cli = Cli::try_parse_from(["idp-admin", "--token", "-Xy_z", "keys", "list"]).unwrap();
+        assert_eq!(cli.token.as_deref(), Some("-Xy_z"));
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cache::{Cache, MemoryCache};
+use crate::cache::{Cache, MemoryCache, NoopNotifier, Notifier, RedisCache, RedisNotifier};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::kek::Kek;
@@ -23,6 +23,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Ephemeral state.
     pub cache: Arc<dyn Cache>,
+    /// Cross-node notices (key changes).
+    pub notifier: Arc<dyn Notifier>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
     /// Signing keys.
@@ -178,9 +180,33 @@ pub fn load_older_keks(config: &Config) -> Result<Vec<Kek>, StartError> {
     Ok(older)
 }
 
+/// The cache and the notifier that goes with it.
+pub type CacheAndNotifier = (Arc<dyn Cache>, Arc<dyn Notifier>);
+
+/// The cache and notifier: Redis when `IDP_REDIS_URL` is set, otherwise
+/// in-process. Redis is connected lazily: a node starts while Redis is down,
+/// answers 503 on `/readyz` and on requests that need the cache, and recovers
+/// by itself when Redis is back.
+pub fn open_cache(config: &Config) -> Result<CacheAndNotifier, StartError> {
+    let Some(url) = &config.redis_url else {
+        return Ok((Arc::new(MemoryCache::new()), Arc::new(NoopNotifier)));
+    };
+    let redis_err = |e: crate::cache::CacheError| {
+        StartError(format!(
+            "IDP_REDIS_URL is not usable ({}); use e.g. redis://redis.internal:6379/0, or leave it unset for the in-process cache",
+            e.0
+        ))
+    };
+    let client = crate::cache::redis_client(url).map_err(redis_err)?;
+    let conn = crate::cache::connection_manager(client.clone()).map_err(redis_err)?;
+    let notifier = RedisNotifier::start(client, conn.clone(), &config.redis_prefix);
+    Ok((Arc::new(RedisCache::new(conn, &config.redis_prefix)), Arc::new(notifier)))
+}
+
 /// Build the state: store, keys, pages, hasher.
 pub async fn build(config: Config) -> Result<App, StartError> {
     let store = open_store(&config).await?;
+    let (cache, notifier) = open_cache(&config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let kek = load_kek(&config)?;
     let options = crate::domain::keys::KeyringOptions {
@@ -197,7 +223,8 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     Ok(Arc::new(AppState {
         config: Arc::new(config),
         store,
-        cache: Arc::new(MemoryCache::new()),
+        cache,
+        notifier,
         clock,
         keys: Arc::new(keys),
         pages: Arc::new(pages),
@@ -220,13 +247,19 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let public_router = crate::http::public_router(app.clone());
     let admin_router = crate::http::admin_router(app.clone());
     let has_admin = app.store.list_admin_tokens().await.map(|t| !t.is_empty()).unwrap_or(true);
+    spawn_key_notices(app.clone());
     eprintln!(
-        "Motcua ready in {} ms\n  issuer:    {}\n  listening: http://{}\n  admin API: http://{}\n  database:  {}",
+        "Motcua ready in {} ms\n  issuer:    {}\n  listening: http://{}\n  admin API: http://{}\n  database:  {}\n  cache:     {}",
         started.elapsed().as_millis(),
         app.config.issuer,
         app.config.listen,
         app.config.admin_listen,
         app.store.engine(),
+        match (&app.config.redis_url, app.config.session_store.as_str()) {
+            (None, _) => "in-process",
+            (Some(_), "cache") => "Redis (with browser sessions)",
+            (Some(_), _) => "Redis",
+        },
     );
     let has_clients = app.store.list_clients(None).await.map(|c| !c.is_empty()).unwrap_or(true);
     if !has_admin || !has_clients {
@@ -270,9 +303,28 @@ fn spawn_housekeeping(app: App) {
         let policy = KeyPolicy::new(app.config.access_token_ttl, app.config.id_token_ttl);
         loop {
             tick.tick().await;
-            lifecycle::housekeeping(app.store.as_ref(), &app.keys, policy, app.clock.now()).await;
+            if lifecycle::housekeeping(app.store.as_ref(), &app.keys, policy, app.clock.now()).await {
+                app.notifier.keys_changed().await;
+            }
             if let Err(e) = app.store.purge_expired(app.clock.now()).await {
                 tracing::error!(error = %e, "purging expired sessions failed");
+            }
+        }
+    });
+}
+
+/// Reload the key ring whenever another node announces a key change
+/// (immediate with Redis; never fires without it, where the periodic reload
+/// of [`spawn_housekeeping`] is the only path).
+fn spawn_key_notices(app: App) {
+    tokio::spawn(async move {
+        loop {
+            app.notifier.key_notice().await;
+            match app.keys.reload(app.store.as_ref()).await {
+                Ok(()) => tracing::debug!("signing keys reloaded after a key-change notice"),
+                Err(e) => {
+                    tracing::error!(error = %e, "signing key reload after a notice failed; keeping the keys already loaded")
+                }
             }
         }
     });

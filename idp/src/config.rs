@@ -26,6 +26,16 @@ pub struct Config {
     pub database_url: String,
     /// `IDP_DATABASE_MAX_CONNECTIONS`: pool size.
     pub database_max_connections: u32,
+    /// `IDP_REDIS_URL`: `redis://[user:password@]host[:port][/db]`; when set, the
+    /// cache (codes, pending logins, replay entries, throttling counters) and
+    /// key-change notices go through Redis, shared by every node. Unset: in-process.
+    pub redis_url: Option<String>,
+    /// `IDP_REDIS_PREFIX`: prefix of every Redis key and channel, so deployments
+    /// (or test runs) sharing one Redis stay apart. The nodes of one IdP share it.
+    pub redis_prefix: String,
+    /// `IDP_SESSION_STORE`: where browser sessions live, `database` (durable,
+    /// the default) or `cache` (Redis; needs `IDP_REDIS_URL`).
+    pub session_store: String,
     /// `IDP_MASTER_KEY`: base64 key-encryption key; overrides the file when set.
     pub master_key: Option<String>,
     /// `IDP_MASTER_KEY_FILE`: where the key-encryption key lives (created on first start, mode 0600).
@@ -78,6 +88,9 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             database_url: "sqlite://data/motcua.db".into(),
             database_max_connections: 10,
+            redis_url: None,
+            redis_prefix: "motcua:".into(),
+            session_store: "database".into(),
             master_key: None,
             master_key_file: PathBuf::from("keys/master.key"),
             master_key_previous: None,
@@ -209,6 +222,35 @@ impl Config {
         {
             return Err(ConfigError(format!("IDP_TRUSTED_PROXIES: {bad:?} is not an address or CIDR range")));
         }
+        if let Some(url) = &self.redis_url {
+            // The message never repeats the URL: it may hold a password.
+            crate::cache::redis_client(url).map_err(|e| {
+                ConfigError(format!(
+                    "IDP_REDIS_URL is not usable ({}); use e.g. redis://redis.internal:6379/0, \
+                     or leave it unset for the in-process cache",
+                    e.0
+                ))
+            })?;
+        }
+        if self.redis_prefix.is_empty()
+            || self.redis_prefix.len() > 64
+            || self.redis_prefix.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError(
+                "IDP_REDIS_PREFIX must be 1 to 64 characters without spaces, e.g. `motcua:` (the default)".into(),
+            ));
+        }
+        match (self.session_store.as_str(), &self.redis_url) {
+            ("database", _) | ("cache", Some(_)) => {}
+            ("cache", None) => {
+                return Err(ConfigError(
+                    "IDP_SESSION_STORE=cache needs IDP_REDIS_URL (sessions in the in-process cache would be \
+                     lost on restart and not shared between nodes); set IDP_REDIS_URL or use `database`"
+                        .into(),
+                ));
+            }
+            _ => return Err(ConfigError("IDP_SESSION_STORE must be `database` or `cache`".into())),
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("IDP_LOG_FORMAT must be `text` or `json`".into()));
         }
@@ -267,6 +309,7 @@ fn known_keys() -> Vec<String> {
             // Optional keys are absent from the serialised default.
             keys.push("master_key".into());
             keys.push("master_key_previous".into());
+            keys.push("redis_url".into());
             keys
         }
         _ => Vec::new(),
@@ -394,5 +437,28 @@ mod tests {
         assert!(err.to_string().contains("IDP_KEY_RELOAD_INTERVAL"), "{err}");
         let c = Config::load(&Flags::default(), env(&[("IDP_MASTER_KEY_PREVIOUS", "abc")])).unwrap();
         assert_eq!(c.master_key_previous.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn redis_settings_are_validated() {
+        let c = Config::load(&Flags::default(), env(&[])).unwrap();
+        assert_eq!((c.redis_url.as_deref(), c.session_store.as_str()), (None, "database"));
+        let c = Config::load(
+            &Flags::default(),
+            env(&[("IDP_REDIS_URL", "redis://:pw@10.0.0.5:6379/2"), ("IDP_SESSION_STORE", "cache")]),
+        )
+        .unwrap();
+        assert_eq!((c.redis_url.as_deref(), c.session_store.as_str()), (Some("redis://:pw@10.0.0.5:6379/2"), "cache"));
+        for bad in ["10.0.0.5:6379", "http://:s3cret@redis", "redis://"] {
+            let err = Config::load(&Flags::default(), env(&[("IDP_REDIS_URL", bad)])).unwrap_err().to_string();
+            assert!(err.contains("IDP_REDIS_URL") && err.contains("redis://") && !err.contains("s3cret"), "{err}");
+        }
+        let err = Config::load(&Flags::default(), env(&[("IDP_SESSION_STORE", "cache")])).unwrap_err().to_string();
+        assert!(err.contains("IDP_SESSION_STORE") && err.contains("IDP_REDIS_URL"), "{err}");
+        let err = Config::load(&Flags::default(), env(&[("IDP_SESSION_STORE", "redis")])).unwrap_err().to_string();
+        assert!(err.contains("`database` or `cache`"), "{err}");
+        assert_eq!(Config::load(&Flags::default(), env(&[])).unwrap().redis_prefix, "motcua:");
+        let err = Config::load(&Flags::default(), env(&[("IDP_REDIS_PREFIX", "a b")])).unwrap_err().to_string();
+        assert!(err.contains("IDP_REDIS_PREFIX"), "{err}");
     }
 }

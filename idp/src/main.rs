@@ -71,15 +71,9 @@ fn main() -> ExitCode {
             }
             Command::BootstrapAdmin { label } => {
                 let store = idp::app::open_store(&config).await?;
-                let (_, token) = idp::domain::admin::create_admin_token(
-                    store.as_ref(),
-                    SystemClock.now(),
-                    "security-admin",
-                    None,
-                    &label,
-                )
-                .await
-                .map_err(|e| idp::app::StartError(e.to_string()))?;
+                let (_, token) = idp::domain::admin::bootstrap_admin_token(store.as_ref(), SystemClock.now(), &label)
+                    .await
+                    .map_err(|e| idp::app::StartError(e.to_string()))?;
                 println!("{}", token.expose());
                 eprintln!("security-admin token created; export IDP_ADMIN_TOKEN=<the line above> for idp-admin");
                 Ok(())

@@ -107,6 +107,12 @@ impl Browser {
         Browser { http, jar, origin: idp.url("/") }
     }
 
+    /// The same browser (same cookie jar) pointed at another node of the cluster, e.g.
+    /// [`crate::Node::url`]`("/")`: cookies are per host, not per port, so its session goes along.
+    pub fn on(&self, origin: Url) -> Browser {
+        Browser { http: self.http.clone(), jar: self.jar.clone(), origin }
+    }
+
     /// `GET url`.
     pub fn get(&self, url: &Url) -> Page {
         self.read(url, self.http.get(url.clone()))

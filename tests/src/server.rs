@@ -25,6 +25,9 @@ pub struct Idp {
     admin_token: String,
     child: Option<Child>,
     org_created: Mutex<bool>,
+    /// Settings added after the harness defaults (so they override them), for every process this
+    /// `Idp` starts: itself, `bootstrap-admin`, restarts and second nodes.
+    extra_env: Vec<(String, String)>,
 }
 
 /// A client registered through `idp-admin client register`.
@@ -59,8 +62,37 @@ impl Idp {
     /// Creates a fresh data directory, bootstraps an admin token and starts `idp`, returning once
     /// `GET /readyz` answers 200.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Like [`Idp::start`], with extra settings (e.g. `IDP_REDIS_URL`) that override the harness
+    /// defaults; second nodes and restarts get them too.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        let mut idp = Self::prepare(env);
+        idp.spawn();
+        idp
+    }
+
+    /// Like [`Idp::start_with_env`], but returns as soon as `/healthz` answers, without waiting
+    /// for `/readyz` (for nodes started while a dependency is down).
+    pub fn start_unready_with_env(env: &[(&str, &str)]) -> Self {
+        let mut idp = Self::prepare(env);
+        idp.spawn_child();
+        idp.wait_for("/healthz");
+        idp
+    }
+
+    fn prepare(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new().prefix("motcua-e2e-").tempdir().expect("create temp dir");
         let [public_port, admin_port] = free_ports();
+        let mut extra_env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        // Tests share one Redis: each cluster gets its own key prefix (its directory's unique
+        // name), so throttling counters and key notices of one test never reach another.
+        if env.iter().any(|(k, _)| *k == "IDP_REDIS_URL") && !env.iter().any(|(k, _)| *k == "IDP_REDIS_PREFIX") {
+            let name = dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            extra_env.push(("IDP_REDIS_PREFIX".into(), format!("{name}:")));
+        }
         let mut idp = Idp {
             dir,
             public_port,
@@ -68,9 +100,9 @@ impl Idp {
             admin_token: String::new(),
             child: None,
             org_created: Mutex::new(false),
+            extra_env,
         };
         idp.admin_token = idp.bootstrap_admin();
-        idp.spawn();
         idp
     }
 
@@ -117,7 +149,8 @@ impl Idp {
     }
 
     /// Starts a second `idp` node of the same cluster: same data directory (so the same SQLite
-    /// database file), master key and issuer, its own ports and log (`idp-node2.log`).
+    /// database file), master key, issuer and extra settings (so the same Redis, when
+    /// `IDP_REDIS_URL` was given), its own ports and log (`idp-node2.log`).
     pub fn start_second_node(&self) -> Node {
         let [public_port, admin_port] = free_ports();
         let log_path = self.dir.path().join("idp-node2.log");
@@ -249,7 +282,8 @@ impl Idp {
             .env("IDP_KEY_RELOAD_INTERVAL", "1")
             // The test relying parties publish their JWKS on loopback.
             .env("IDP_OUTBOUND_ALLOW_PRIVATE", "true")
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -271,6 +305,11 @@ impl Idp {
     }
 
     fn spawn(&mut self) {
+        self.spawn_child();
+        self.wait_ready();
+    }
+
+    fn spawn_child(&mut self) {
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open server log");
         let child = self
             .idp_command()
@@ -280,12 +319,16 @@ impl Idp {
             .spawn()
             .expect("spawn idp");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
+        self.wait_for("/readyz");
+    }
+
+    /// Waits until `path` answers 200.
+    fn wait_for(&mut self, path: &str) {
         let http = http_client();
-        let readyz = self.url("/readyz");
+        let readyz = self.url(path);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let child = self.child.as_mut().expect("idp spawned");
@@ -300,7 +343,7 @@ impl Idp {
             }
             if Instant::now() > deadline {
                 self.kill();
-                panic!("idp did not answer 200 on /readyz within {READY_TIMEOUT:?}; its log:\n{}", self.server_log());
+                panic!("idp did not answer 200 on {path} within {READY_TIMEOUT:?}; its log:\n{}", self.server_log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }

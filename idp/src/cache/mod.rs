@@ -4,14 +4,22 @@
 //!
 //! Single-use items are taken with [`Cache::take`], which is atomic: under
 //! concurrency exactly one caller gets the value.
+//!
+//! Nodes also tell each other about signing-key changes through a
+//! [`Notifier`]: Redis pub/sub when Redis is configured, nothing otherwise
+//! (a single node, or nodes that follow by their periodic reload).
 
 mod memory;
+mod redis;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use memory::MemoryCache;
+pub use self::memory::MemoryCache;
+pub use self::redis::{RedisCache, RedisNotifier, client as redis_client, connection_manager};
 
 /// The cache could not be reached; requests that need it answer 503.
 #[derive(Debug, thiserror::Error)]
@@ -38,4 +46,29 @@ pub trait Cache: Send + Sync {
     async fn incr(&self, key: &str, ttl: Duration) -> CacheResult<u64>;
     /// Round trip for `/readyz`.
     async fn ping(&self) -> CacheResult<()>;
+}
+
+/// Cross-node notices. Domain and HTTP code call it without knowing how
+/// notices travel.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Tell the other nodes that the signing keys changed (best effort:
+    /// failures are logged, the periodic reload remains the fallback).
+    async fn keys_changed(&self);
+    /// Wait for the next key-change notice from another node. Notices that
+    /// arrive while nobody waits are kept (coalesced into one).
+    async fn key_notice(&self);
+}
+
+/// No notices: a single node, or nodes relying on the periodic reload.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopNotifier;
+
+#[async_trait]
+impl Notifier for NoopNotifier {
+    async fn keys_changed(&self) {}
+
+    async fn key_notice(&self) {
+        std::future::pending::<()>().await;
+    }
 }

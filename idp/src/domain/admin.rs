@@ -103,6 +103,29 @@ pub async fn create_admin_token(
     Ok((token, secret))
 }
 
+/// `idp bootstrap-admin`: create a `security-admin` token labelled `label`
+/// and audit it (`admin_token.create`, actor `system:bootstrap`, target the
+/// token id; the token itself is never recorded).
+pub async fn bootstrap_admin_token(
+    store: &dyn Store,
+    now: i64,
+    label: &str,
+) -> Result<(AdminToken, Secret), StoreError> {
+    let (token, secret) = create_admin_token(store, now, SECURITY_ADMIN, None, label).await?;
+    let detail = serde_json::json!({ "role": SECURITY_ADMIN, "label": token.label });
+    crate::domain::audit::record_system(
+        store,
+        now,
+        crate::domain::audit::SYSTEM_BOOTSTRAP,
+        "admin_token.create",
+        Some(&token.id),
+        crate::domain::audit::Outcome::Success,
+        Some(detail),
+    )
+    .await;
+    Ok((token, secret))
+}
+
 /// The token row for a presented bearer token, if it is known, not revoked and
 /// not expired at `now`.
 pub async fn authenticate(store: &dyn Store, now: i64, presented: &str) -> Result<Option<AdminToken>, StoreError> {
@@ -281,6 +304,22 @@ mod tests {
         let admin = token(SECURITY_ADMIN);
         assert!(allows(&admin, Action::ReadAudit) && allows(&admin, Action::ManageAdminTokens));
         assert!(may_access_organisation(&admin, "any") && organisation_scope(&admin).is_none());
+    }
+
+    #[tokio::test]
+    async fn bootstrap_tokens_are_audited_by_id_never_by_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/admin.db", dir.path().display());
+        let store = crate::store::connect(&url, 1).await.unwrap();
+        let (token, secret) = bootstrap_admin_token(store.as_ref(), 1_000, "first").await.unwrap();
+        assert_eq!(token.role, SECURITY_ADMIN);
+        let events = store.audit_events_after(0, 10).await.unwrap();
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!((e.actor.as_str(), e.action.as_str()), ("system:bootstrap", "admin_token.create"));
+        assert_eq!((e.target.as_deref(), e.at, e.outcome.as_str()), (Some(token.id.as_str()), 1_000, "success"));
+        let stored = serde_json::to_string(e).unwrap();
+        assert!(!stored.contains(secret.expose()) && !stored.contains(&token.hash), "{stored}");
     }
 
     #[test]

@@ -91,6 +91,41 @@ pub async fn record(store: &dyn Store, now: i64, event: NewEvent) -> Result<(), 
     Ok(())
 }
 
+/// Actor of the rotation schedule firing (`key.rotate`).
+pub const SYSTEM_SCHEDULE: &str = "system:schedule";
+/// Actor of a node's housekeeping (`key.remove`, `key.revoke_grants`).
+pub const SYSTEM_HOUSEKEEPING: &str = "system:housekeeping";
+/// Actor of key creation when a node starts on a store lacking keys (`key.create`).
+pub const SYSTEM_STARTUP: &str = "system:startup";
+/// Actor of `idp bootstrap-admin` (`admin_token.create`).
+pub const SYSTEM_BOOTSTRAP: &str = "system:bootstrap";
+
+/// Record an act the server did on its own (no request: no source IP or
+/// request id). `actor` is one of the `SYSTEM_*` names. A failure to record is
+/// logged; the act has happened.
+pub async fn record_system(
+    store: &dyn Store,
+    now: i64,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    outcome: Outcome,
+    detail: Option<Value>,
+) {
+    let event = NewEvent {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: target.map(str::to_owned),
+        source_ip: None,
+        request_id: None,
+        outcome,
+        detail,
+    };
+    if let Err(e) = record(store, now, event).await {
+        tracing::error!(error = %e, actor, action, "could not record an automatic act in the audit trail");
+    }
+}
+
 /// Cut to [`MAX_FIELD`] bytes on a character boundary, control characters removed.
 fn clip(s: String) -> String {
     if s.len() <= MAX_FIELD && !s.chars().any(char::is_control) {
@@ -138,6 +173,12 @@ pub struct Verification {
     pub first_broken_seq: Option<i64>,
     /// What is wrong there, for the admin.
     pub reason: Option<String>,
+    /// When the chain verified: the `seq` of its last event (the head).
+    pub head_seq: Option<i64>,
+    /// When the chain verified: the hash of its last event. Exported
+    /// periodically to a place the database administrator cannot write, it
+    /// lets a later `verify` prove the chain was not rewritten up to there.
+    pub head_hash: Option<String>,
 }
 
 /// Walk the whole chain from `seq` 1 and report the first break: a gap
@@ -153,6 +194,8 @@ pub async fn verify(store: &dyn Store) -> Result<Verification, StoreError> {
         events: count,
         first_broken_seq: Some(seq),
         reason: Some(reason),
+        head_seq: None,
+        head_hash: None,
     };
     loop {
         let page = store.audit_events_after(expected_seq - 1, VERIFY_PAGE).await?;
@@ -181,7 +224,14 @@ pub async fn verify(store: &dyn Store) -> Result<Verification, StoreError> {
         let reason = format!("the chain ends at event {last} but the head records event {head_seq}");
         return Ok(broken(last + 1, count, reason));
     }
-    Ok(Verification { ok: true, events: count, first_broken_seq: None, reason: None })
+    Ok(Verification {
+        ok: true,
+        events: count,
+        first_broken_seq: None,
+        reason: None,
+        head_seq: Some(head_seq),
+        head_hash: Some(head_hash),
+    })
 }
 
 /// Search filters as the admin API takes them.

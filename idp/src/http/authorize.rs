@@ -234,14 +234,19 @@ async fn resume(
         Some(p) => p,
         // A request that arrived by POST: take it from the cache (once) into this browser's session.
         None => match take_parked(&app, &q.req).await {
-            Some(p) => {
+            Err(e) => {
+                tracing::error!(error = %e, "taking a parked authorization request failed");
+                let status = StatusCode::SERVICE_UNAVAILABLE;
+                return error_page(&app, lang.locale, &rid, status, "err.server_error", "temporarily_unavailable");
+            }
+            Ok(Some(p)) => {
                 if save_pending(&app, &session, &q.req, &p).await.is_err() {
                     let status = StatusCode::SERVICE_UNAVAILABLE;
                     return error_page(&app, lang.locale, &rid, status, "err.server_error", "temporarily_unavailable");
                 }
                 p
             }
-            None => {
+            Ok(None) => {
                 return error_page(
                     &app,
                     lang.locale,
@@ -257,10 +262,12 @@ async fn resume(
     proceed(&app, &session, locale, &rid, &q.req, pending).await
 }
 
-async fn take_parked(app: &AppState, id: &str) -> Option<Pending> {
-    let bytes = app.cache.take(&parked_key(id)).await.ok().flatten()?;
-    let p: Pending = serde_json::from_slice(&bytes).ok()?;
-    (app.clock.now() - p.created_at <= app.config.login_ttl).then_some(p)
+/// A parked request, taken once; `Err` when the cache is unreachable (503,
+/// not "login expired": the request may well still be there).
+async fn take_parked(app: &AppState, id: &str) -> Result<Option<Pending>, crate::cache::CacheError> {
+    let Some(bytes) = app.cache.take(&parked_key(id)).await? else { return Ok(None) };
+    let Ok(p) = serde_json::from_slice::<Pending>(&bytes) else { return Ok(None) };
+    Ok((app.clock.now() - p.created_at <= app.config.login_ttl).then_some(p))
 }
 
 /// Decide and act: show login or consent, or answer the client.

@@ -32,7 +32,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The public listener: OIDC endpoints and pages.
 pub fn public_router(app: App) -> Router {
     let insecure = app.config.is_insecure_dev();
-    let sessions = SessionManagerLayer::new(session::DurableSessions::new(app.store.clone(), app.clock.clone()))
+    let store = session::Sessions::for_config(
+        &app.config.session_store,
+        app.store.clone(),
+        app.cache.clone(),
+        app.clock.clone(),
+    );
+    let sessions = SessionManagerLayer::new(store)
         .with_name(session::COOKIE_NAME)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -43,6 +49,7 @@ pub fn public_router(app: App) -> Router {
         .merge(authorize::router())
         .merge(login::router())
         .layer(sessions)
+        .layer(axum::middleware::map_response_with_state(app.clone(), session_save_failure))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -57,6 +64,30 @@ pub fn public_router(app: App) -> Router {
         .fallback(not_found)
         .with_state(app);
     with_common_layers(router)
+}
+
+/// tower-sessions answers a bare 500 when it cannot save a session (its store
+/// unreachable): show the translated 503 page instead, as for every other
+/// store or cache failure on a page.
+async fn session_save_failure(
+    axum::extract::State(app): axum::extract::State<App>,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    resp: axum::response::Response,
+) -> axum::response::Response {
+    if resp.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        && !resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return error::error_page(
+            &app,
+            lang.locale,
+            &rid,
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "err.server_error",
+            "temporarily_unavailable",
+        );
+    }
+    resp
 }
 
 /// The admin listener.

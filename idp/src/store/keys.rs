@@ -53,8 +53,9 @@ pub trait KeyLifecycleStore: Send + Sync {
     /// Move `next_at` from `old` to `new` if it still is `old`; `true` for the
     /// one caller that changed it.
     async fn advance_key_schedule(&self, old: Timestamp, new: Timestamp) -> StoreResult<bool>;
-    /// Record the key that signed the latest tokens of a grant.
-    async fn set_grant_signing_kid(&self, grant_id: &str, kid: &str) -> StoreResult<()>;
-    /// Revoke every live grant whose tokens `kid` signed; returns how many.
+    /// Record that `kid` signed tokens of a grant. Every key that ever signed
+    /// one of its tokens is kept; recording the same pair again does nothing.
+    async fn add_grant_signing_kid(&self, grant_id: &str, kid: &str) -> StoreResult<()>;
+    /// Revoke every live grant any of whose tokens `kid` signed; returns how many.
     async fn revoke_grants_signed_by(&self, kid: &str, now: Timestamp) -> StoreResult<u64>;
 }

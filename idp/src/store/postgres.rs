@@ -14,6 +14,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (2, "key_lifecycle", include_str!("../../../migrations/postgres/0002_key_lifecycle.sql")),
     (3, "admin_audit", include_str!("../../../migrations/postgres/0003_admin_audit.sql")),
     (4, "national_id_verified", include_str!("../../../migrations/postgres/0004_national_id_verified.sql")),
+    (5, "grant_signing_kids", include_str!("../../../migrations/postgres/0005_grant_signing_kids.sql")),
 ];
 
 /// The store on a PostgreSQL database.

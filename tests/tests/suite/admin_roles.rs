@@ -194,11 +194,24 @@ fn a_tampered_audit_row_is_detected_by_verify() {
     idp.register_client(&[]);
     let ok = idp.admin(&["audit", "verify"]);
     assert!(ok.status.success(), "{}", stderr(&ok));
-    assert!(stdout(&ok).starts_with("OK: 3 events"), "{}", stdout(&ok));
+    // bootstrap-admin's token, the 8 keys created at first start, the organisation, two clients.
+    assert!(stdout(&ok).starts_with("OK: 12 events"), "{}", stdout(&ok));
+    // The head to export where the database administrator cannot write.
+    let head = stdout(&ok).lines().nth(1).unwrap_or_default().to_owned();
+    assert!(head.starts_with("Head: seq 12 hash ") && head.len() == "Head: seq 12 hash ".len() + 64, "{head}");
 
     let db = idp.dir().join("idp.db");
+    let sqlite3 =
+        |sql: &str| Command::new("sqlite3").arg("-cmd").arg(".timeout 5000").arg(&db).arg(sql).output().unwrap();
     let sql = "UPDATE audit_events SET detail = '{\"error\":\"nothing happened\"}' WHERE seq = 2;";
-    let edit = Command::new("sqlite3").arg(&db).arg(sql).output().unwrap();
+    // A plain edit is refused by the database itself (append-only triggers).
+    let refused = sqlite3(sql);
+    assert!(!refused.status.success(), "the append-only trigger let an UPDATE through");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("audit_events is append-only"), "{refused:?}");
+    assert!(stdout(&idp.admin(&["audit", "verify"])).starts_with("OK: 12 events"));
+    // An attacker with DDL rights drops the trigger first, as this test does on purpose;
+    // the hash chain is what detects the edit then.
+    let edit = sqlite3(&format!("DROP TRIGGER audit_events_no_update; {sql}"));
     assert!(edit.status.success(), "sqlite3: {}", String::from_utf8_lossy(&edit.stderr));
 
     let broken = idp.admin(&["audit", "verify"]);

@@ -247,3 +247,68 @@ fn idp_admin_keys_commands() {
     let at = rp.token(&[("grant_type", "client_credentials")]).ok_json()["access_token"].as_str().unwrap().to_owned();
     oauth::verify_with_jwks(&at, &rp.jwks());
 }
+
+#[test]
+fn the_rotation_schedule_fires_when_due_and_is_audited() {
+    if std::process::Command::new("sqlite3").arg("-version").output().is_err() {
+        eprintln!("skipping: the sqlite3 CLI is not installed (the key unit tests fire the schedule on both engines)");
+        return;
+    }
+    let idp = Idp::start();
+    let reg = idp.register_client(&["--grant-type", "client_credentials"]);
+    let rp = Rp::new(&idp, &reg);
+    let token_kid = || {
+        let at =
+            rp.token(&[("grant_type", "client_credentials")]).ok_json()["access_token"].as_str().unwrap().to_owned();
+        kid_of(&at)
+    };
+    let rs256 = |state: &str| {
+        let list = idp.admin_json(&["keys", "list"]);
+        let found: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["alg"] == "RS256" && k["state"] == state)
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(found.len(), 1, "one {state} RS256 key: {list}");
+        found[0].clone()
+    };
+    let on = stdout(&idp.admin(&["keys", "schedule", "--every", "1h"]));
+    assert!(on.starts_with("Automatic rotation every 1h; next at "), "{on}");
+    let (active, next) = (rs256("active"), rs256("next"));
+    assert_eq!(token_kid(), active);
+
+    // Pin the clock's meaning: make the rotation due now, behind the server's back (the
+    // schedule is a row in the shared database, as another node would see it).
+    let db = idp.dir().join("idp.db");
+    let sql = "UPDATE key_schedule SET next_at = CAST(strftime('%s', 'now') AS INTEGER) - 1 WHERE id = 1;";
+    let edit =
+        std::process::Command::new("sqlite3").arg("-cmd").arg(".timeout 5000").arg(&db).arg(sql).output().unwrap();
+    assert!(edit.status.success(), "sqlite3: {}", String::from_utf8_lossy(&edit.stderr));
+
+    // Housekeeping runs every IDP_KEY_RELOAD_INTERVAL=1 s; allow slack for a loaded machine.
+    let started = Instant::now();
+    while rs256("active") == active {
+        assert!(started.elapsed() < Duration::from_secs(8), "the schedule did not fire within {:?}", started.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The pre-published next key signs now; the old active one is retired, still published.
+    assert_eq!(rs256("active"), next);
+    assert_eq!(rs256("retired"), active);
+    assert_eq!(token_kid(), next);
+    let published = jwks_kids(&rp.jwks());
+    assert!(published.contains(&next) && published.contains(&active), "{published:?}");
+    // Fired once: the next rotation is an hour away again.
+    let schedule = stdout(&idp.admin(&["keys", "schedule"]));
+    assert!(schedule.starts_with("Automatic rotation every 1h; next at "), "{schedule}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(rs256("active"), next, "the schedule fired twice");
+
+    // On the audit trail, by the schedule, not by an admin.
+    let events = idp.admin_json(&["audit", "search", "--actor", "system:schedule"]);
+    let events = events.as_array().unwrap_or_else(|| panic!("not a list: {events}"));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0]["action"].as_str(), events[0]["outcome"].as_str()), (Some("key.rotate"), Some("success")));
+    assert!(events[0]["detail"].as_str().is_some_and(|d| d.contains(&next)), "{}", events[0]);
+}

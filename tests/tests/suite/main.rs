@@ -18,6 +18,8 @@ mod discovery;
 mod errors;
 /// Signing-key lifecycle: rotation with pre-publication, revocation, two nodes, `idp-admin keys`.
 mod keys;
+/// Redis: two nodes sharing one Redis (codes, key-change notices, sessions), and Redis faults.
+mod redis;
 /// Single sign-on: sessions across clients, consent memory, `prompt`, `max_age`, restarts.
 mod sso;
 /// Token endpoint grants and token lifecycle: refresh rotation, code reuse, client

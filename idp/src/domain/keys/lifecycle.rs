@@ -8,11 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use serde_json::json;
 
 use super::{DEFAULT_ALGS, KeyError, Keyring};
 use crate::crypto::Secret;
 use crate::crypto::jwt::Alg;
 use crate::crypto::kek::Kek;
+use crate::domain::audit::{self, Outcome};
 use crate::store::{KeySchedule, KeyUpdate, SigningKey, Store, Timestamp};
 
 /// Seconds a retired key stays published beyond the longest token lifetime:
@@ -236,15 +238,53 @@ pub async fn revoke(store: &dyn Store, ring: &Keyring, kid: &str, now: Timestamp
 }
 
 /// Delete retired keys whose every token has expired; returns their kids.
+/// Each removal is audited (`key.remove`, actor `system:housekeeping`).
 pub async fn remove_expired(store: &dyn Store, policy: KeyPolicy, now: Timestamp) -> Result<Vec<String>, KeyError> {
     let mut removed = Vec::new();
     for k in store.list_signing_keys().await? {
         let due = k.retired_at.is_some_and(|r| r + policy.retention <= now);
         if k.state == "retired" && due && store.delete_signing_key(&k.kid, "retired").await? {
+            let detail = json!({ "alg": k.alg, "retired_at": k.retired_at });
+            audit::record_system(
+                store,
+                now,
+                audit::SYSTEM_HOUSEKEEPING,
+                "key.remove",
+                Some(&k.kid),
+                Outcome::Success,
+                Some(detail),
+            )
+            .await;
             removed.push(k.kid);
         }
     }
     Ok(removed)
+}
+
+/// Revoke again the grants signed by every `revoked` key: a node that had
+/// not yet reloaded its keys may have signed with one after the revocation.
+/// Returns each key that caught grants, with how many; each is audited
+/// (`key.revoke_grants`, actor `system:housekeeping`).
+pub async fn reapply_revocations(store: &dyn Store, now: Timestamp) -> Result<Vec<(String, u64)>, KeyError> {
+    let mut caught = Vec::new();
+    for k in store.list_signing_keys().await?.into_iter().filter(|k| k.state == "revoked") {
+        let n = store.revoke_grants_signed_by(&k.kid, now).await?;
+        if n > 0 {
+            let detail = json!({ "grants_revoked": n });
+            audit::record_system(
+                store,
+                now,
+                audit::SYSTEM_HOUSEKEEPING,
+                "key.revoke_grants",
+                Some(&k.kid),
+                Outcome::Success,
+                Some(detail),
+            )
+            .await;
+            caught.push((k.kid, n));
+        }
+    }
+    Ok(caught)
 }
 
 /// Turn automatic rotation on (every `every` seconds, the first one `every`
@@ -270,6 +310,7 @@ pub async fn set_schedule(
 
 /// Fire the schedule if it is due at `now`. Every node calls this; the one
 /// whose compare-and-set moves `next_at` rotates, the others return `None`.
+/// The rotation, or its failure, is audited (`key.rotate`, actor `system:schedule`).
 pub async fn run_schedule(
     store: &dyn Store,
     ring: &Keyring,
@@ -284,7 +325,13 @@ pub async fn run_schedule(
     if !store.advance_key_schedule(s.next_at, new_next).await? {
         return Ok(None);
     }
-    match rotate(store, ring, &[], now).await {
+    let result = rotate(store, ring, &[], now).await;
+    let (outcome, detail) = match &result {
+        Ok(done) => (Outcome::Success, json!({ "rotated": done, "next_at": new_next })),
+        Err(e) => (Outcome::Failure, json!({ "error": e.to_string() })),
+    };
+    audit::record_system(store, now, audit::SYSTEM_SCHEDULE, "key.rotate", None, outcome, Some(detail)).await;
+    match result {
         Ok(done) => Ok(Some(done)),
         Err(e) => {
             // Put the due time back so the next tick (on any node) tries again.
@@ -295,9 +342,12 @@ pub async fn run_schedule(
 }
 
 /// One housekeeping pass of a node: reload the ring, fire the schedule if
-/// due, remove retired keys past their retention. Failures are logged; each
-/// step runs regardless of the others.
-pub async fn housekeeping(store: &dyn Store, ring: &Keyring, policy: KeyPolicy, now: Timestamp) {
+/// due, remove retired keys past their retention, re-apply key revocations
+/// to grants (see [`reapply_revocations`]). Failures are logged; each step
+/// runs regardless of the others. `true` when this pass changed the
+/// keys (so the caller can notify the other nodes).
+pub async fn housekeeping(store: &dyn Store, ring: &Keyring, policy: KeyPolicy, now: Timestamp) -> bool {
+    let mut changed = false;
     if let Err(e) = ring.reload(store).await {
         tracing::error!(error = %e, "signing key reload failed; keeping the keys already loaded");
     }
@@ -305,6 +355,7 @@ pub async fn housekeeping(store: &dyn Store, ring: &Keyring, policy: KeyPolicy, 
         Ok(Some(done)) => {
             let kids: Vec<&str> = done.iter().map(|r| r.activated.as_str()).collect();
             tracing::info!(activated = ?kids, "scheduled signing key rotation");
+            changed = true;
         }
         Ok(None) => {}
         Err(e) => tracing::error!(error = %e, "scheduled signing key rotation failed"),
@@ -312,6 +363,7 @@ pub async fn housekeeping(store: &dyn Store, ring: &Keyring, policy: KeyPolicy, 
     match remove_expired(store, policy, now).await {
         Ok(removed) if !removed.is_empty() => {
             tracing::info!(?removed, "retired signing keys removed from the JWKS");
+            changed = true;
             if let Err(e) = ring.reload(store).await {
                 tracing::error!(error = %e, "signing key reload failed");
             }
@@ -319,6 +371,15 @@ pub async fn housekeeping(store: &dyn Store, ring: &Keyring, policy: KeyPolicy, 
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "removing retired signing keys failed"),
     }
+    // Grants only: the keys themselves do not change here.
+    match reapply_revocations(store, now).await {
+        Ok(caught) if !caught.is_empty() => {
+            tracing::warn!(?caught, "revoked grants signed by revoked keys after their revocation");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "re-applying signing key revocations failed"),
+    }
+    changed
 }
 
 /// Where the node's KEK comes from, which decides how a new one is handed over.

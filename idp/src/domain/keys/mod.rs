@@ -94,7 +94,8 @@ impl Keyring {
     }
 
     /// Load the keys, first creating an active and a next key for each
-    /// default algorithm that lacks them (first start). `kek` wraps new keys;
+    /// default algorithm that lacks them (first start; each creation is
+    /// audited as `key.create` by `system:startup`). `kek` wraps new keys;
     /// `older` KEKs only unwrap (a `keys rewrap` in progress).
     pub async fn open_with(
         store: &dyn Store,
@@ -115,14 +116,32 @@ impl Keyring {
             set: RwLock::new(Arc::new(KeySet { by_kid: HashMap::new(), active: HashMap::new(), jwks: Arc::default() })),
         };
         let mut keys = store.list_signing_keys().await?;
-        for alg in DEFAULT_ALGS {
-            for state in ["active", "next"] {
-                if !keys.iter().any(|k| k.alg == alg.as_str() && k.state == state) {
-                    let key = ring.new_key(alg, state, now).await?;
-                    store.insert_signing_key(&key).await?;
-                    keys.push(key);
-                }
-            }
+        // First start: generate every missing key at once on the blocking
+        // pool (RSA generation dominates start-up), then store them in order.
+        let missing: Vec<(Alg, &str)> = DEFAULT_ALGS
+            .into_iter()
+            .flat_map(|alg| ["active", "next"].map(|state| (alg, state)))
+            .filter(|(alg, state)| !keys.iter().any(|k| k.alg == alg.as_str() && k.state == *state))
+            .collect();
+        let mut pending = Vec::with_capacity(missing.len());
+        for (alg, state) in missing {
+            pending.push((state, ring.start_generation(alg)));
+        }
+        for (state, generation) in pending {
+            let key = ring.finish_generation(generation, state, now).await?;
+            store.insert_signing_key(&key).await?;
+            let detail = serde_json::json!({ "alg": key.alg, "state": key.state });
+            crate::domain::audit::record_system(
+                store,
+                now,
+                crate::domain::audit::SYSTEM_STARTUP,
+                "key.create",
+                Some(&key.kid),
+                crate::domain::audit::Outcome::Success,
+                Some(detail),
+            )
+            .await;
+            keys.push(key);
         }
         ring.install(&keys)?;
         Ok(ring)
@@ -239,13 +258,22 @@ impl Keyring {
 
     /// A fresh key in `state`, wrapped under the current KEK.
     async fn new_key(&self, alg: Alg, state: &str, now: Timestamp) -> Result<SigningKey, KeyError> {
+        self.finish_generation(self.start_generation(alg), state, now).await
+    }
+
+    /// Start generating a key pair on the blocking pool (RSA takes 50 ms to a
+    /// second, so it stays off the async threads and several can run at once).
+    fn start_generation(&self, alg: Alg) -> Generation {
         let kid = format!("{}-{}", alg.as_str().to_ascii_lowercase(), &crate::crypto::random_id()[..12]);
-        // RSA generation takes 50 ms to a second: keep it off the async threads.
         let (kid2, bits) = (kid.clone(), self.options.rsa_bits);
-        let generated = tokio::task::spawn_blocking(move || jwt::generate_with_bits(alg, &kid2, bits))
-            .await
-            .map_err(|e| KeyError::Crypto(e.to_string()))?
-            .map_err(|e| KeyError::Crypto(e.0))?;
+        let task = tokio::task::spawn_blocking(move || jwt::generate_with_bits(alg, &kid2, bits));
+        Generation { kid, alg, task }
+    }
+
+    /// Wait for a generation and wrap the private key under the current KEK.
+    async fn finish_generation(&self, g: Generation, state: &str, now: Timestamp) -> Result<SigningKey, KeyError> {
+        let Generation { kid, alg, task } = g;
+        let generated = task.await.map_err(|e| KeyError::Crypto(e.to_string()))?.map_err(|e| KeyError::Crypto(e.0))?;
         let kek = self.current_kek();
         let private_enc =
             kek.seal(kid.as_bytes(), &generated.private_der).map_err(|e| KeyError::Crypto(e.to_string()))?;
@@ -261,6 +289,13 @@ impl Keyring {
             retired_at: None,
         })
     }
+}
+
+/// A key pair being generated.
+struct Generation {
+    kid: String,
+    alg: Alg,
+    task: tokio::task::JoinHandle<Result<jwt::GeneratedKey, jwt::JwsError>>,
 }
 
 fn build(keks: &Keks, keys: &[SigningKey]) -> Result<KeySet, KeyError> {

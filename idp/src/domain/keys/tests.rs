@@ -76,7 +76,22 @@ async fn first_start_publishes_an_active_and_a_next_key_per_algorithm() {
             assert!(ring.verify(&token).is_some());
         }
         assert_eq!(jwks_kids(&ring).len(), 8, "next keys are pre-published");
+        // Each key created at start-up is on the audit trail, by kid.
+        let created = audited(store.as_ref(), "system:startup").await;
+        assert_eq!(created.len(), 8);
+        for k in &keys {
+            assert!(created.iter().any(|e| e.action == "key.create" && e.target.as_deref() == Some(&k.kid)));
+        }
+        // A restart on the same store creates nothing and records nothing.
+        Keyring::open(store.as_ref(), kek(), T0 + 1).await.ok();
+        assert_eq!(audited(store.as_ref(), "system:startup").await.len(), 8);
     }
+}
+
+/// Audit events whose actor contains `actor`, newest first.
+async fn audited(s: &dyn Store, actor: &str) -> Vec<crate::store::AuditEvent> {
+    let filter = crate::store::AuditFilter { actor: Some(actor.into()), ..Default::default() };
+    s.search_audit_events(&filter, 100).await.unwrap()
 }
 
 #[tokio::test]
@@ -184,6 +199,48 @@ async fn revoking_the_active_key_promotes_next_and_revokes_what_it_signed() {
     }
 }
 
+#[tokio::test]
+async fn revoking_a_key_revokes_grants_it_signed_before_a_rotation_and_late_signatures() {
+    for (_dir, store) in stores().await {
+        let s = store.as_ref();
+        let ring = Keyring::open(s, kek(), T0).await.unwrap();
+        s.create_organisation(&crate::store::Organisation {
+            id: "org-1".into(),
+            code: "moh".into(),
+            name: "MoH".into(),
+            kind: "ministry".into(),
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+        let old = ring.active_kid(Alg::Rs256).unwrap();
+        seed_grants(s, &old).await;
+        // The family's later tokens are signed by the key that followed a rotation.
+        let new = lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 10).await.unwrap()[0].activated.clone();
+        s.add_grant_signing_kid("g-signed", &new).await.unwrap();
+        s.add_grant_signing_kid("g-signed", &new).await.unwrap();
+
+        // The retired key that signed its first tokens is compromised: the family goes.
+        let r = lifecycle::revoke(s, &ring, &old, T0 + 20).await.unwrap();
+        assert_eq!(r.grants_revoked, 1);
+        assert!(s.get_grant("g-signed").await.unwrap().unwrap().revoked_at.is_some());
+        assert!(s.get_grant("g-other").await.unwrap().unwrap().revoked_at.is_none());
+
+        // A node that had not reloaded yet signs for g-other with the revoked key:
+        // the next housekeeping pass revokes that family too, and says so.
+        assert!(audited(s, "system:housekeeping").await.is_empty());
+        s.add_grant_signing_kid("g-other", &old).await.unwrap();
+        lifecycle::housekeeping(s, &ring, KeyPolicy::new(600, 600), T0 + 30).await;
+        assert_eq!(s.get_grant("g-other").await.unwrap().unwrap().revoked_at, Some(T0 + 30));
+        let events = audited(s, "system:housekeeping").await;
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].action.as_str(), events[0].target.as_deref()), ("key.revoke_grants", Some(old.as_str())));
+        // Nothing left to catch: no further events.
+        lifecycle::housekeeping(s, &ring, KeyPolicy::new(600, 600), T0 + 40).await;
+        assert_eq!(audited(s, "system:housekeeping").await.len(), 1);
+    }
+}
+
 /// Two grants for one citizen: `g-signed` whose tokens `kid` signed, `g-other` signed by another key.
 async fn seed_grants(s: &dyn Store, kid: &str) {
     use crate::store::{Account, Citizen, CitizenProfile, Client};
@@ -220,7 +277,7 @@ async fn seed_grants(s: &dyn Store, kid: &str) {
     s.create_client(&client).await.unwrap();
     for (id, signer) in [("g-signed", kid), ("g-other", "es256-other")] {
         s.create_grant(&grant(id), None).await.unwrap();
-        s.set_grant_signing_kid(id, signer).await.unwrap();
+        s.add_grant_signing_kid(id, signer).await.unwrap();
     }
 }
 
@@ -240,9 +297,14 @@ async fn retired_keys_are_removed_once_their_tokens_have_expired() {
         assert!(lifecycle::remove_expired(s, policy, T0 + policy.retention - 1).await.unwrap().is_empty());
         lifecycle::housekeeping(s, &ring, policy, T0 + policy.retention - 1).await;
         assert!(jwks_kids(&ring).contains(&retired));
+        assert!(audited(s, "system:housekeeping").await.is_empty());
         lifecycle::housekeeping(s, &ring, policy, T0 + policy.retention).await;
         assert!(!jwks_kids(&ring).contains(&retired));
         assert!(s.list_signing_keys().await.unwrap().iter().all(|k| k.kid != retired));
+        let removed = audited(s, "system:housekeeping").await;
+        assert_eq!(removed.len(), 1);
+        assert_eq!((removed[0].action.as_str(), removed[0].target.as_deref()), ("key.remove", Some(retired.as_str())));
+        assert_eq!(removed[0].at, T0 + policy.retention);
     }
 }
 
@@ -268,6 +330,10 @@ async fn the_schedule_fires_under_a_pinned_clock_and_survives_a_restart() {
         let fired = lifecycle::run_schedule(s, &restarted, clock.now()).await.unwrap().unwrap();
         assert_eq!(fired.len(), 4);
         assert_ne!(restarted.active_kid(Alg::Rs256), Some(active.clone()));
+        let events = audited(s, "system:schedule").await;
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].action.as_str(), events[0].outcome.as_str()), ("key.rotate", "success"));
+        assert!(events[0].detail.as_deref().unwrap().contains(&fired[0].activated), "{:?}", events[0].detail);
         let schedule = s.get_key_schedule().await.unwrap().unwrap();
         assert_eq!(schedule.next_at, T0 + 180 * day);
         // Fired once: the same instant does not rotate again.

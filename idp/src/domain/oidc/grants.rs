@@ -164,9 +164,13 @@ async fn respond(
     } else {
         None
     };
-    // DESIGN §5: revoking a key revokes the grants whose tokens it signed.
-    if let Some(kid) = crate::crypto::jwt::peek_header(&at).ok().and_then(|h| h.key_id().map(str::to_owned)) {
-        ctx.store.set_grant_signing_kid(&grant.id, &kid).await?;
+    // DESIGN §5: revoking a key revokes every grant any of whose tokens it
+    // signed. Both tokens are looked at: a rotation may fall between them.
+    let kid_of = |jwt: &str| crate::crypto::jwt::peek_header(jwt).ok().and_then(|h| h.key_id().map(str::to_owned));
+    let mut kids: Vec<String> = [Some(at.as_str()), idt.as_deref()].into_iter().flatten().filter_map(kid_of).collect();
+    kids.dedup();
+    for kid in kids {
+        ctx.store.add_grant_signing_kid(&grant.id, &kid).await?;
     }
     Ok(TokenResponse {
         access_token: at,

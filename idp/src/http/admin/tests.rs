@@ -37,6 +37,7 @@ async fn harness() -> Harness {
         config: Arc::new(Config::default()),
         store,
         cache: Arc::new(MemoryCache::new()),
+        notifier: Arc::new(crate::cache::NoopNotifier),
         clock: Arc::new(FixedClock::new(NOW)),
         keys: Arc::new(keys),
         pages: Arc::new(Pages::new().unwrap()),
@@ -257,4 +258,64 @@ fn limits() {
     for bad in ["0", "-1", "x", "501"] {
         assert!(matches!(parse_limit(Some(bad)), Err(AdminError::BadRequest(_))), "{bad}");
     }
+}
+
+#[tokio::test]
+async fn refused_and_failed_key_calls_are_audited() {
+    let h = harness().await;
+    let (auditor, secret) = create_admin_token(h.app.store.as_ref(), NOW, "auditor", None, "aud").await.unwrap();
+    let events = |action: &'static str| {
+        let store = h.app.store.clone();
+        async move {
+            let filter = crate::store::AuditFilter { action: Some(action.into()), ..Default::default() };
+            store.search_audit_events(&filter, 50).await.unwrap()
+        }
+    };
+    // Refused: every key route, reads included, with the refused token as actor.
+    for (method, uri, action) in [
+        (Method::GET, "/admin/v1/keys", "key.list"),
+        (Method::GET, "/admin/v1/keys/jwks", "key.jwks"),
+        (Method::GET, "/admin/v1/keys/schedule", "key.schedule_show"),
+        (Method::POST, "/admin/v1/keys/rotate", "key.rotate"),
+        (Method::PUT, "/admin/v1/keys/schedule", "key.schedule"),
+        (Method::POST, "/admin/v1/keys/rewrap", "key.rewrap"),
+        (Method::POST, "/admin/v1/keys/rs256-x/revoke", "key.revoke"),
+    ] {
+        let body = (method == Method::PUT).then_some("not json");
+        let (s, b) = h.call_as(Some(secret.expose()), method, uri, body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{uri}: {b}");
+        let found = events(action).await;
+        assert_eq!(found.len(), 1, "{action}: {found:?}");
+        assert_eq!(found[0].outcome, "denied");
+        assert_eq!(found[0].actor, format!("admin:{} (aud)", auditor.id));
+    }
+    assert_eq!(events("key.revoke").await[0].target.as_deref(), Some("rs256-x"));
+
+    // Failed: a bad body, a bad algorithm, an unknown key, a too-short schedule.
+    let (s, _) = h.call(Method::PUT, "/admin/v1/keys/schedule", Some("{\"every\":3600}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = h.call(Method::PUT, "/admin/v1/keys/schedule", Some("{\"every_secs\":60}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = h.call(Method::POST, "/admin/v1/keys/rotate", Some("{\"alg\":\"HS256\"}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = h.call(Method::POST, "/admin/v1/keys/rotate", Some("{nope")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = h.call(Method::POST, "/admin/v1/keys/rs256-nope/revoke", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let failures = |v: Vec<crate::store::AuditEvent>| {
+        v.into_iter().filter(|e| e.outcome == "failure").map(|e| e.detail.unwrap_or_default()).collect::<Vec<_>>()
+    };
+    let schedule = failures(events("key.schedule").await);
+    assert_eq!(schedule.len(), 2, "{schedule:?}");
+    assert!(schedule.iter().all(|d| d.contains("BadRequest")), "{schedule:?}");
+    assert_eq!(failures(events("key.rotate").await).len(), 2);
+    let revoke = events("key.revoke").await;
+    assert_eq!((revoke[0].outcome.as_str(), revoke[0].target.as_deref()), ("failure", Some("rs256-nope")));
+
+    // Successes are recorded with the same actor naming as client handlers.
+    let (s, _) = h.call(Method::POST, "/admin/v1/keys/rotate", Some("{\"alg\":\"ES256\"}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let rotated = events("key.rotate").await;
+    assert_eq!((rotated[0].outcome.as_str(), rotated[0].target.as_deref()), ("success", Some("ES256")));
+    assert!(rotated[0].actor.starts_with("admin:") && rotated[0].actor.ends_with(" (test)"), "{}", rotated[0].actor);
 }

@@ -141,24 +141,31 @@ macro_rules! impl_keys {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn set_grant_signing_kid(&self, grant_id: &str, kid: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE grants SET signing_kid = $1 WHERE id = $2")
-                    .bind(kid)
-                    .bind(grant_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+            async fn add_grant_signing_kid(&self, grant_id: &str, kid: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO grant_signing_kids (grant_id, kid) VALUES ($1, $2) \
+                     ON CONFLICT (grant_id, kid) DO NOTHING",
+                )
+                .bind(grant_id)
+                .bind(kid)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
                 Ok(())
             }
 
             async fn revoke_grants_signed_by(&self, kid: &str, now: Timestamp) -> StoreResult<u64> {
-                let done =
-                    sqlx::query("UPDATE grants SET revoked_at = $1 WHERE signing_kid = $2 AND revoked_at IS NULL")
-                        .bind(now)
-                        .bind(kid)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(db_err)?;
+                // `grant_signing_kids` holds every key that signed one of a
+                // grant's tokens (0005 copied the older `grants.signing_kid`).
+                let done = sqlx::query(
+                    "UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL \
+                     AND id IN (SELECT grant_id FROM grant_signing_kids WHERE kid = $2)",
+                )
+                .bind(now)
+                .bind(kid)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
                 Ok(done.rows_affected())
             }
         }

@@ -41,6 +41,9 @@ pub(super) async fn audit_chain(s: &dyn Store) {
     assert_eq!(all[2].prev_hash, all[1].hash);
     assert_eq!(all[0].detail.as_deref(), Some(r#"{"fields":["scopes"]}"#));
     assert_eq!(s.audit_head().await.unwrap(), (3, all[2].hash.clone()));
+    // A verified chain reports its head, for export outside the database.
+    let v = audit::verify(s).await.unwrap();
+    assert_eq!((v.head_seq, v.head_hash.as_deref()), (Some(3), Some(all[2].hash.as_str())));
     assert_eq!(s.audit_events_after(2, 10).await.unwrap().len(), 1);
 
     let seqs = |v: Vec<AuditEvent>| v.into_iter().map(|e| e.seq).collect::<Vec<_>>();
@@ -88,14 +91,33 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
 }
 
 /// Edit a row, delete one, cut the tail: `verify` names the first broken seq each time.
-/// `sql` runs a statement behind the store's back.
-async fn tamper<F, Fut>(s: &dyn Store, sql: F)
+/// `sql` runs a statement behind the store's back and says whether the
+/// database accepted it; `drop_triggers` removes the append-only triggers.
+async fn tamper<F, Fut>(s: &dyn Store, sql: F, drop_triggers: &'static str)
 where
     F: Fn(&'static str) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = Result<(), String>>,
 {
     three_events(s).await;
     assert!(audit::verify(s).await.unwrap().ok);
+    // The database itself refuses a plain edit or delete (0005's triggers).
+    for plain in [
+        "UPDATE audit_events SET detail = NULL WHERE seq = 2",
+        "DELETE FROM audit_events WHERE seq = 2",
+        "DELETE FROM audit_events",
+    ] {
+        let refused = sql(plain).await.expect_err(plain);
+        assert!(refused.contains("audit_events is append-only"), "{plain}: {refused}");
+    }
+    assert_eq!(s.audit_events_after(0, 10).await.unwrap().len(), 3);
+    assert!(audit::verify(s).await.unwrap().ok);
+    // An attacker with DDL rights drops the triggers first; the hash chain is
+    // what catches them from here on.
+    sql(drop_triggers).await.unwrap();
+    let sql = |q: &'static str| {
+        let run = sql(q);
+        async move { run.await.unwrap() }
+    };
     sql("UPDATE audit_events SET detail = '{\"fields\":[]}' WHERE seq = 2").await;
     let v = audit::verify(s).await.unwrap();
     assert!(!v.ok);
@@ -116,14 +138,15 @@ where
 async fn audit_tamper_detected_on_sqlite() {
     let (dir, store) = super::sqlite_store().await;
     let url = format!("sqlite://{}/nested/motcua.db", dir.path().display());
-    tamper(&store, |sql| {
+    let drop_triggers = "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;";
+    let run = |sql| {
         let url = url.clone();
         async move {
             let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
         }
-    })
-    .await;
+    };
+    tamper(&store, run, drop_triggers).await;
 }
 
 #[tokio::test]
@@ -132,14 +155,16 @@ async fn audit_tamper_detected_on_postgres() {
     let mut url = url::Url::parse(&base).unwrap();
     url.set_path(&format!("/{db}"));
     let url = url.to_string();
-    tamper(&store, |sql| {
+    let drop_triggers = "DROP TRIGGER audit_events_no_update ON audit_events; \
+                DROP TRIGGER audit_events_no_delete ON audit_events;";
+    let run = |sql| {
         let url = url.clone();
         async move {
             let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
         }
-    })
-    .await;
+    };
+    tamper(&store, run, drop_triggers).await;
     drop(store);
     super::drop_database(&base, &db).await;
 }
