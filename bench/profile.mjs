@@ -1,0 +1,35 @@
+// CPU profile of one Motcua scenario under load (default: the token endpoint with
+// client_credentials RS256): `perf record --call-graph dwarf` on the idp process, then the
+// symbols with the most time including callees, and per shared object.
+// Writes bench/results/profile-<scenario>.txt. Needs perf (Debian linux-perf).
+// Usage: node bench/profile.mjs [SCENARIO_ID]   (ids as in bench.mjs: cc_rs256, introspection, login_sso…)
+import { spawn, execFileSync } from 'node:child_process';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { setupMotcua, driver, driverConfig, measure, SCENARIOS, passwordHash, PASSWORD, OUT, work, log, cleanup } from './bench.mjs';
+
+const id = process.argv[2] || 'cc_rs256';
+const SECONDS = Number(process.env.BENCH_SECONDS || 10);
+
+async function main() {
+  const sys = await setupMotcua(await passwordHash(PASSWORD));
+  const { tokens } = await driver(driverConfig(sys, { mode: 'collect', count: 32, scope: 'openid offline_access', prompt: 'consent' }));
+  sys.introspectToken = tokens[0].access_token;
+  sys.refreshFile = path.join(work, 'refresh');
+  writeFileSync(sys.refreshFile, tokens.slice(1).map((t) => t.refresh_token).join('\n'));
+  const data = path.join(work, 'perf.data');
+  const perf = spawn('perf', ['record', '-F', '499', '--call-graph', 'dwarf,16384', '-p', String(sys.pid), '-o', data, '--', 'sleep', String(SECONDS)], { stdio: 'ignore' });
+  const done = new Promise((r) => perf.on('exit', r));
+  log(`profiling ${id}`);
+  const r = await measure(sys, SCENARIOS.find((s) => s.id === id));
+  await done;
+  const report = (args) => execFileSync('perf', ['report', '-i', data, '--stdio', '-g', 'none', ...args], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString()
+    .split('\n').map((l) => l.replace(/\s+-\s+-\s*$/, '').trimEnd())
+    .filter((l) => l && !l.startsWith('#') && !/\] 0x[0-9a-f]+$/.test(l)).join('\n');
+  const text = `Motcua ${id} under load: ${JSON.stringify(r)}\n\n== by shared object (self) ==\n${report(['--no-children', '--sort', 'dso'])}\n\n`
+    + `== symbols, time including callees (>= 1.5%; libcrypto has no symbols, its frames are omitted) ==\n${report(['--children', '--sort', 'symbol', '--percent-limit', '1.5'])}\n`;
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(path.join(OUT, `profile-${id}.txt`), text);
+  process.stdout.write(text);
+}
+main().then(cleanup, async (e) => { console.error(e.stack || e); await cleanup(); process.exit(1); });
