@@ -143,6 +143,58 @@ pub fn normalize_phone(phone: &str) -> Option<String> {
         .then(|| format!("+{digits}"))
 }
 
+/// Check every profile field of a new citizen and build the account: the
+/// rules sign-up and the bulk import share. The password is not part of it.
+pub fn new_citizen(
+    now: Timestamp,
+    national_id: &str,
+    national_id_verified: bool,
+    full_name: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> Result<Citizen, SignUpError> {
+    let national_id = national_id.trim().to_owned();
+    if !valid_national_id(&national_id, now) {
+        return Err(SignUpError::InvalidNationalId);
+    }
+    let full_name = full_name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if full_name.is_empty() || full_name.chars().count() > 200 || full_name.chars().any(char::is_control) {
+        return Err(SignUpError::InvalidName);
+    }
+    let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) => Some(normalize_email(e).ok_or(SignUpError::InvalidEmail)?),
+        None => None,
+    };
+    let phone = match phone.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Some(normalize_phone(p).ok_or(SignUpError::InvalidPhone)?),
+        None => None,
+    };
+    let id = random_id();
+    Ok(Citizen {
+        account: Account {
+            id: id.clone(),
+            subject: random_id(),
+            kind: "citizen".into(),
+            status: "active".into(),
+            created_at: now,
+        },
+        profile: CitizenProfile {
+            account_id: id,
+            national_id,
+            national_id_verified,
+            full_name,
+            email,
+            email_verified: false,
+            phone,
+            phone_verified: false,
+            birthdate: None,
+            gender: None,
+            address: None,
+            updated_at: now,
+        },
+    })
+}
+
 /// Create a citizen account after validating every field.
 pub async fn sign_up(
     store: &dyn Store,
@@ -150,27 +202,20 @@ pub async fn sign_up(
     now: Timestamp,
     input: SignUp,
 ) -> Result<Citizen, SignUpError> {
-    let national_id = input.national_id.trim().to_owned();
-    if !valid_national_id(&national_id, now) {
-        return Err(SignUpError::InvalidNationalId);
-    }
-    let full_name = input.full_name.split_whitespace().collect::<Vec<_>>().join(" ");
-    if full_name.is_empty() || full_name.chars().count() > 200 || full_name.chars().any(char::is_control) {
-        return Err(SignUpError::InvalidName);
-    }
-    let email = match input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-        Some(e) => Some(normalize_email(e).ok_or(SignUpError::InvalidEmail)?),
-        None => None,
-    };
-    let phone = match input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => Some(normalize_phone(p).ok_or(SignUpError::InvalidPhone)?),
-        None => None,
-    };
+    let citizen = new_citizen(
+        now,
+        &input.national_id,
+        input.national_id_verified,
+        &input.full_name,
+        input.email.as_deref(),
+        input.phone.as_deref(),
+    )?;
+    let (national_id, email) = (&citizen.profile.national_id, &citizen.profile.email);
     // Duplicates are found before the (costly) hash, so a flood of sign-ups
     // for taken identifiers costs no Argon2 time; the unique constraints
     // still decide races below.
     let lookup = |e: StoreError| SignUpError::Internal(e.to_string());
-    if store.find_citizen_by_national_id(&national_id).await.map_err(lookup)?.is_some() {
+    if store.find_citizen_by_national_id(national_id).await.map_err(lookup)?.is_some() {
         return Err(SignUpError::NationalIdTaken);
     }
     if let Some(e) = &email
@@ -187,30 +232,6 @@ pub async fn sign_up(
             Some(passwords.hash(pw).await.map_err(|e| SignUpError::Internal(e.to_string()))?)
         }
         None => None,
-    };
-    let id = random_id();
-    let citizen = Citizen {
-        account: Account {
-            id: id.clone(),
-            subject: random_id(),
-            kind: "citizen".into(),
-            status: "active".into(),
-            created_at: now,
-        },
-        profile: CitizenProfile {
-            account_id: id,
-            national_id,
-            national_id_verified: input.national_id_verified,
-            full_name,
-            email,
-            email_verified: false,
-            phone,
-            phone_verified: false,
-            birthdate: None,
-            gender: None,
-            address: None,
-            updated_at: now,
-        },
     };
     match store.create_citizen(&citizen, hash.as_deref()).await {
         Ok(()) => Ok(citizen),

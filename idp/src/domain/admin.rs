@@ -79,6 +79,28 @@ pub fn may_access_organisation(token: &AdminToken, organisation_id: &str) -> boo
     organisation_scope(token).is_none_or(|own| !own.is_empty() && own == organisation_id)
 }
 
+/// A fresh admin token: 256-bit random, only its SHA-256 kept in the row.
+fn new_token(
+    now: Timestamp,
+    role: &str,
+    organisation_id: Option<String>,
+    label: &str,
+    expires_at: Option<Timestamp>,
+) -> (AdminToken, Secret) {
+    let secret = Secret::new(crypto::random_token());
+    let token = AdminToken {
+        id: crypto::random_id(),
+        hash: crypto::sha256_hex(secret.expose().as_bytes()),
+        role: role.to_owned(),
+        organisation_id,
+        label: label.to_owned(),
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+    };
+    (token, secret)
+}
+
 /// Create and store a new admin token. Returns the stored row and the token
 /// itself, which exists nowhere else: show it once.
 pub async fn create_admin_token(
@@ -88,17 +110,7 @@ pub async fn create_admin_token(
     organisation_id: Option<String>,
     label: &str,
 ) -> Result<(AdminToken, Secret), StoreError> {
-    let secret = Secret::new(crypto::random_token());
-    let token = AdminToken {
-        id: crypto::random_id(),
-        hash: crypto::sha256_hex(secret.expose().as_bytes()),
-        role: role.to_owned(),
-        organisation_id,
-        label: label.to_owned(),
-        created_at: now,
-        expires_at: None,
-        revoked_at: None,
-    };
+    let (token, secret) = new_token(now, role, organisation_id, label, None);
     store.create_admin_token(&token).await?;
     Ok((token, secret))
 }
@@ -225,17 +237,7 @@ pub async fn issue(store: &dyn Store, now: i64, input: NewAdminToken) -> Result<
         Some(_) => return Err(AdminTokenError::InvalidExpiry),
         None => None,
     };
-    let secret = Secret::new(crypto::random_token());
-    let token = AdminToken {
-        id: crypto::random_id(),
-        hash: crypto::sha256_hex(secret.expose().as_bytes()),
-        role: role.to_owned(),
-        organisation_id,
-        label: label.to_owned(),
-        created_at: now,
-        expires_at,
-        revoked_at: None,
-    };
+    let (token, secret) = new_token(now, role, organisation_id, label, expires_at);
     store.create_admin_token(&token).await?;
     Ok((token, secret))
 }

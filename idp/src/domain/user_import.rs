@@ -8,10 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::accounts::{normalize_email, normalize_phone, valid_national_id};
+use super::accounts::{SignUpError, new_citizen};
 use crate::crypto::password::check_imported_hash;
-use crate::crypto::random_id;
-use crate::store::{Account, Citizen, CitizenProfile, ImportOutcome, ImportedCitizen, Store, StoreError, Timestamp};
+use crate::store::{ImportOutcome, ImportedCitizen, Store, StoreError, Timestamp};
 
 /// Most rows accepted in one batch.
 pub const MAX_BATCH: usize = 5000;
@@ -106,55 +105,24 @@ pub async fn import_batch(
 
 /// One row through the sign-up rules; the error is the reason.
 fn validate(row: ImportRow, now: Timestamp) -> Result<ImportedCitizen, &'static str> {
-    let national_id = row.national_id.trim().to_owned();
-    if !valid_national_id(&national_id, now) {
-        return Err("national_id must be 12 digits with a known province code and a past birth year");
-    }
-    // The same rule as sign-up: whitespace collapsed, 1 to 200 characters.
-    let full_name = row.full_name.split_whitespace().collect::<Vec<_>>().join(" ");
-    if full_name.is_empty() || full_name.chars().count() > 200 || full_name.chars().any(char::is_control) {
-        return Err("full_name is missing, longer than 200 characters or has control characters");
-    }
     let present = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let email = match present(row.email) {
-        Some(e) => Some(normalize_email(&e).ok_or("email is not a valid address")?),
-        None => None,
-    };
-    let phone = match present(row.phone) {
-        Some(p) => Some(normalize_phone(&p).ok_or("phone is not a valid number (E.164 or 0-prefixed)")?),
-        None => None,
-    };
+    // Imported from the portal's existing records, where the number was checked.
+    let citizen = new_citizen(now, &row.national_id, true, &row.full_name, row.email.as_deref(), row.phone.as_deref())
+        .map_err(|e| match e {
+            SignUpError::InvalidNationalId => {
+                "national_id must be 12 digits with a known province code and a past birth year"
+            }
+            SignUpError::InvalidName => "full_name is missing, longer than 200 characters or has control characters",
+            SignUpError::InvalidEmail => "email is not a valid address",
+            SignUpError::InvalidPhone => "phone is not a valid number (E.164 or 0-prefixed)",
+            _ => "the row could not be read",
+        })?;
     let password_hash = match present(row.password_hash) {
         Some(h) => {
             check_imported_hash(&h)?;
             Some(h)
         }
         None => None,
-    };
-    let id = random_id();
-    let citizen = Citizen {
-        account: Account {
-            id: id.clone(),
-            subject: random_id(),
-            kind: "citizen".into(),
-            status: "active".into(),
-            created_at: now,
-        },
-        profile: CitizenProfile {
-            account_id: id,
-            national_id,
-            // Imported from the portal's existing records, where the number was checked.
-            national_id_verified: true,
-            full_name,
-            email,
-            email_verified: false,
-            phone,
-            phone_verified: false,
-            birthdate: None,
-            gender: None,
-            address: None,
-            updated_at: now,
-        },
     };
     Ok(ImportedCitizen { citizen, password_hash })
 }

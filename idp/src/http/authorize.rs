@@ -190,27 +190,13 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
             Ok(()) => Redirect::to(&format!("/authorize/continue?req={id}")).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "parking a posted authorization request failed");
-                error_page(
-                    app,
-                    locale,
-                    rid,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "err.server_error",
-                    "temporarily_unavailable",
-                )
+                unavailable(app, locale, rid)
             }
         };
     }
     if let Err(e) = save_pending(app, session, &id, &pending).await {
         tracing::error!(error = %e, "session write failed");
-        return error_page(
-            app,
-            locale,
-            rid,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "err.server_error",
-            "temporarily_unavailable",
-        );
+        return unavailable(app, locale, rid);
     }
     proceed(app, session, locale, rid, &id, pending).await
 }
@@ -236,13 +222,11 @@ async fn resume(
         None => match take_parked(&app, &q.req).await {
             Err(e) => {
                 tracing::error!(error = %e, "taking a parked authorization request failed");
-                let status = StatusCode::SERVICE_UNAVAILABLE;
-                return error_page(&app, lang.locale, &rid, status, "err.server_error", "temporarily_unavailable");
+                return unavailable(&app, lang.locale, &rid);
             }
             Ok(Some(p)) => {
                 if save_pending(&app, &session, &q.req, &p).await.is_err() {
-                    let status = StatusCode::SERVICE_UNAVAILABLE;
-                    return error_page(&app, lang.locale, &rid, status, "err.server_error", "temporarily_unavailable");
+                    return unavailable(&app, lang.locale, &rid);
                 }
                 p
             }
@@ -260,6 +244,11 @@ async fn resume(
     };
     let locale = lang.with_ui_locales(pending.request.ui_locales.as_deref());
     proceed(&app, &session, locale, &rid, &q.req, pending).await
+}
+
+/// The translated 503 page: the cache or the session store is unreachable.
+fn unavailable(app: &AppState, locale: Locale, rid: &str) -> Response {
+    error_page(app, locale, rid, StatusCode::SERVICE_UNAVAILABLE, "err.server_error", "temporarily_unavailable")
 }
 
 /// A parked request, taken once; `Err` when the cache is unreachable (503,
