@@ -3,7 +3,34 @@
 
 /// `KeyLifecycleStore`.
 macro_rules! impl_keys {
-    ($store:ident, $begin:literal) => {
+    ($store:ident, $db:ty, $begin:literal) => {
+        impl $store {
+            /// Insert one signing key, on the pool or inside a transaction.
+            pub(super) async fn insert_key<'e, E: sqlx::Executor<'e, Database = $db>>(
+                executor: E,
+                k: &SigningKey,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, state, private_enc, kek_id, public_jwk, \
+                     created_at, activated_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&k.kid)
+                .bind(&k.alg)
+                .bind(&k.state)
+                .bind(&k.private_enc)
+                .bind(&k.kek_id)
+                .bind(&k.public_jwk)
+                .bind(k.created_at)
+                .bind(k.activated_at)
+                .bind(k.retired_at)
+                .execute(executor)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl KeyLifecycleStore for $store {
             async fn change_signing_keys(&self, updates: &[KeyUpdate], inserts: &[SigningKey]) -> StoreResult<bool> {
@@ -30,23 +57,7 @@ macro_rules! impl_keys {
                     }
                 }
                 for k in inserts {
-                    sqlx::query(
-                        "INSERT INTO signing_keys (kid, alg, state, private_enc, kek_id, public_jwk, \
-                         created_at, activated_at, retired_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(&k.kid)
-                    .bind(&k.alg)
-                    .bind(&k.state)
-                    .bind(&k.private_enc)
-                    .bind(&k.kek_id)
-                    .bind(&k.public_jwk)
-                    .bind(k.created_at)
-                    .bind(k.activated_at)
-                    .bind(k.retired_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                    Self::insert_key(&mut *tx, k).await?;
                 }
                 tx.commit().await.map_err(db_err)?;
                 Ok(true)

@@ -101,24 +101,7 @@ macro_rules! impl_sessions {
             }
 
             async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, state, private_enc, kek_id, public_jwk, \
-                     created_at, activated_at, retired_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&k.kid)
-                .bind(&k.alg)
-                .bind(&k.state)
-                .bind(&k.private_enc)
-                .bind(&k.kek_id)
-                .bind(&k.public_jwk)
-                .bind(k.created_at)
-                .bind(k.activated_at)
-                .bind(k.retired_at)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(())
+                Self::insert_key(&self.pool, k).await
             }
 
             async fn update_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
