@@ -4,6 +4,7 @@ use clap::Args;
 use serde_json::{Map, Value};
 
 use crate::api::Failure;
+use crate::commands::read_jwks_file;
 
 /// Arguments of `client update`. Each option given replaces the value or the
 /// whole list it names; the rest stays.
@@ -66,12 +67,7 @@ pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
         }
     }
     if let Some(path) = &args.jwks_file {
-        let shown = path.display();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read the JWKS file {shown}: {e}")))?;
-        let jwks: Value = serde_json::from_str(&text)
-            .map_err(|e| Failure(format!("the JWKS file {shown} is not valid JSON: {e}")))?;
-        body.insert("jwks".into(), jwks);
+        body.insert("jwks".into(), read_jwks_file(path)?);
     }
     if let Some(pkce) = args.require_pkce {
         body.insert("require_pkce".into(), pkce.into());

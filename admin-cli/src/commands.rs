@@ -153,18 +153,20 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
     }
     insert_opt(&mut body, "signing_alg", args.signing_alg.clone());
     if let Some(path) = &args.jwks_file {
-        let shown = path.display();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read the JWKS file {shown}: {e}")))?;
-        let jwks: Value = serde_json::from_str(&text)
-            .map_err(|e| Failure(format!("the JWKS file {shown} is not valid JSON: {e}")))?;
-        body.insert("jwks".into(), jwks);
+        body.insert("jwks".into(), read_jwks_file(path)?);
     }
     insert_opt(&mut body, "jwks_uri", args.jwks_uri.clone());
     if args.no_pkce {
         body.insert("require_pkce".into(), false.into());
     }
     Ok(Value::Object(body))
+}
+
+/// The JSON of a `--jwks-file`, with a one-line error naming the file.
+pub(crate) fn read_jwks_file(path: &std::path::Path) -> Result<Value, Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read the JWKS file {shown}: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| Failure(format!("the JWKS file {shown} is not valid JSON: {e}")))
 }
 
 fn insert_opt(body: &mut Map<String, Value>, key: &str, value: Option<String>) {
