@@ -118,6 +118,20 @@ fn client_assertion(key: &josekit::jwk::Jwk, client_id: &str, audience: &str, jt
     josekit::jwt::encode_with_signer(&payload, &header, &signer).unwrap()
 }
 
+/// A client_credentials request authenticated only by a client assertion,
+/// with or without the optional `client_id` parameter.
+fn assertion_grant(rp: &Rp, token_url: &url::Url, client_id: Option<&str>, assertion: &str) -> oauth::Reply {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion),
+    ];
+    if let Some(id) = client_id {
+        form.push(("client_id", id));
+    }
+    oauth::post_form(&rp.http, token_url, ClientAuth::None, &form)
+}
+
 /// A fresh RSA key pair as a private JWK with kid `rp-key-1`.
 fn rsa_jwk() -> josekit::jwk::Jwk {
     let mut jwk = RS256.generate_key_pair(2048).unwrap().to_jwk_key_pair();
@@ -149,19 +163,7 @@ fn private_key_jwt_authenticates_once_per_assertion() {
     assert!(reg.secret.is_none(), "a private_key_jwt client got a secret");
     let rp = Rp::new(&idp, &reg);
     let token_url = rp.endpoint("token_endpoint");
-    let request = |assertion: &str| {
-        oauth::post_form(
-            &rp.http,
-            &token_url,
-            ClientAuth::None,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &reg.client_id),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", assertion),
-            ],
-        )
-    };
+    let request = |assertion: &str| assertion_grant(&rp, &token_url, Some(&reg.client_id), assertion);
 
     let assertion = client_assertion(&private, &reg.client_id, token_url.as_str(), "jti-0001");
     let first = request(&assertion);
@@ -277,18 +279,8 @@ fn private_key_jwt_with_jwks_uri_follows_the_clients_key_rotation() {
     ]);
     let rp = Rp::new(&idp, &reg);
     let token_url = rp.endpoint("token_endpoint");
-    let request = |assertion: &str| {
-        oauth::post_form(
-            &rp.http,
-            &token_url,
-            ClientAuth::None,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", assertion),
-            ],
-        )
-    };
+    // No client_id: the assertion's `iss` alone names the client (RFC 7523 §3).
+    let request = |assertion: &str| assertion_grant(&rp, &token_url, None, assertion);
     let a = client_assertion(&first_key, &reg.client_id, token_url.as_str(), "uri-0001");
     assert!(request(&a).ok_json()["access_token"].is_string());
 
