@@ -42,6 +42,9 @@ pub struct UpdateArgs {
     /// Require PKCE (true or false; public clients always require it).
     #[arg(long, value_name = "BOOL")]
     require_pkce: Option<bool>,
+    /// The weakest authentication the service accepts: LoA1 (password) or LoA2 (passkey).
+    #[arg(long, value_name = "ACR", value_parser = ["LoA1", "LoA2"])]
+    minimum_acr: Option<String>,
 }
 
 /// The JSON body of `PATCH /admin/v1/clients/{id}`, with only the options given.
@@ -61,6 +64,7 @@ pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
         ("signing_alg", &args.signing_alg),
         ("auth_method", &args.auth_method),
         ("jwks_uri", &args.jwks_uri),
+        ("minimum_acr", &args.minimum_acr),
     ] {
         if let Some(v) = value {
             body.insert(key.into(), v.clone().into());

@@ -159,6 +159,7 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
     if args.no_pkce {
         body.insert("require_pkce".into(), false.into());
     }
+    insert_opt(&mut body, "minimum_acr", args.minimum_acr.clone());
     Ok(Value::Object(body))
 }
 
@@ -249,6 +250,7 @@ fn client_details(c: &Value) -> String {
         ("scopes", field(c, "scopes")),
         ("signing alg", field(c, "signing_alg")),
         ("PKCE required", field(c, "require_pkce")),
+        ("minimum acr", field(c, "minimum_acr")),
         ("jwks", jwks),
         ("jwks_uri", field(c, "jwks_uri")),
         ("created", time(c, "created_at")),

@@ -150,6 +150,10 @@ struct RegisterArgs {
     /// Do not require PKCE (confidential clients only).
     #[arg(long)]
     no_pkce: bool,
+    /// The weakest authentication the service accepts: LoA1 (password, the
+    /// default) or LoA2 (passkey); with LoA2 every sign-in for it needs a passkey.
+    #[arg(long, value_name = "ACR", value_parser = ["LoA1", "LoA2"])]
+    minimum_acr: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -186,3 +186,50 @@ fn user_create_reads_the_password_from_stdin_and_json_prints_the_answer() {
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["account_id"], "a1");
 }
+
+#[test]
+fn minimum_acr_is_sent_on_register_and_update_and_shown() {
+    let answer = r#"{"client_id":"c1","name":"Đất đai","organisation_id":"o1","client_type":"confidential",
+        "auth_method":"client_secret_basic","status":"active","redirect_uris":["https://rp.example.vn/cb"],
+        "post_logout_redirect_uris":[],"grant_types":["authorization_code"],"scopes":["openid"],
+        "signing_alg":"RS256","require_pkce":true,"minimum_acr":"LoA2","created_at":1700000000,"updated_at":1700000000}"#;
+    let answer: &'static str = Box::leak(format!(r#"{{"client":{answer}}}"#).into_boxed_str());
+    let (url, server) = fake_api("200 OK", answer);
+    let out = idp_admin(&["--url", &url, "--token", "t", "client", "update", "c1", "--minimum-acr", "LoA2"])
+        .output()
+        .unwrap();
+    let request = server.join().unwrap();
+    assert!(request.starts_with("PATCH /admin/v1/clients/c1 "), "{request}");
+    let body: serde_json::Value = serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body, serde_json::json!({"minimum_acr": "LoA2"}));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.lines().any(|l| l.contains("minimum acr") && l.trim_end().ends_with("LoA2")), "{printed}");
+
+    let (url, server) = fake_api("201 Created", answer);
+    let args = [
+        "--url",
+        &url,
+        "--token",
+        "t",
+        "client",
+        "register",
+        "--name",
+        "Đất đai",
+        "--org",
+        "mnre",
+        "--type",
+        "confidential",
+        "--redirect-uri",
+        "https://rp.example.vn/cb",
+        "--minimum-acr",
+        "LoA2",
+    ];
+    let out = idp_admin(&args).output().unwrap();
+    let request = server.join().unwrap();
+    let body: serde_json::Value = serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["minimum_acr"], "LoA2");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // Only the two levels are accepted, before any request.
+    let out = run(&["--url", "http://127.0.0.1:9", "--token", "t", "client", "update", "c1", "--minimum-acr", "LoA3"]);
+    assert_eq!(out.status.code(), Some(2));
+}

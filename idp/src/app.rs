@@ -35,6 +35,10 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Outbound HTTP (client `jwks_uri`).
     pub http: HttpJwks,
+    /// The WebAuthn relying party; `None` when passkeys are off (an IP-address issuer).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// What `/metrics` exports.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Fetches client JWKS documents: no redirects, 5 s, at most 64 KiB, and —
@@ -180,6 +184,52 @@ pub fn load_older_keks(config: &Config) -> Result<Vec<Kek>, StartError> {
     Ok(older)
 }
 
+/// `idp check-config`: what start-up checks without connecting anywhere —
+/// the settings (already loaded and validated by then), the master keys'
+/// format, the database URL's scheme. Returns the effective settings as TOML
+/// with secrets redacted.
+pub fn check_config(config: &Config) -> Result<String, StartError> {
+    for (value, name) in
+        [(&config.master_key, "IDP_MASTER_KEY"), (&config.master_key_previous, "IDP_MASTER_KEY_PREVIOUS")]
+    {
+        if let Some(text) = value {
+            Kek::from_base64(text, name)
+                .map_err(|e| StartError(format!("{e}; generate one with `openssl rand -base64 32`")))?;
+        }
+    }
+    let url = &config.database_url;
+    if !["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| url.starts_with(scheme)) {
+        return Err(StartError(
+            "IDP_DATABASE_URL must start with sqlite:// or postgres:// (e.g. postgres://motcua:PASSWORD@db:5432/motcua)"
+                .into(),
+        ));
+    }
+    Ok(config.redacted_toml())
+}
+
+/// `idp probe`: GET `path` on this node's public listener (on loopback when
+/// it listens on every address); `Ok` on 200.
+pub async fn probe(config: &Config, path: &str) -> Result<(), StartError> {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr =
+            if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+        addr.set_ip(loopback);
+    }
+    let url = format!("http://{addr}{path}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| start_err("HTTP client")(&e))?;
+    let resp = client.get(&url).send().await.map_err(|e| start_err(&url)(&e))?;
+    if resp.status() == reqwest::StatusCode::OK {
+        Ok(())
+    } else {
+        Err(StartError(format!("{url} answered {}", resp.status())))
+    }
+}
+
 /// The cache and the notifier that goes with it.
 pub type CacheAndNotifier = (Arc<dyn Cache>, Arc<dyn Notifier>);
 
@@ -207,6 +257,8 @@ pub fn open_cache(config: &Config) -> Result<CacheAndNotifier, StartError> {
 pub async fn build(config: Config) -> Result<App, StartError> {
     let store = open_store(&config).await?;
     let (cache, notifier) = open_cache(&config)?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let cache: Arc<dyn Cache> = Arc::new(crate::metrics::CountingCache::new(cache, metrics.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let kek = load_kek(&config)?;
     let options = crate::domain::keys::KeyringOptions {
@@ -220,6 +272,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let passwords = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, config.hash_concurrency())
         .map_err(|e| start_err("IDP_ARGON2_MEMORY_KIB / IDP_ARGON2_ITERATIONS")(&e))?;
     let http = HttpJwks::new(config.outbound_allow_private);
+    let webauthn = open_webauthn(&config)?;
     Ok(Arc::new(AppState {
         config: Arc::new(config),
         store,
@@ -230,12 +283,30 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         pages: Arc::new(pages),
         passwords,
         http,
+        metrics,
+        webauthn,
     }))
 }
 
-/// Serve both listeners until SIGTERM or Ctrl-C, then drain in-flight requests.
+/// The WebAuthn relying party from `IDP_WEBAUTHN_RP_ID` / `IDP_WEBAUTHN_ORIGINS`
+/// (default: the issuer); `None`, with a warning, when the issuer's host is an
+/// IP address, where browsers refuse WebAuthn.
+fn open_webauthn(config: &Config) -> Result<Option<Arc<webauthn_rs::Webauthn>>, StartError> {
+    let Some((rp_id, origins)) = config.webauthn().map_err(StartError)? else {
+        tracing::warn!("passkeys are off: the issuer's host is an IP address (set IDP_WEBAUTHN_RP_ID to a domain)");
+        return Ok(None);
+    };
+    let webauthn = crate::domain::passkeys::relying_party(&rp_id, &origins).map_err(StartError)?;
+    Ok(Some(Arc::new(webauthn)))
+}
+
+/// Serve both listeners until SIGTERM or Ctrl-C, then stop accepting, let
+/// in-flight requests finish for up to `shutdown_grace` seconds, and return.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let started = Instant::now();
+    // Installed first: a SIGTERM during start-up must stop the node
+    // gracefully, not kill it with the default action.
+    let signals = Signals::install()?;
     let app = build(config).await?;
     let public = tokio::net::TcpListener::bind(app.config.listen)
         .await
@@ -243,13 +314,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let admin = tokio::net::TcpListener::bind(app.config.admin_listen)
         .await
         .map_err(|e| start_err(&format!("cannot listen on {} (IDP_ADMIN_LISTEN)", app.config.admin_listen))(&e))?;
-    spawn_housekeeping(app.clone());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    spawn_housekeeping(app.clone(), stop.clone());
     let public_router = crate::http::public_router(app.clone());
     let admin_router = crate::http::admin_router(app.clone());
     let has_admin = app.store.list_admin_tokens().await.map(|t| !t.is_empty()).unwrap_or(true);
-    spawn_key_notices(app.clone());
+    spawn_key_notices(app.clone(), stop.clone());
     eprintln!(
-        "Motcua ready in {} ms\n  issuer:    {}\n  listening: http://{}\n  admin API: http://{}\n  database:  {}\n  cache:     {}",
+        "Motcua ready in {} ms\n  issuer:    {}\n  listening: http://{}\n  admin API: http://{} (and /metrics)\n  database:  {}\n  cache:     {}",
         started.elapsed().as_millis(),
         app.config.issuer,
         app.config.listen,
@@ -272,41 +344,90 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             "  Register your first client:\n{token_step}    cargo run -q --release -p admin-cli -- org create --code demo --name \"Demo ministry\" --kind ministry\n    cargo run -q --release -p admin-cli -- client register --name \"My service\" --org demo --type confidential --redirect-uri http://localhost:3000/callback"
         );
     }
+    let grace = Duration::from_secs(app.config.shutdown_grace);
+    tokio::spawn(async move {
+        let which = signals.recv().await;
+        tracing::info!(
+            signal = which,
+            grace_seconds = grace.as_secs(),
+            "shutting down: no new connections, draining requests in flight"
+        );
+        let _ = stop_tx.send(true);
+    });
+    // On the signal each server drops its listener (new connections are
+    // refused, so the proxy sends them to another node), closes idle
+    // keep-alive connections and lets every request already received finish
+    // — its body may still be arriving — before closing that connection.
     let public_srv = axum::serve(public, public_router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal());
+        .with_graceful_shutdown(stopped(stop.clone()));
     let admin_srv = axum::serve(admin, admin_router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal());
-    let (a, b) = tokio::join!(public_srv.into_future(), admin_srv.into_future());
-    a.and(b).map_err(|e| start_err("server")(&e))
+        .with_graceful_shutdown(stopped(stop.clone()));
+    let servers = async {
+        let (a, b) = tokio::join!(public_srv.into_future(), admin_srv.into_future());
+        a.and(b)
+    };
+    let deadline = async {
+        stopped(stop.clone()).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = servers => result.map_err(|e| start_err("server")(&e))?,
+        () = deadline => {
+            // The orchestrator will kill us soon anyway; leaving now lets the
+            // exit status say the stop was orderly.
+            tracing::warn!(grace_seconds = grace.as_secs(), "shutdown grace elapsed; closing the connections still open");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves once shutdown has begun (or the sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+/// SIGTERM (orchestrators, `docker stop`) and SIGINT (Ctrl-C), installed
+/// together so neither keeps its default action of killing the process.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, StartError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).map_err(|e| start_err("cannot handle SIGTERM")(&e))?;
+        let int = signal(SignalKind::interrupt()).map_err(|e| start_err("cannot handle SIGINT")(&e))?;
+        Ok(Self { term, int })
+    }
+
+    /// Wait for either signal; returns its name.
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
         }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    }
 }
 
 /// Periodic work, every `key_reload_interval`: reload keys changed by another
-/// node, fire the rotation schedule, remove expired retired keys, purge expired rows.
-fn spawn_housekeeping(app: App) {
+/// node, fire the rotation schedule, remove expired retired keys, purge expired
+/// rows. Stops when shutdown begins (a purge in progress finishes first).
+fn spawn_housekeeping(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(app.config.key_reload_interval));
         let policy = KeyPolicy::new(app.config.access_token_ttl, app.config.id_token_ttl);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
             if lifecycle::housekeeping(app.store.as_ref(), &app.keys, policy, app.clock.now()).await {
                 app.notifier.keys_changed().await;
             }
             if let Err(e) = app.store.purge_expired(app.clock.now()).await {
+                app.metrics.store_error();
                 tracing::error!(error = %e, "purging expired sessions failed");
             }
         }
@@ -315,11 +436,14 @@ fn spawn_housekeeping(app: App) {
 
 /// Reload the key ring whenever another node announces a key change
 /// (immediate with Redis; never fires without it, where the periodic reload
-/// of [`spawn_housekeeping`] is the only path).
-fn spawn_key_notices(app: App) {
+/// of [`spawn_housekeeping`] is the only path). Stops when shutdown begins.
+fn spawn_key_notices(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
         loop {
-            app.notifier.key_notice().await;
+            tokio::select! {
+                () = app.notifier.key_notice() => {}
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
             match app.keys.reload(app.store.as_ref()).await {
                 Ok(()) => tracing::debug!("signing keys reloaded after a key-change notice"),
                 Err(e) => {

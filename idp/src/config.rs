@@ -72,12 +72,22 @@ pub struct Config {
     pub login_ip_free_attempts: u64,
     /// `IDP_LOG_FORMAT`: `text` or `json`.
     pub log_format: String,
+    /// `IDP_SHUTDOWN_GRACE`: seconds in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: u64,
     /// `IDP_OUTBOUND_ALLOW_PRIVATE`: let outbound calls (client `jwks_uri`) reach
     /// loopback and private addresses. Off in production (SSRF); tests turn it on.
     pub outbound_allow_private: bool,
     /// `IDP_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges of the
     /// reverse proxies in front of the IdP; only their `X-Forwarded-For` is believed.
     pub trusted_proxies: String,
+    /// `IDP_WEBAUTHN_RP_ID`: the WebAuthn relying party id every passkey is bound
+    /// to; unset, the issuer's host. Keep it at the registrable domain
+    /// (`dichvucong.gov.vn`): passkeys registered under one RP ID never work
+    /// under another. Passkeys are off when unset and the issuer's host is an IP address.
+    pub webauthn_rp_id: Option<String>,
+    /// `IDP_WEBAUTHN_ORIGINS`: comma-separated origins (`https://id.example.gov.vn`)
+    /// allowed to run passkey ceremonies; empty, the issuer's origin.
+    pub webauthn_origins: String,
 }
 
 impl Default for Config {
@@ -109,8 +119,11 @@ impl Default for Config {
             login_free_attempts: 5,
             login_ip_free_attempts: 50,
             log_format: "text".into(),
+            shutdown_grace: 20,
             outbound_allow_private: false,
             trusted_proxies: String::new(),
+            webauthn_rp_id: None,
+            webauthn_origins: String::new(),
         }
     }
 }
@@ -163,7 +176,8 @@ impl Config {
                     known.iter().map(|k| format!("IDP_{}", k.to_ascii_uppercase())).collect::<Vec<_>>().join(", ")
                 )));
             }
-            table.insert(key, env_value(&value));
+            let typed = env_value(&value, default_value(&key).as_ref());
+            table.insert(key, typed);
         }
         let mut config: Config = match toml::Value::Table(table.clone()).try_into() {
             Ok(c) => c,
@@ -254,7 +268,66 @@ impl Config {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("IDP_LOG_FORMAT must be `text` or `json`".into()));
         }
+        if self.shutdown_grace > 3600 {
+            return Err(ConfigError("IDP_SHUTDOWN_GRACE must be at most 3600 seconds (e.g. 20)".into()));
+        }
+        if self.webauthn_rp_id.is_some() || !self.webauthn_origins.trim().is_empty() {
+            // Set by the operator: a mistake is named now, not discovered at the first passkey.
+            self.webauthn().map_err(ConfigError)?;
+        }
         Ok(())
+    }
+
+    /// The WebAuthn relying party id and allowed origins, checked (WebAuthn L3
+    /// §5.1.3 / §13.4.9: the RP ID is a domain, never an IP address, equal to
+    /// or a registrable suffix of each origin's host; origins are https, or
+    /// http on `localhost`). `Ok(None)`: passkeys are off (no RP ID set and the
+    /// issuer's host is an IP address). `Err` names the setting to fix.
+    pub fn webauthn(&self) -> Result<Option<(String, Vec<url::Url>)>, String> {
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| format!("IDP_ISSUER: {e}"))?;
+        let rp_id = match &self.webauthn_rp_id {
+            Some(id) => id.trim().to_ascii_lowercase(),
+            None => match issuer.host() {
+                Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+                _ => return Ok(None),
+            },
+        };
+        let domain_like = !rp_id.is_empty()
+            && rp_id.parse::<IpAddr>().is_err()
+            && rp_id.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if !domain_like {
+            return Err(format!(
+                "IDP_WEBAUTHN_RP_ID {rp_id:?} must be a domain name such as dichvucong.gov.vn (not an IP address or URL)"
+            ));
+        }
+        let listed: Vec<&str> = self.webauthn_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+        let origins: Vec<String> = if listed.is_empty() {
+            vec![issuer.origin().ascii_serialization()]
+        } else {
+            listed.iter().map(|o| (*o).to_owned()).collect()
+        };
+        let mut checked = Vec::new();
+        for origin in origins {
+            let url = url::Url::parse(&origin).map_err(|_| {
+                format!("IDP_WEBAUTHN_ORIGINS: {origin:?} is not an origin such as https://id.example.gov.vn")
+            })?;
+            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            let secure = url.scheme() == "https" || (url.scheme() == "http" && host == "localhost");
+            if !secure || url.path() != "/" || url.query().is_some() {
+                return Err(format!(
+                    "IDP_WEBAUTHN_ORIGINS: {origin:?} must be https://host[:port] (plain http only for localhost), \
+                     without a path"
+                ));
+            }
+            if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+                return Err(format!(
+                    "the WebAuthn RP ID {rp_id:?} must be the host of {origin:?} or a parent domain of it \
+                     (set IDP_WEBAUTHN_RP_ID, or IDP_WEBAUTHN_ORIGINS)"
+                ));
+            }
+            checked.push(url);
+        }
+        Ok(Some((rp_id, checked)))
     }
 
     /// Whether the issuer is plain-http loopback (development): cookies lose `Secure`.
@@ -281,6 +354,20 @@ impl Config {
         last
     }
 
+    /// The effective settings as TOML, secrets hidden: master keys replaced,
+    /// passwords in the database and Redis URLs masked (`idp check-config`).
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        for key in [&mut c.master_key, &mut c.master_key_previous] {
+            if key.is_some() {
+                *key = Some("<redacted>".into());
+            }
+        }
+        c.database_url = mask_password(&c.database_url);
+        c.redis_url = c.redis_url.as_deref().map(mask_password);
+        toml::to_string(&c).unwrap_or_else(|e| format!("# the settings cannot be shown as TOML: {e}\n"))
+    }
+
     /// Argon2id hashes allowed in flight.
     pub fn hash_concurrency(&self) -> usize {
         match self.max_concurrent_hashes {
@@ -293,10 +380,26 @@ impl Config {
 /// serde's type errors do not say which key was wrong: find it by checking
 /// each key alone, and name both its file key and its environment variable.
 fn name_bad_key(table: &toml::Table, err: &toml::de::Error) -> ConfigError {
+    let known = known_keys();
     for (key, value) in table {
+        if !known.contains(key) {
+            return ConfigError(format!(
+                "unknown setting `{key}` in the configuration file; check its spelling (known settings: {})",
+                known.join(", ")
+            ));
+        }
         let single = toml::Table::from_iter([(key.clone(), value.clone())]);
         if let Err(e) = toml::Value::Table(single).try_into::<Config>() {
-            return ConfigError(format!("{key} (IDP_{}): {}", key.to_ascii_uppercase(), e.message().trim()));
+            let env = key.to_ascii_uppercase();
+            let wanted = match default_value(key) {
+                Some(toml::Value::Integer(n)) => format!("a whole number, e.g. {n} (the default)"),
+                Some(toml::Value::Boolean(_)) => "`true` or `false`".to_owned(),
+                _ => "text".to_owned(),
+            };
+            // Secrets are not echoed: serde's message quotes the value.
+            let got =
+                if SECRET_KEYS.contains(&key.as_str()) { "a value of the wrong type" } else { e.message().trim() };
+            return ConfigError(format!("{key} (IDP_{env}) must be {wanted}; got {got}"));
         }
     }
     ConfigError(err.message().trim().to_owned())
@@ -310,15 +413,31 @@ fn known_keys() -> Vec<String> {
             keys.push("master_key".into());
             keys.push("master_key_previous".into());
             keys.push("redis_url".into());
+            keys.push("webauthn_rp_id".into());
             keys
         }
         _ => Vec::new(),
     }
 }
 
-/// Environment values are strings; numbers and booleans are recognised so
-/// they deserialise into numeric fields.
-fn env_value(v: &str) -> toml::Value {
+/// Keys whose values are secrets: never echoed in an error, redacted by `idp check-config`.
+const SECRET_KEYS: &[&str] = &["master_key", "master_key_previous"];
+
+/// The built-in default of `key`, `None` for optional keys (all text).
+fn default_value(key: &str) -> Option<toml::Value> {
+    match toml::Value::try_from(Config::default()) {
+        Ok(toml::Value::Table(mut t)) => t.remove(key),
+        _ => None,
+    }
+}
+
+/// Environment values are strings; for numeric and boolean settings, numbers
+/// and booleans are recognised so they deserialise into those fields (a text
+/// setting keeps `IDP_REDIS_PREFIX=2024` as text).
+fn env_value(v: &str, default: Option<&toml::Value>) -> toml::Value {
+    if matches!(default, None | Some(toml::Value::String(_))) {
+        return toml::Value::String(v.to_owned());
+    }
     if let Ok(n) = v.parse::<i64>() {
         return toml::Value::Integer(n);
     }
@@ -327,6 +446,28 @@ fn env_value(v: &str) -> toml::Value {
         "false" => toml::Value::Boolean(false),
         _ => toml::Value::String(v.to_owned()),
     }
+}
+
+/// A URL with its password (in the user part or a `password` query
+/// parameter, as libpq allows) replaced by `***`.
+fn mask_password(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "<not a URL; not shown>".into();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" { "***".to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// `10.0.0.0/8` → (10.0.0.0, 8); a bare address is a /32 or /128.
@@ -437,6 +578,84 @@ mod tests {
         assert!(err.to_string().contains("IDP_KEY_RELOAD_INTERVAL"), "{err}");
         let c = Config::load(&Flags::default(), env(&[("IDP_MASTER_KEY_PREVIOUS", "abc")])).unwrap();
         assert_eq!(c.master_key_previous.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn webauthn_settings_default_to_the_issuer_and_are_checked() {
+        let load = |pairs: &[(&str, &str)]| Config::load(&Flags::default(), env(pairs));
+        let (rp, origins) = load(&[]).unwrap().webauthn().unwrap().unwrap();
+        assert_eq!((rp.as_str(), origins[0].as_str()), ("localhost", "http://localhost:8080/"));
+        // An IP-address issuer (the test harness): passkeys off, not an error.
+        assert_eq!(load(&[("IDP_ISSUER", "http://127.0.0.1:9000")]).unwrap().webauthn().unwrap(), None);
+        let c = load(&[
+            ("IDP_ISSUER", "https://id.dichvucong.gov.vn"),
+            ("IDP_WEBAUTHN_RP_ID", "dichvucong.gov.vn"),
+            ("IDP_WEBAUTHN_ORIGINS", "https://id.dichvucong.gov.vn, https://login.dichvucong.gov.vn"),
+        ])
+        .unwrap();
+        let (rp, origins) = c.webauthn().unwrap().unwrap();
+        assert_eq!((rp.as_str(), origins.len()), ("dichvucong.gov.vn", 2));
+        for (pairs, named) in [
+            (&[("IDP_WEBAUTHN_RP_ID", "127.0.0.1")][..], "IDP_WEBAUTHN_RP_ID"),
+            (&[("IDP_WEBAUTHN_RP_ID", "example.gov.vn")][..], "RP ID"),
+            (&[("IDP_WEBAUTHN_ORIGINS", "http://evil.localhost")][..], "IDP_WEBAUTHN_ORIGINS"),
+            (&[("IDP_WEBAUTHN_ORIGINS", "https://localhost/login")][..], "IDP_WEBAUTHN_ORIGINS"),
+        ] {
+            let err = load(pairs).unwrap_err().to_string();
+            assert!(err.contains(named), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        let err = Config::load(&Flags::default(), env(&[("IDP_SESSION_TTL", "abc")])).unwrap_err().to_string();
+        assert!(err.contains("IDP_SESSION_TTL") && err.contains("whole number, e.g. 43200"), "{err}");
+        let err = Config::load(&Flags::default(), env(&[("IDP_SHUTDOWN_GRACE", "-1")])).unwrap_err().to_string();
+        assert!(err.contains("IDP_SHUTDOWN_GRACE") && err.contains("e.g. 20"), "{err}");
+        let err = Config::load(&Flags::default(), env(&[("IDP_SHUTDOWN_GRACE", "7200")])).unwrap_err().to_string();
+        assert!(err.contains("IDP_SHUTDOWN_GRACE must be at most 3600"), "{err}");
+        let err = Config::load(&Flags::default(), env(&[("IDP_OUTBOUND_ALLOW_PRIVATE", "yes")])).unwrap_err();
+        assert!(err.to_string().contains("`true` or `false`"), "{err}");
+        // A text setting that looks like a number stays text.
+        let c =
+            Config::load(&Flags::default(), env(&[("IDP_REDIS_PREFIX", "2024"), ("IDP_SHUTDOWN_GRACE", "5")])).unwrap();
+        assert_eq!((c.redis_prefix.as_str(), c.shutdown_grace), ("2024", 5));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("idp.toml");
+        std::fs::write(&file, "session_ttl = \"12h\"\n").unwrap();
+        let flags = Flags { config_file: Some(file.clone()), ..Flags::default() };
+        let err = Config::load(&flags, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("session_ttl (IDP_SESSION_TTL) must be a whole number"), "{err}");
+        std::fs::write(&file, "shutdown_grace_seconds = 5\n").unwrap();
+        let err = Config::load(&flags, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("unknown setting `shutdown_grace_seconds`") && err.contains("shutdown_grace,"), "{err}");
+        std::fs::write(&file, "master_key = 123456\n").unwrap();
+        let err = Config::load(&flags, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("IDP_MASTER_KEY") && !err.contains("123456"), "{err}");
+    }
+
+    #[test]
+    fn redacted_settings_hide_secrets() {
+        let c = Config::load(
+            &Flags::default(),
+            env(&[
+                ("IDP_MASTER_KEY", "c2VjcmV0LWtleQ=="),
+                ("IDP_DATABASE_URL", "postgres://motcua:db-s3cret@db:5432/motcua?sslmode=require"),
+                ("IDP_REDIS_URL", "redis://:redis-s3cret@redis:6379/0"),
+            ]),
+        )
+        .unwrap();
+        let text = c.redacted_toml();
+        for secret in ["c2VjcmV0LWtleQ==", "db-s3cret", "redis-s3cret"] {
+            assert!(!text.contains(secret), "{secret} in\n{text}");
+        }
+        assert!(text.contains("postgres://motcua:***@db:5432/motcua?sslmode=require"), "{text}");
+        assert!(text.contains("master_key = \"<redacted>\""), "{text}");
+        assert_eq!(
+            mask_password("postgres://u@db/x?password=p&sslmode=disable"),
+            "postgres://u@db/x?password=***&sslmode=disable"
+        );
     }
 
     #[test]

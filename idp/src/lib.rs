@@ -15,6 +15,8 @@ pub mod crypto;
 pub mod domain;
 /// Routers, extractors, handlers, RFC-shaped errors; the admin API.
 pub mod http;
+/// Prometheus metrics: logins, tokens, latency by route, key ages, cache and store errors.
+pub mod metrics;
 /// Server-rendered pages (minijinja) in Vietnamese and English.
 pub mod pages;
 /// Durable state: one trait per aggregate, SQLite and PostgreSQL engines.

@@ -1,4 +1,4 @@
-//! The `idp` binary: serve (default), `migrate`, `bootstrap-admin`.
+//! The `idp` binary: serve (default), `migrate`, `bootstrap-admin`, `check-config`, `probe`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +40,16 @@ enum Command {
         #[arg(long, default_value = "bootstrap")]
         label: String,
     },
+    /// Check the configuration without connecting anywhere; print the
+    /// effective settings (secrets redacted), or name the bad key and exit 1.
+    CheckConfig,
+    /// GET a path on this node's public listener; exit 0 on 200 (the
+    /// container health check: the runtime image has no curl).
+    Probe {
+        /// The path to ask for.
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +63,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::CheckConfig) = cli.command {
+        return match idp::app::check_config(&config) {
+            Ok(settings) => {
+                print!("{settings}");
+                eprintln!("configuration OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("idp: configuration: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging(&config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -64,6 +87,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => idp::app::serve(config).await,
+            Command::CheckConfig => Ok(()),
+            Command::Probe { path } => idp::app::probe(&config, &path).await,
             Command::Migrate => {
                 idp::app::open_store(&config).await?;
                 eprintln!("migrations applied");
@@ -80,6 +105,9 @@ fn main() -> ExitCode {
             }
         }
     });
+    // Do not wait for blocking work (an Argon2id hash) abandoned when the
+    // shutdown grace ran out.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

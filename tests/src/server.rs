@@ -1,4 +1,5 @@
-//! One `idp` process per test: its own temporary directory, database, master key and ports.
+//! One `idp` process per test: its own temporary directory, database (see [`crate::backend`]),
+//! master key and ports.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use url::Url;
+
+use crate::backend::{Backend, Database, backend, psql};
 
 /// Code of the organisation that owns every client a test registers.
 const TEST_ORG: &str = "e2e-ministry";
@@ -28,6 +31,8 @@ pub struct Idp {
     /// Settings added after the harness defaults (so they override them), for every process this
     /// `Idp` starts: itself, `bootstrap-admin`, restarts and second nodes.
     extra_env: Vec<(String, String)>,
+    /// Where this `Idp`'s durable state lives; shared by its restarts and second nodes.
+    database: Database,
 }
 
 /// A client registered through `idp-admin client register`.
@@ -85,14 +90,22 @@ impl Idp {
     fn prepare(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new().prefix("motcua-e2e-").tempdir().expect("create temp dir");
         let [public_port, admin_port] = free_ports();
-        let mut extra_env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut extra_env: Vec<(String, String)> = Vec::new();
+        // Production shape: Redis for every node (first, so a test's own IDP_REDIS_URL wins, e.g.
+        // an unreachable one). Browser sessions stay in the database, the default an operator
+        // gets by setting only IDP_DATABASE_URL and IDP_REDIS_URL.
+        if let Backend::Production { redis_url, .. } = backend() {
+            extra_env.push(("IDP_REDIS_URL".into(), redis_url.clone()));
+        }
+        extra_env.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         // Tests share one Redis: each cluster gets its own key prefix (its directory's unique
         // name), so throttling counters and key notices of one test never reach another.
-        if env.iter().any(|(k, _)| *k == "IDP_REDIS_URL") && !env.iter().any(|(k, _)| *k == "IDP_REDIS_PREFIX") {
+        let has = |key: &str| extra_env.iter().any(|(k, _)| k == key);
+        if has("IDP_REDIS_URL") && !has("IDP_REDIS_PREFIX") {
             let name = dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             extra_env.push(("IDP_REDIS_PREFIX".into(), format!("{name}:")));
         }
+        let database = Database::create(dir.path());
         let mut idp = Idp {
             dir,
             public_port,
@@ -101,14 +114,19 @@ impl Idp {
             child: None,
             org_created: Mutex::new(false),
             extra_env,
+            database,
         };
         idp.admin_token = idp.bootstrap_admin();
         idp
     }
 
-    /// The issuer URL, `http://127.0.0.1:<public port>` (no trailing slash).
+    /// The issuer URL, `http://127.0.0.1:<public port>` (no trailing slash), or the `IDP_ISSUER`
+    /// this `Idp` was started with (see [`Idp::start_localhost`]).
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.public_port)
+        match self.extra_env.iter().rev().find(|(k, _)| k == "IDP_ISSUER") {
+            Some((_, issuer)) => issuer.clone(),
+            None => format!("http://127.0.0.1:{}", self.public_port),
+        }
     }
 
     /// An absolute URL on the public listener.
@@ -148,9 +166,55 @@ impl Idp {
         self.spawn();
     }
 
-    /// Starts a second `idp` node of the same cluster: same data directory (so the same SQLite
-    /// database file), master key, issuer and extra settings (so the same Redis, when
-    /// `IDP_REDIS_URL` was given), its own ports and log (`idp-node2.log`).
+    /// Kills `idp` with SIGKILL (`kill -9`: no drain, no cleanup) and waits for it to be gone.
+    pub fn crash(&mut self) {
+        self.kill();
+    }
+
+    /// Starts `idp` again after [`Idp::crash`], on the same database and ports, once `/readyz`
+    /// answers 200.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "idp is still running; crash() or restart() it instead");
+        self.spawn();
+    }
+
+    /// The `IDP_DATABASE_URL` every process of this `Idp` gets.
+    pub fn database_url(&self) -> String {
+        self.database.url()
+    }
+
+    /// The name of this `Idp`'s PostgreSQL database (production mode), `None` on SQLite.
+    pub fn database_name(&self) -> Option<&str> {
+        match &self.database {
+            Database::Postgres { name, .. } => Some(name),
+            Database::Sqlite(_) => None,
+        }
+    }
+
+    /// `sqlite` or `postgres`: which SQL dialect [`Idp::sql`] speaks.
+    pub fn engine(&self) -> &'static str {
+        match self.database {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// Runs SQL on this `Idp`'s database behind the server's back (as another node or a
+    /// database administrator would): through the `sqlite3` CLI or `psql`. The caller checks
+    /// the status; `None` when the embedded run has no `sqlite3` CLI (the test should say it skips).
+    pub fn sql(&self, sql: &str) -> Option<Output> {
+        match &self.database {
+            Database::Sqlite(path) => {
+                Command::new("sqlite3").arg("-cmd").arg(".timeout 5000").arg(path).arg(sql).output().ok()
+            }
+            Database::Postgres { url, .. } => Some(psql(url, sql)),
+        }
+    }
+
+    /// Starts a second `idp` node of the same cluster: same database (the SQLite file, or the
+    /// PostgreSQL database in production mode), data directory, master key, issuer and extra
+    /// settings (so the same Redis and key prefix, when there is one), its own ports and log
+    /// (`idp-node2.log`).
     pub fn start_second_node(&self) -> Node {
         let [public_port, admin_port] = free_ports();
         let log_path = self.dir.path().join("idp-node2.log");
@@ -273,7 +337,7 @@ impl Idp {
             .env("IDP_ISSUER", self.issuer())
             .env("IDP_LISTEN", format!("127.0.0.1:{}", self.public_port))
             .env("IDP_ADMIN_LISTEN", format!("127.0.0.1:{}", self.admin_port))
-            .env("IDP_DATABASE_URL", database_url_for_test(dir))
+            .env("IDP_DATABASE_URL", self.database.url())
             .env("IDP_MASTER_KEY_FILE", dir.join("master.key"))
             // Cheap hashes: the suite runs hundreds of logins on two cores.
             .env("IDP_ARGON2_MEMORY_KIB", "1024")
@@ -373,6 +437,31 @@ impl Idp {
             let _ = child.wait();
         }
     }
+
+    /// The running `idp`'s process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("idp running").id()
+    }
+
+    /// Sends SIGTERM (through `kill(1)`) and returns at once, for tests of graceful shutdown.
+    pub fn signal_term(&self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Waits up to `timeout` for `idp` to exit; its exit status, or `None` while it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.as_mut().expect("idp spawned").try_wait().expect("poll idp") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Idp {
@@ -387,6 +476,19 @@ impl Drop for Idp {
                 eprintln!("{line}");
             }
         }
+    }
+}
+
+impl Idp {
+    /// Like [`Idp::start_with_env`], with issuer `http://localhost:<public port>`: WebAuthn refuses
+    /// an IP address as RP ID (WebAuthn L2 §5.1.3: the effective domain must be a valid domain), so
+    /// browser tests with passkeys need a host name. The listener stays on 127.0.0.1.
+    pub fn start_localhost(env: &[(&str, &str)]) -> Self {
+        let mut idp = Self::prepare(env);
+        let issuer = format!("http://localhost:{}", idp.public_port);
+        idp.extra_env.push(("IDP_ISSUER".into(), issuer));
+        idp.spawn();
+        idp
     }
 }
 
@@ -444,14 +546,6 @@ impl Drop for Node {
             eprintln!("---- second node log ----\n{}", self.server_log());
         }
     }
-}
-
-/// The database URL for one test: a SQLite file in the test's own directory.
-///
-/// PostgreSQL runs arrive with the production-shape work (compose, two nodes); they need a
-/// fresh database per test, which this crate cannot create without a database driver.
-pub fn database_url_for_test(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("idp.db").display())
 }
 
 /// Path of a workspace binary, next to the test executable (`target/<profile>/`).

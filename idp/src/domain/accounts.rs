@@ -297,9 +297,7 @@ pub async fn login(
     let Attempt { identifier, password, client_ip } = attempt;
     let internal = |e: &dyn std::fmt::Display| LoginError::Internal(e.to_string());
     let ident = identifier.trim().to_lowercase();
-    // Keyed by a hash of what was typed, so unknown identifiers throttle the
-    // same way as real accounts and no identifier sits in the cache in clear.
-    let id_key = format!("login:{}", &sha256_hex(ident.as_bytes())[..32]);
+    let id_key = identifier_throttle_key(&ident);
     let ip_key = format!("login-ip:{client_ip}");
     for key in [&id_key, &ip_key] {
         if let Some(until) = locked_until(cache, key).await.map_err(|e| internal(&e))?
@@ -351,6 +349,27 @@ pub async fn login(
             Err(LoginError::InvalidCredentials)
         }
     }
+}
+
+/// The cache key prefix counting failed logins for a (trimmed, lower-cased)
+/// identifier. Keyed by a hash of what was typed, so unknown identifiers
+/// throttle the same way as real accounts and no identifier sits in the cache in clear.
+fn identifier_throttle_key(ident: &str) -> String {
+    format!("login:{}", &sha256_hex(ident.as_bytes())[..32])
+}
+
+/// Forget the failed password attempts against the citizen's identifiers
+/// (national ID and email), as a correct password does: called after the
+/// citizen proved who they are another way (a passkey).
+pub async fn reset_login_throttle(cache: &dyn Cache, citizen: &Citizen) -> Result<(), crate::cache::CacheError> {
+    let idents = std::iter::once(citizen.profile.national_id.to_lowercase())
+        .chain(citizen.profile.email.iter().map(|e| e.to_lowercase()));
+    for ident in idents {
+        let key = identifier_throttle_key(&ident);
+        cache.delete(&format!("{key}:n")).await?;
+        cache.delete(&format!("{key}:until")).await?;
+    }
+    Ok(())
 }
 
 /// Seconds to wait after the `k`-th attempt beyond the free ones: 1, 2, 4… up to 15 minutes.

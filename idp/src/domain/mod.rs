@@ -13,5 +13,7 @@ pub mod clients;
 pub mod keys;
 /// The OpenID Connect protocol: authorize, tokens, claims, introspection.
 pub mod oidc;
+/// Passkeys: WebAuthn registration and sign-in ceremonies, renaming, removal.
+pub mod passkeys;
 /// Bulk import of existing portal accounts (already-hashed passwords).
 pub mod user_import;

@@ -18,7 +18,7 @@ use crate::crypto::random_id;
 use crate::domain::oidc::authorize::{
     self, AuthorizationRequest, RequestError, ResponseMode, ReturnTo, SignedIn, Step,
 };
-use crate::domain::oidc::{OAuthError, OAuthErrorCode as E};
+use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
 use crate::pages::Locale;
 use crate::store::Timestamp;
 
@@ -272,16 +272,32 @@ pub async fn proceed(
         tracing::error!(error = %e, "authorization step failed");
         error_page(app, locale, rid, StatusCode::INTERNAL_SERVER_ERROR, "err.server_error", "server_error")
     };
+    // A store or session read failing is the database out of reach: the
+    // translated 503 page, as on every other page, never a 500.
+    let store_down = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "authorization step: store or session unreachable");
+        unavailable(app, locale, rid)
+    };
     let who = match signed_in(app, session).await {
         Ok(w) => w,
-        Err(e) => return server_error(&e),
+        Err(e) => return store_down(&e),
     };
     let consent = match &who {
         Some(w) => match app.store.get_consent(&w.account_id, &pending.request.client_id).await {
             Ok(c) => c,
-            Err(e) => return server_error(&e),
+            Err(e) => return store_down(&e),
         },
         None => None,
+    };
+    // Only a session weaker than the request needs asks whether a passkey could lift it.
+    let has_passkey = match &who {
+        Some(w) if !acr::satisfies(&w.acr, &pending.request.required_acr) => {
+            match app.store.list_passkeys(&w.account_id).await {
+                Ok(list) => !list.is_empty(),
+                Err(e) => return store_down(&e),
+            }
+        }
+        _ => false,
     };
     let now = app.clock.now();
     let step = authorize::decide(
@@ -290,10 +306,12 @@ pub async fn proceed(
         consent.as_ref(),
         pending.login_done,
         pending.consent_shown,
+        has_passkey,
         now,
     );
     match (step, who) {
         (Step::Login, _) => Redirect::to(&format!("/login?req={id}")).into_response(),
+        (Step::StepUp, _) => Redirect::to(&format!("/passkeys/step-up?req={id}")).into_response(),
         (Step::Consent, _) => Redirect::to(&format!("/consent?req={id}")).into_response(),
         (Step::Fail(err), _) => {
             remove_pending(session, id).await;
@@ -310,6 +328,10 @@ pub async fn proceed(
             )
             .await;
             remove_pending(session, id).await;
+            // A code issued without a login step in this flow is a single sign-on.
+            if code.is_ok() && !pending.login_done {
+                app.metrics.login(crate::metrics::LoginMethod::Sso, crate::metrics::LoginOutcome::Success);
+            }
             match code {
                 Ok(code) => respond_to_client(app, locale, rid, &pending.request.return_to, Ok(&code)),
                 Err(e) => respond_to_client(app, locale, rid, &pending.request.return_to, Err(&e)),

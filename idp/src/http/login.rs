@@ -10,21 +10,16 @@ use minijinja::context;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::authorize::{
-    AUTH_KEY, Pending, ReqId, load_pending, proceed, remove_pending, respond_to_client, save_pending, signed_in,
-};
-use super::error::{error_page, page_response};
+use super::authorize::{AUTH_KEY, Pending, ReqId, proceed, remove_pending, respond_to_client, save_pending, signed_in};
+use super::browser::{Page, after_login, csrf_ok, csrf_token, locale_for, open_session, pending_for};
 use super::{ClientIp, Lang, PageForm, PageQuery, RequestId};
-use crate::app::{App, AppState};
-use crate::crypto::{Secret, constant_time_eq, random_token};
+use crate::app::App;
+use crate::crypto::Secret;
 use crate::domain::accounts::{self, LoginError, SignUp, SignUpError, Throttle};
 use crate::domain::audit;
 use crate::domain::oidc::authorize::SignedIn;
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
-use crate::pages::Locale;
 use crate::store::{Citizen, Consent};
-
-const CSRF_KEY: &str = "csrf";
 
 /// Routes of this module.
 pub fn router() -> Router<App> {
@@ -34,57 +29,6 @@ pub fn router() -> Router<App> {
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/consent", get(consent_page).post(consent_submit))
         .route("/logout", axum::routing::post(logout))
-}
-
-/// The session's CSRF token, created on first use.
-async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
-    if let Some(t) = session.get::<String>(CSRF_KEY).await? {
-        return Ok(t);
-    }
-    let t = random_token();
-    session.insert(CSRF_KEY, &t).await?;
-    // A visitor who has not signed in keeps a short-lived session only, so
-    // anonymous page views cannot pile up long-lived rows in the store.
-    if session.get::<SignedIn>(AUTH_KEY).await?.is_none() {
-        session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::minutes(30),
-        )));
-    }
-    Ok(t)
-}
-
-async fn csrf_ok(session: &Session, presented: &str) -> bool {
-    match session.get::<String>(CSRF_KEY).await {
-        Ok(Some(t)) => constant_time_eq(t.as_bytes(), presented.as_bytes()),
-        _ => false,
-    }
-}
-
-struct Page<'a> {
-    app: &'a AppState,
-    locale: Locale,
-    rid: &'a str,
-}
-
-impl Page<'_> {
-    fn render(&self, name: &str, status: StatusCode, ctx: minijinja::Value) -> Response {
-        page_response(self.app, name, self.locale, ctx, status, self.rid)
-    }
-    fn error(&self, status: StatusCode, key: &str, code: &str) -> Response {
-        error_page(self.app, self.locale, self.rid, status, key, code)
-    }
-    fn unavailable(&self, e: &dyn std::fmt::Display) -> Response {
-        tracing::error!(error = %e, "page failed");
-        self.error(StatusCode::SERVICE_UNAVAILABLE, "err.server_error", "temporarily_unavailable")
-    }
-}
-
-async fn pending_for(app: &AppState, session: &Session, req: &str) -> Option<Pending> {
-    if req.is_empty() { None } else { load_pending(app, session, req).await }
-}
-
-fn locale_for(lang: &Lang, pending: Option<&Pending>) -> Locale {
-    lang.with_ui_locales(pending.and_then(|p| p.request.ui_locales.as_deref()))
 }
 
 async fn home(State(app): State<App>, session: Session, lang: Lang, RequestId(rid): RequestId) -> Response {
@@ -137,6 +81,9 @@ fn login_form(
         error_n => error_n,
         client_name => pending.map(|p| p.client_name.clone()),
         signup_url => format!("/signup?req={req}"),
+        passkeys => page.app.webauthn.is_some(),
+        // The service asks for more than a password: say so before the citizen types one.
+        needs_passkey => pending.is_some_and(|p| !acr::satisfies(acr::LOA1, &p.request.required_acr)),
     };
     page.render("login.html", status, ctx)
 }
@@ -189,6 +136,7 @@ async fn login_submit(
     .await;
     let (ip, rid_opt) = (Some(peer_ip.to_string()), Some(rid.clone()));
     audit::record_login(app.store.as_ref(), app.clock.now(), &form.identifier, &result, ip, rid_opt).await;
+    app.metrics.login_result(crate::metrics::LoginMethod::Password, &result);
     match result {
         Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
         Err(LoginError::InvalidCredentials) => login_form(
@@ -217,8 +165,8 @@ async fn login_submit(
     }
 }
 
-/// A citizen proved who they are: new session id (session fixation), a new
-/// SSO session, then back to the pending authorization request if any.
+/// A citizen proved who they are with a password: a new SSO session at
+/// LoA1, then back to the pending authorization request if any.
 async fn complete_login(
     page: &Page<'_>,
     session: &Session,
@@ -227,54 +175,12 @@ async fn complete_login(
     citizen: &Citizen,
 ) -> Response {
     let app = page.app;
-    // A new login in this browser (prompt=login, max_age, another account)
-    // ends the SSO session it replaces, so no orphaned session stays live.
-    if let Ok(Some(previous)) = session.get::<SignedIn>(AUTH_KEY).await
-        && let Err(e) = app.store.revoke_sso_session(&previous.sid, app.clock.now()).await
-    {
+    if let Err(e) = open_session(app, session, citizen, acr::LOA1, acr::AMR_PASSWORD).await {
         return page.unavailable(&e);
     }
-    let sso = match accounts::start_session(
-        app.store.as_ref(),
-        app.clock.now(),
-        &citizen.account.id,
-        acr::LOA1,
-        &["pwd"],
-        app.config.session_ttl,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => return page.unavailable(&e),
-    };
-    let who = SignedIn {
-        account_id: citizen.account.id.clone(),
-        subject: citizen.account.subject.clone(),
-        sid: sso.sid,
-        auth_time: sso.auth_time,
-        acr: sso.acr,
-        amr: sso.amr,
-    };
-    if let Err(e) = session.cycle_id().await {
-        return page.unavailable(&e);
-    }
-    session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
-        app.config.session_ttl,
-    ))));
-    // A fresh CSRF token for the new session id.
-    let _ = session.remove_value(CSRF_KEY).await;
-    if let Err(e) = session.insert(AUTH_KEY, &who).await {
-        return page.unavailable(&e);
-    }
-    match pending {
-        Some(mut p) => {
-            p.login_done = true;
-            if let Err(e) = save_pending(app, session, req, &p).await {
-                return page.unavailable(&e);
-            }
-            Redirect::to(&format!("/authorize/continue?req={req}")).into_response()
-        }
-        None => Redirect::to("/").into_response(),
+    match after_login(app, session, req, pending, "/").await {
+        Ok(next) => Redirect::to(&next).into_response(),
+        Err(e) => page.unavailable(&e),
     }
 }
 
@@ -310,6 +216,11 @@ struct SignUpForm {
     password: String,
     #[serde(default)]
     password_confirm: String,
+    /// Set to `1` by the page's script when the browser can make passkeys:
+    /// only then is the passkey offer shown after sign-up (without
+    /// JavaScript the sign-up goes straight on).
+    #[serde(default)]
+    passkey_offer: String,
 }
 
 fn signup_form(
@@ -332,7 +243,7 @@ fn signup_form(
     }
     let ctx = context! {
         csrf => csrf, req => req, values => values, errors => errors, error => general,
-        login_url => format!("/login?req={req}"),
+        login_url => format!("/login?req={req}"), passkeys => page.app.webauthn.is_some(),
     };
     page.render("signup.html", status, ctx)
 }
@@ -391,6 +302,22 @@ async fn signup_submit(
         password: Some(Secret::new(form.password.clone())),
     };
     match accounts::sign_up(app.store.as_ref(), &app.passwords, app.clock.now(), input).await {
+        Ok(citizen) if form.passkey_offer == "1" && app.webauthn.is_some() => {
+            // Signed in, the pending request marked as such; the offer page's
+            // "not now" link (or the registration) continues it. Only a live
+            // request's id (ours, URL-safe) goes into the URL.
+            let offer = match &pending {
+                Some(_) => format!("/account/passkeys/new?req={}", form.req),
+                None => "/account/passkeys/new".to_owned(),
+            };
+            if let Err(e) = open_session(&app, &session, &citizen, acr::LOA1, acr::AMR_PASSWORD).await {
+                return page.unavailable(&e);
+            }
+            match after_login(&app, &session, &form.req, pending, "/").await {
+                Ok(_) => Redirect::to(&offer).into_response(),
+                Err(e) => page.unavailable(&e),
+            }
+        }
         Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
         Err(SignUpError::Internal(e)) => page.unavailable(&e),
         Err(e) => {

@@ -1,11 +1,15 @@
 //! HTTP: routers, middleware, extractors and handlers. HTTP types stop here.
 
+mod account;
 pub mod admin;
 mod authorize;
+mod browser;
 mod discovery;
 pub mod error;
 mod login;
+mod metrics;
 pub mod params;
+mod passkeys;
 pub mod session;
 mod token;
 
@@ -48,12 +52,14 @@ pub fn public_router(app: App) -> Router {
     let browser = Router::new()
         .merge(authorize::router())
         .merge(login::router())
+        .merge(passkeys::router())
+        .merge(account::router())
         .layer(sessions)
         .layer(axum::middleware::map_response_with_state(app.clone(), session_save_failure))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
             ),
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
@@ -62,6 +68,7 @@ pub fn public_router(app: App) -> Router {
         .merge(token::router())
         .merge(browser)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .with_state(app);
     with_common_layers(router)
 }
@@ -90,9 +97,10 @@ async fn session_save_failure(
     resp
 }
 
-/// The admin listener.
+/// The admin listener: the admin API and `/metrics`.
 pub fn admin_router(app: App) -> Router {
-    with_common_layers(admin::router(app))
+    let track = axum::middleware::from_fn_with_state(app.clone(), metrics::track);
+    with_common_layers(admin::router(app.clone()).merge(metrics::router(app)).layer(track))
 }
 
 fn with_common_layers(router: Router) -> Router {
@@ -105,11 +113,18 @@ fn with_common_layers(router: Router) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
-            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            // Path only: query strings can carry codes and tokens.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<axum::body::Body>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // Path only: query strings can carry codes and tokens. At ERROR
+                    // level so the span (and its request id) exists whenever an
+                    // error inside the handler is logged, whatever RUST_LOG says.
+                    tracing::error_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                // One line per request at INFO (the access log): status and latency.
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
         // Outermost: drop any request id the client sent, so every id in the
         // logs and on error pages is ours (SetRequestIdLayer keeps an existing one).

@@ -84,6 +84,7 @@ async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resul
         Some("client_credentials") => grants::client_credentials(&ctx, &client, &params).await?,
         Some(_) => return Err(OAuthError::new(E::UnsupportedGrantType, "unsupported grant_type").into()),
     };
+    app.metrics.token_issued(params.get("grant_type").unwrap_or_default());
     Ok((no_store(), axum::Json(response)).into_response())
 }
 

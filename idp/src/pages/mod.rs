@@ -19,7 +19,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("templates/error.html")),
     ("form_post.html", include_str!("templates/form_post.html")),
     ("home.html", include_str!("templates/home.html")),
+    ("step_up.html", include_str!("templates/step_up.html")),
+    ("passkey_new.html", include_str!("templates/passkey_new.html")),
+    ("account.html", include_str!("templates/account.html")),
 ];
+
+/// `/assets/passkey.js`: the pages' only script, the WebAuthn calls.
+pub const PASSKEY_SCRIPT: &str = include_str!("assets/passkey.js");
 
 /// The inline script of `form_post.html`, byte for byte, so the handler can
 /// allow it in its Content-Security-Policy by hash (see [`form_post_script_csp_source`]).

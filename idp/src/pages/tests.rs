@@ -192,6 +192,37 @@ fn samples() -> Vec<(&'static str, Value)> {
             },
         ),
         ("home.html", context! { account_name => "Nguyễn Văn A", csrf => "csrf-token-abc", request_id => "rid-4" }),
+        (
+            "step_up.html",
+            context! {
+                csrf => "csrf-token-abc", req => "REQ123", client_name => "Đăng ký đất đai",
+                account_name => "Nguyễn Văn A", passkeys => true, request_id => "rid-5",
+            },
+        ),
+        (
+            "passkey_new.html",
+            context! {
+                csrf => "csrf-token-abc", req => "REQ123", skip_url => "/authorize/continue?req=REQ123",
+                passkeys_on => true, client_name => "Đăng ký đất đai", request_id => "rid-6",
+            },
+        ),
+        (
+            "account.html",
+            context! {
+                csrf => "csrf-token-abc", error => "err.passkey_last", full_name => "Nguyễn Văn A",
+                email => "a@example.vn", phone => "+84901234567", national_id => "••••••••2345",
+                has_password => false, passkeys_on => true,
+                passkeys => vec![context! {
+                    id => "pk-1", name => "Điện thoại", device => "Chrome · Android", synced => true,
+                    created => "21/08/2026 09:00", last_used => "22/08/2026 10:30",
+                }],
+                activity => vec![
+                    context! { at => "22/08/2026 10:30", what => "Signed in with a passkey", ok => true, name => "Điện thoại" },
+                    context! { at => "22/08/2026 10:29", what => "Signed in with a password", ok => false },
+                ],
+                switch_lang_url => "/account?lang=en", request_id => "rid-7",
+            },
+        ),
     ]
 }
 
@@ -208,6 +239,10 @@ fn every_page_renders_in_both_languages() {
         "account.",
         "home.",
         "form_post.",
+        // Not `passkey.`: the pages load `/assets/passkey.js`.
+        "stepup.",
+        "offer.",
+        "activity.",
         "error.",
         "err.",
         "scope.",
@@ -248,7 +283,9 @@ fn login_page() {
     assert!(html.contains(r#"<input type="hidden" name="csrf" value="csrf-token-abc">"#));
     assert!(html.contains(r#"<input type="hidden" name="req" value="REQ123">"#));
     assert!(html.contains(r#"action="/login""#));
-    assert!(html.contains(r#"autocomplete="username""#));
+    // `webauthn` lets the browser offer passkeys in the field (conditional mediation).
+    assert!(html.contains(r#"autocomplete="username webauthn""#));
+    assert!(html.contains(r#"<button type="submit" id="password-submit">"#));
     assert!(html.contains(r#"autocomplete="current-password""#));
     assert!(html.contains(r#"<label for="identifier">"#) && html.contains(r#"id="identifier""#));
     assert!(html.contains(r#"<label for="password">"#) && html.contains(r#"id="password""#));
@@ -381,4 +418,71 @@ fn home_page() {
     assert!(out.contains("Bạn chưa đăng nhập."));
     assert!(out.contains(r#"<a href="/login">"#));
     assert!(!out.contains("/logout"));
+}
+
+#[test]
+fn passkey_pages_carry_the_contract_ids() {
+    let pages = Pages::new().unwrap();
+    let sample = |name: &str| samples().into_iter().find(|(n, _)| *n == name).unwrap().1;
+    // Login with passkeys on: the button and error area, hidden until the script shows them.
+    let mut ctx = sample("login.html");
+    ctx = minijinja::value::merge_maps([ctx, context! { passkeys => true, needs_passkey => true }]);
+    let login = pages.render("login.html", Locale::Vi, ctx).unwrap();
+    assert!(login.contains(r#"<meta name="csrf-token" content="csrf-token-abc">"#));
+    assert!(login.contains(r#"<script src="/assets/passkey.js" defer></script>"#));
+    assert!(
+        login.contains(
+            r#"id="passkey-signin" class="alt" data-req="REQ123" hidden>Đăng nhập bằng khóa truy cập</button>"#
+        )
+    );
+    assert!(login.contains(r#"id="passkey-error""#));
+    assert!(login.contains("LoA2"));
+    assert!(!login.contains("<script>"), "no inline script");
+
+    let step_up = pages.render("step_up.html", Locale::En, sample("step_up.html")).unwrap();
+    assert!(
+        step_up.contains(r#"id="passkey-signin" data-req="REQ123" data-step-up="1" hidden>Sign in with a passkey"#)
+    );
+    assert!(step_up.contains("Đăng ký đất đai needs stronger proof than a password"));
+
+    let offer = pages.render("passkey_new.html", Locale::En, sample("passkey_new.html")).unwrap();
+    for id in
+        [r#"id="passkey-name""#, r#"id="passkey-add""#, r#"id="passkey-skip" href="/authorize/continue?req=REQ123""#]
+    {
+        assert!(offer.contains(id), "{id} in {offer}");
+    }
+    assert!(offer.contains("Not now, continue to Đăng ký đất đai"));
+
+    let account = pages.render("account.html", Locale::En, sample("account.html")).unwrap();
+    for part in [
+        r#"<li class="passkey" data-id="pk-1"><b>Điện thoại</b> · Chrome · Android · synced across devices"#,
+        "Added 21/08/2026 09:00 · last used 22/08/2026 10:30",
+        r#"action="/account/passkeys/pk-1/rename""#,
+        r#"<input name="name""#,
+        r#"class="alt passkey-rename""#,
+        r#"action="/account/passkeys/pk-1/delete""#,
+        r#"class="alt passkey-delete""#,
+        r#"id="passkey-name""#,
+        r#"id="passkey-add""#,
+        r#"<button type="submit" id="signout">Sign out</button>"#,
+        "Password: not set",
+        "You cannot remove your last passkey",
+        "22/08/2026 10:29 — Signed in with a password · <b>failed</b>",
+        r#"href="/account?lang=en""#,
+    ] {
+        assert!(account.contains(part), "{part} missing from {account}");
+    }
+    let empty = pages.render("account.html", Locale::Vi, context! { has_password => true }).unwrap();
+    assert!(empty.contains("Bạn chưa có khóa truy cập nào.") && empty.contains("Mật khẩu: đã đặt"));
+    assert!(!empty.contains("passkey.js"), "no script when passkeys are off");
+}
+
+#[test]
+fn the_passkey_script_is_self_contained() {
+    // Served from our origin (CSP script-src 'self'); it converts base64url by hand.
+    assert!(PASSKEY_SCRIPT.contains("isConditionalMediationAvailable"));
+    assert!(PASSKEY_SCRIPT.contains(r#"mediation: "conditional""#));
+    assert!(PASSKEY_SCRIPT.contains("x-csrf-token"));
+    assert!(!PASSKEY_SCRIPT.contains("parseCreationOptionsFromJSON("));
+    assert!(!PASSKEY_SCRIPT.contains("?."), "optional chaining breaks old phone browsers");
 }

@@ -7,6 +7,7 @@
 
 mod engine;
 mod keys;
+mod passkeys;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use keys::{KeyLifecycleStore, KeySchedule, KeyUpdate};
+pub use passkeys::{PasskeyStore, StoredPasskey};
 
 /// Unix time in seconds.
 pub type Timestamp = i64;
@@ -32,9 +34,17 @@ pub enum StoreError {
     /// The row the call needs does not exist.
     #[error("not found")]
     NotFound,
-    /// The engine failed (connection lost, disk full…). The text is for logs only.
-    #[error("store unavailable: {0}")]
+    /// The engine failed (disk full, a constraint the domain did not expect, a
+    /// bad row…). Clients get a 500. The text is for logs only.
+    #[error("store failed: {0}")]
     Backend(String),
+    /// The database cannot be reached for now (connection refused or lost,
+    /// pool timed out, server shutting down, lock wait exhausted): the same
+    /// request may succeed shortly, so clients get a 503
+    /// `temporarily_unavailable`, as for an unreachable cache. The text is for
+    /// logs only.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Result of store calls.
@@ -149,6 +159,15 @@ pub struct Client {
     pub previous_secret_hash: Option<String>,
     /// When the previous secret stops working (exclusive).
     pub previous_secret_expires_at: Option<Timestamp>,
+    /// The weakest `acr` the client accepts (`LoA1`, `LoA2`): every
+    /// authorization for it needs at least this level.
+    #[serde(default = "default_minimum_acr")]
+    pub minimum_acr: String,
+}
+
+/// `minimum_acr` of clients stored before it existed: no demand beyond a password.
+fn default_minimum_acr() -> String {
+    "LoA1".to_owned()
 }
 
 /// What a citizen agreed a client may read.
@@ -521,6 +540,7 @@ pub trait Store:
     + WebSessionStore
     + AuditStore
     + ImportStore
+    + PasskeyStore
 {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -16,6 +16,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (3, "admin_audit", include_str!("../../../migrations/sqlite/0003_admin_audit.sql")),
     (4, "national_id_verified", include_str!("../../../migrations/sqlite/0004_national_id_verified.sql")),
     (5, "grant_signing_kids", include_str!("../../../migrations/sqlite/0005_grant_signing_kids.sql")),
+    (6, "passkeys", include_str!("../../../migrations/sqlite/0006_passkeys.sql")),
 ];
 
 /// The store on a SQLite database file.
@@ -52,9 +53,20 @@ impl SqliteStore {
         }
         options = options
             .create_if_missing(true)
+            // WAL: readers never wait for the writer.
             .journal_mode(SqliteJournalMode::Wal)
-            // An acknowledged write must survive power loss, not only a crash
-            // of the process: WAL with NORMAL may lose the last commits.
+            // Durability of an acknowledged write (a rotated refresh token, a
+            // new signing key, an audit event). In WAL mode a commit is in the
+            // WAL file once it returns, so it survives a crash of the process
+            // (`kill -9`) with NORMAL or FULL alike; NORMAL syncs the WAL only
+            // at checkpoints, so a power loss or kernel crash may roll back the
+            // last commits, while FULL fsyncs the WAL on every commit and
+            // survives both. The embedded store is often the only copy (one
+            // node, no replica): a lost key rotation would leave tokens signed
+            // by a key that no longer exists, and a lost refresh rotation
+            // brings a used token back. So FULL, at one fsync per commit
+            // (README "Testing": checked by `store::sqlite::tests` and the
+            // end-to-end crash tests).
             .synchronous(SqliteSynchronous::Full);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -86,4 +98,29 @@ engine::impl_store! {
     // Take the write lock at BEGIN so concurrent writers queue on the busy
     // timeout instead of failing when a read snapshot tries to upgrade.
     begin: "BEGIN IMMEDIATE",
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::SqliteStore;
+
+    /// Every pooled connection of a file database runs WAL with
+    /// `synchronous=FULL` (2): acknowledged writes survive a process crash and
+    /// a power loss (see `connect`). `synchronous` is per connection, so all
+    /// connections the pool holds are asked.
+    #[tokio::test]
+    async fn file_databases_run_wal_with_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("durable.db").display());
+        let store = SqliteStore::connect(&url, 3).await.unwrap();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut conn = store.pool.acquire().await.unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!((mode.as_str(), sync), ("wal", 2), "journal_mode and synchronous (2 = FULL)");
+            held.push(conn);
+        }
+    }
 }

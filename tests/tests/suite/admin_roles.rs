@@ -1,4 +1,4 @@
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use e2e::oauth::{self, ClientAuth};
@@ -184,11 +184,11 @@ fn auditor_reads_the_audit_trail_and_nothing_else() {
 
 #[test]
 fn a_tampered_audit_row_is_detected_by_verify() {
-    if Command::new("sqlite3").arg("-version").output().is_err() {
+    let idp = Idp::start();
+    if idp.sql("SELECT 1").is_none() {
         eprintln!("skipping: the sqlite3 CLI is not installed (the store suite covers tampering on both engines)");
         return;
     }
-    let idp = Idp::start();
     idp.ensure_org();
     idp.register_client(&[]);
     idp.register_client(&[]);
@@ -200,19 +200,21 @@ fn a_tampered_audit_row_is_detected_by_verify() {
     let head = stdout(&ok).lines().nth(1).unwrap_or_default().to_owned();
     assert!(head.starts_with("Head: seq 12 hash ") && head.len() == "Head: seq 12 hash ".len() + 64, "{head}");
 
-    let db = idp.dir().join("idp.db");
-    let sqlite3 =
-        |sql: &str| Command::new("sqlite3").arg("-cmd").arg(".timeout 5000").arg(&db).arg(sql).output().unwrap();
+    // Straight into the database (the sqlite3 CLI, or psql in production mode).
     let sql = "UPDATE audit_events SET detail = '{\"error\":\"nothing happened\"}' WHERE seq = 2;";
     // A plain edit is refused by the database itself (append-only triggers).
-    let refused = sqlite3(sql);
+    let refused = idp.sql(sql).unwrap();
     assert!(!refused.status.success(), "the append-only trigger let an UPDATE through");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("audit_events is append-only"), "{refused:?}");
     assert!(stdout(&idp.admin(&["audit", "verify"])).starts_with("OK: 12 events"));
     // An attacker with DDL rights drops the trigger first, as this test does on purpose;
     // the hash chain is what detects the edit then.
-    let edit = sqlite3(&format!("DROP TRIGGER audit_events_no_update; {sql}"));
-    assert!(edit.status.success(), "sqlite3: {}", String::from_utf8_lossy(&edit.stderr));
+    let drop_trigger = match idp.engine() {
+        "postgres" => "DROP TRIGGER audit_events_no_update ON audit_events;",
+        _ => "DROP TRIGGER audit_events_no_update;",
+    };
+    let edit = idp.sql(&format!("{drop_trigger} {sql}")).unwrap();
+    assert!(edit.status.success(), "{}: {}", idp.engine(), String::from_utf8_lossy(&edit.stderr));
 
     let broken = idp.admin(&["audit", "verify"]);
     assert_eq!(broken.status.code(), Some(1));

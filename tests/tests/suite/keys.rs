@@ -250,11 +250,11 @@ fn idp_admin_keys_commands() {
 
 #[test]
 fn the_rotation_schedule_fires_when_due_and_is_audited() {
-    if std::process::Command::new("sqlite3").arg("-version").output().is_err() {
+    let idp = Idp::start();
+    if idp.sql("SELECT 1").is_none() {
         eprintln!("skipping: the sqlite3 CLI is not installed (the key unit tests fire the schedule on both engines)");
         return;
     }
-    let idp = Idp::start();
     let reg = idp.register_client(&["--grant-type", "client_credentials"]);
     let rp = Rp::new(&idp, &reg);
     let token_kid = || {
@@ -281,11 +281,9 @@ fn the_rotation_schedule_fires_when_due_and_is_audited() {
 
     // Pin the clock's meaning: make the rotation due now, behind the server's back (the
     // schedule is a row in the shared database, as another node would see it).
-    let db = idp.dir().join("idp.db");
-    let sql = "UPDATE key_schedule SET next_at = CAST(strftime('%s', 'now') AS INTEGER) - 1 WHERE id = 1;";
-    let edit =
-        std::process::Command::new("sqlite3").arg("-cmd").arg(".timeout 5000").arg(&db).arg(sql).output().unwrap();
-    assert!(edit.status.success(), "sqlite3: {}", String::from_utf8_lossy(&edit.stderr));
+    let sql = format!("UPDATE key_schedule SET next_at = {} WHERE id = 1;", crate::now() - 1);
+    let edit = idp.sql(&sql).unwrap();
+    assert!(edit.status.success(), "{}: {}", idp.engine(), String::from_utf8_lossy(&edit.stderr));
 
     // Housekeeping runs every IDP_KEY_RELOAD_INTERVAL=1 s; allow slack for a loaded machine.
     let started = Instant::now();

@@ -16,8 +16,17 @@ mod code_flow;
 mod discovery;
 /// Malformed and unauthorised requests at every endpoint: RFC-shaped errors, never a 500.
 mod errors;
+/// Faults: PostgreSQL out of reach mid-load (production mode), `kill -9` during refresh
+/// rotations, acknowledged writes across a crash.
+mod faults;
 /// Signing-key lifecycle: rotation with pre-publication, revocation, two nodes, `idp-admin keys`.
 mod keys;
+/// The operator's view: `/metrics`, JSON logs with request ids, graceful shutdown on SIGTERM,
+/// configuration errors, and compose.yaml / Dockerfile checked against the real binary.
+mod operations;
+/// Passkeys in headless Chromium with a virtual authenticator: sign-up, passkey sign-in,
+/// step-up to LoA2, the account page.
+mod passkeys;
 /// Redis: two nodes sharing one Redis (codes, key-change notices, sessions), and Redis faults.
 mod redis;
 /// Single sign-on: sessions across clients, consent memory, `prompt`, `max_age`, restarts.

@@ -3,13 +3,18 @@ use std::time::{Duration, Instant};
 
 use e2e::oauth::{self, ClientAuth};
 use e2e::server::free_ports;
-use e2e::{Browser, Credentials, Idp, Rp, jwt_header};
+use e2e::{Backend, Browser, Credentials, Idp, Rp, jwt_header};
 
 const ID: &str = "001090012345";
 const PASSWORD: &str = "Hoa-sen-no-ro-2024";
 
-/// `TEST_REDIS_URL`, or `None` after saying why `test` skips.
+/// `TEST_REDIS_URL`, or `None` after saying why `test` skips. In production mode
+/// (`E2E_BACKEND=production`) the harness has already insisted on it: these tests then run on
+/// PostgreSQL + Redis, two `idp` processes on one database, and never skip.
 fn redis_url(test: &str) -> Option<String> {
+    if let Backend::Production { redis_url, .. } = e2e::backend() {
+        return Some(redis_url.clone());
+    }
     match std::env::var("TEST_REDIS_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -29,6 +34,11 @@ fn two_nodes_on_one_redis_act_as_one_idp() {
     // A reload interval of an hour: any key change node B sees within seconds came by pub/sub.
     let idp = Idp::start_with_env(&[("IDP_REDIS_URL", &url), ("IDP_KEY_RELOAD_INTERVAL", "3600")]);
     let node = idp.start_second_node();
+    if e2e::backend().is_production() {
+        // The production shape: two idp processes on one PostgreSQL database + Redis.
+        let banner = node.server_log();
+        assert!(banner.lines().any(|l| l.contains("database:") && l.contains("postgres")), "{banner}");
+    }
     idp.citizen();
     let reg = idp.register_client(&[]);
     let secret = reg.secret.clone().unwrap();

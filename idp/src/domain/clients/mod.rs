@@ -55,6 +55,9 @@ pub struct NewClient {
     /// Defaults to true; public clients cannot turn it off.
     #[serde(default)]
     pub require_pkce: Option<bool>,
+    /// The weakest `acr` the client accepts: `LoA1` (default) or `LoA2`.
+    #[serde(default)]
+    pub minimum_acr: Option<String>,
 }
 
 /// Why a client operation failed. `Display` is the sentence the admin reads.
@@ -139,6 +142,9 @@ pub enum ClientError {
     /// 400 `invalid_request`: `require_pkce: false` on a public client.
     #[error("public clients must use PKCE: require_pkce cannot be false")]
     PkceRequired,
+    /// 400 `invalid_request`: `minimum_acr` is not one of the supported levels.
+    #[error("minimum_acr must be LoA1 or LoA2, not {0:?}")]
+    InvalidMinimumAcr(String),
     /// 400 `invalid_request`: the rotation grace period is longer than [`MAX_SECRET_GRACE`].
     #[error("the grace period may be at most 30 days")]
     GraceTooLong,

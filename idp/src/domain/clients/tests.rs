@@ -231,3 +231,14 @@ fn organisation_rules() {
     assert!(matches!(build_organisation(org("moh", "", "agency"), 5), Err(OrganisationError::InvalidName)));
     assert!(matches!(build_organisation(org("moh", "x", "company"), 5), Err(OrganisationError::InvalidKind(_))));
 }
+
+#[test]
+fn minimum_acr_defaults_to_loa1_and_takes_supported_levels_only() {
+    assert_eq!(build(confidential()).unwrap().0.minimum_acr, "LoA1");
+    let strict = NewClient { minimum_acr: Some("LoA2".into()), ..confidential() };
+    assert_eq!(build(strict).unwrap().0.minimum_acr, "LoA2");
+    for bad in ["LoA3", "loa2", ""] {
+        let input = NewClient { minimum_acr: Some(bad.into()), ..confidential() };
+        assert!(matches!(build(input), Err(ClientError::InvalidMinimumAcr(_))), "{bad}");
+    }
+}

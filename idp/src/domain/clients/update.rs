@@ -44,6 +44,9 @@ pub struct ClientUpdate {
     /// PKCE requirement (public clients cannot turn it off).
     #[serde(default)]
     pub require_pkce: Option<bool>,
+    /// The weakest `acr` the client accepts (`LoA1`, `LoA2`).
+    #[serde(default)]
+    pub minimum_acr: Option<String>,
 }
 
 impl ClientUpdate {
@@ -60,6 +63,7 @@ impl ClientUpdate {
             ("jwks", self.jwks.is_some()),
             ("jwks_uri", self.jwks_uri.is_some()),
             ("require_pkce", self.require_pkce.is_some()),
+            ("minimum_acr", self.minimum_acr.is_some()),
         ];
         present.into_iter().filter(|(_, p)| *p).map(|(n, _)| n).collect()
     }
@@ -106,6 +110,7 @@ pub(super) fn apply(current: &Client, change: ClientUpdate, now: i64) -> Result<
         jwks,
         jwks_uri,
         require_pkce: Some(change.require_pkce.unwrap_or(current.require_pkce)),
+        minimum_acr: Some(change.minimum_acr.unwrap_or_else(|| current.minimum_acr.clone())),
     };
     let (built, fresh_secret) = validate::build_client(merged, &current.organisation_id, now)?;
     let (secret_hash, previous_hash, previous_exp, secret) =

@@ -6,6 +6,7 @@ use url::{Host, Url};
 
 use super::{ClientError, NewClient, NewOrganisation, OrganisationError, new_secret};
 use crate::crypto::{self, Secret};
+use crate::domain::oidc::acr;
 use crate::store::{Client, Organisation};
 
 /// Grant types a client may be registered with.
@@ -83,6 +84,12 @@ pub(super) fn build_client(
         (_, explicit) => explicit.unwrap_or(true),
     };
 
+    // DESIGN §3: the names the portal's relying parties already send.
+    let minimum_acr = input.minimum_acr.unwrap_or_else(|| acr::LOA1.to_owned());
+    if !acr::SUPPORTED.contains(&minimum_acr.as_str()) {
+        return Err(ClientError::InvalidMinimumAcr(minimum_acr));
+    }
+
     let secret = uses_secret(&auth_method).then(new_secret);
     let client = Client {
         client_id: crypto::random_id(),
@@ -104,6 +111,7 @@ pub(super) fn build_client(
         updated_at: now,
         previous_secret_hash: None,
         previous_secret_expires_at: None,
+        minimum_acr,
     };
     Ok((client, secret))
 }

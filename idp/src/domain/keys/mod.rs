@@ -55,6 +55,8 @@ struct LoadedKey {
     alg: Alg,
     verifier: Box<dyn JwsVerifier>,
     signer: Option<Box<dyn JwsSigner>>,
+    /// When the key was created (its age is exported on `/metrics`).
+    created_at: Timestamp,
 }
 
 /// One consistent snapshot of the keys.
@@ -256,6 +258,12 @@ impl Keyring {
         self.snapshot().active.get(&alg).map(|k| k.kid.clone())
     }
 
+    /// The active keys as (algorithm, kid, creation time), for `/metrics`.
+    pub fn active_keys(&self) -> Vec<(Alg, String, Timestamp)> {
+        let set = self.snapshot();
+        Alg::ALL.into_iter().filter_map(|a| set.active.get(&a).map(|k| (a, k.kid.clone(), k.created_at))).collect()
+    }
+
     /// A fresh key in `state`, wrapped under the current KEK.
     async fn new_key(&self, alg: Alg, state: &str, now: Timestamp) -> Result<SigningKey, KeyError> {
         self.finish_generation(self.start_generation(alg), state, now).await
@@ -323,7 +331,7 @@ fn build(keks: &Keks, keys: &[SigningKey]) -> Result<KeySet, KeyError> {
         } else {
             None
         };
-        let loaded = Arc::new(LoadedKey { kid: k.kid.clone(), alg, verifier, signer });
+        let loaded = Arc::new(LoadedKey { kid: k.kid.clone(), alg, verifier, signer, created_at: k.created_at });
         if k.state == "active" {
             active.insert(alg, loaded.clone());
         }

@@ -129,21 +129,36 @@ impl fmt::Display for OAuthError {
     }
 }
 
+impl OAuthError {
+    /// RFC 6749 §4.1.2.1 / §5.2 `temporarily_unavailable` (503): a dependency
+    /// is out of reach; logs `detail`, tells the client to retry.
+    pub fn unavailable(detail: impl fmt::Display) -> Self {
+        tracing::error!(error = %detail, "dependency unavailable");
+        Self::new(OAuthErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; try again shortly")
+    }
+}
+
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        Self::internal(e)
+        match e {
+            // The database is out of reach (restart, failover): retryable, as for the cache.
+            crate::store::StoreError::Unavailable(_) => Self::unavailable(e),
+            _ => Self::internal(e),
+        }
     }
 }
 
 impl From<crate::cache::CacheError> for OAuthError {
     fn from(e: crate::cache::CacheError) -> Self {
-        tracing::error!(error = %e, "cache unavailable");
-        Self::new(OAuthErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; try again shortly")
+        Self::unavailable(e)
     }
 }
 
 impl From<crate::domain::keys::KeyError> for OAuthError {
     fn from(e: crate::domain::keys::KeyError) -> Self {
-        Self::internal(e)
+        match e {
+            crate::domain::keys::KeyError::Store(e) => e.into(),
+            _ => Self::internal(e),
+        }
     }
 }

@@ -132,6 +132,20 @@ async fn respond(
     extra: Map<String, Value>,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
+    let (at, idt) = sign_for(ctx, client, grant, subject, nonce, extra).await?;
+    Ok(token_response(ctx, grant, at, idt, refresh_token))
+}
+
+/// The access token and (for `openid` grants) ID token of `grant`, with the
+/// keys that signed them recorded against the grant.
+async fn sign_for(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    grant: &Grant,
+    subject: &str,
+    nonce: Option<&str>,
+    extra: Map<String, Value>,
+) -> Result<(String, Option<String>), OAuthError> {
     let alg = client_alg(&client.signing_alg);
     let at = access_token(
         ctx,
@@ -172,14 +186,24 @@ async fn respond(
     for kid in kids {
         ctx.store.add_grant_signing_kid(&grant.id, &kid).await?;
     }
-    Ok(TokenResponse {
-        access_token: at,
+    Ok((at, idt))
+}
+
+fn token_response(
+    ctx: &Ctx<'_>,
+    grant: &Grant,
+    access_token: String,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
+) -> TokenResponse {
+    TokenResponse {
+        access_token,
         token_type: "Bearer",
         expires_in: ctx.ttl.access_token,
         scope: grant.scopes.join(" "),
-        id_token: idt,
+        id_token,
         refresh_token,
-    })
+    }
 }
 
 /// `grant_type=refresh_token`: rotate, and on reuse revoke the family (RFC 9700 §4.14.2).
@@ -209,28 +233,37 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
             asked
         }
     };
-    let next = random_token();
-    let new_row = new_refresh_row(ctx, &next, &grant);
-    let grant = match ctx.store.rotate_refresh_token(&hash, &new_row, ctx.now).await? {
-        Rotation::Rotated(g) if g.revoked_at.is_none() => g,
-        Rotation::Rotated(_) | Rotation::Unknown => return Err(invalid()),
-        Rotation::Reused(gid) => {
-            ctx.store.revoke_grant(&gid, ctx.now).await?;
-            tracing::warn!(grant = %gid, client = %client.client_id, "refresh token reused; family revoked");
-            return Err(invalid());
-        }
-    };
+    // Everything that can fail — reads, signing, the record of signing keys —
+    // happens before the rotation commits, and nothing touches the store after
+    // it: a client that gets an error (a 503 while the database is out of
+    // reach) still holds a working refresh token, and a retry does not look
+    // like reuse. Only a crash between the commit and the response can cost
+    // a client its family, never leave it half rotated (README, "Refresh
+    // tokens"; RFC 6749 §10.4).
     let citizen = match ctx.store.get_citizen(&grant.account_id).await? {
         Some(c) if c.account.status == "active" => c,
         _ => return Err(invalid()),
     };
+    let next = random_token();
+    let new_row = new_refresh_row(ctx, &next, &grant);
     let narrowed = Grant { scopes, ..grant };
     let claims = narrowed.claims.as_deref().and_then(ClaimsRequest::from_stored).map(|mut c| {
         c.restrict(&narrowed.scopes, &narrowed.scopes);
         c
     });
     let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
-    respond(ctx, client, &narrowed, &citizen.account.subject, None, extra, Some(next)).await
+    let (at, idt) = sign_for(ctx, client, &narrowed, &citizen.account.subject, None, extra).await?;
+    match ctx.store.rotate_refresh_token(&hash, &new_row, ctx.now).await? {
+        // The grant as the rotation saw it, under its lock: revoked since the read above?
+        Rotation::Rotated(g) if g.revoked_at.is_none() => {}
+        Rotation::Rotated(_) | Rotation::Unknown => return Err(invalid()),
+        Rotation::Reused(gid) => {
+            ctx.store.revoke_grant(&gid, ctx.now).await?;
+            tracing::warn!(grant = %gid, client = %client.client_id, "refresh token reused; family revoked");
+            return Err(invalid());
+        }
+    }
+    Ok(token_response(ctx, &narrowed, at, idt, Some(next)))
 }
 
 /// `grant_type=client_credentials` (RFC 6749 §4.4): confidential clients only.

@@ -47,12 +47,38 @@ pub fn split_scopes(s: &str) -> Vec<String> {
     out
 }
 
-/// Authentication context classes (DESIGN §3).
+/// Authentication context classes (DESIGN §3) and the methods behind them
+/// (RFC 8176 `amr` values).
 pub mod acr {
     /// Password login.
     pub const LOA1: &str = "LoA1";
     /// Passkey with user verification.
     pub const LOA2: &str = "LoA2";
     /// Supported values, weakest first.
-    pub const SUPPORTED: &[&str] = &[LOA1];
+    pub const SUPPORTED: &[&str] = &[LOA1, LOA2];
+
+    /// `amr` of a password login (RFC 8176 §2: `pwd`).
+    pub const AMR_PASSWORD: &[&str] = &["pwd"];
+    /// `amr` of a passkey bound to one device: proof of possession of a
+    /// hardware-secured key (`hwk`), user verification (`user`), two factors (`mfa`).
+    pub const AMR_PASSKEY_DEVICE: &[&str] = &["hwk", "user", "mfa"];
+    /// `amr` of a backup-eligible (synced) passkey: the key is not bound to
+    /// one device's hardware, so software-secured (`swk`), per RFC 8176 §2.
+    pub const AMR_PASSKEY_SYNCED: &[&str] = &["swk", "user", "mfa"];
+
+    /// Rank of a level, weakest 0; `None` for a value we do not know.
+    pub fn rank(level: &str) -> Option<usize> {
+        SUPPORTED.iter().position(|l| *l == level)
+    }
+
+    /// Whether a session at level `have` meets `need`. An unknown `have`
+    /// meets nothing above LoA1; an unknown `need` is treated as LoA1.
+    pub fn satisfies(have: &str, need: &str) -> bool {
+        rank(have).unwrap_or(0) >= rank(need).unwrap_or(0)
+    }
+
+    /// The stronger of two levels (unknown values count as LoA1).
+    pub fn max<'a>(a: &'a str, b: &'a str) -> &'a str {
+        if rank(b).unwrap_or(0) > rank(a).unwrap_or(0) { b } else { a }
+    }
 }

@@ -33,12 +33,23 @@ pub enum AdminError {
     Conflict(String),
     /// 500 `server_error` with a generic message; the payload is logged, never sent.
     Internal(String),
+    /// 503 `temporarily_unavailable`: the database is out of reach; retry
+    /// shortly. The payload is logged, never sent.
+    Unavailable(String),
 }
 
 impl AdminError {
     /// An internal failure: logged here, answered generically.
     pub(super) fn internal(detail: impl std::fmt::Display) -> Self {
         Self::Internal(detail.to_string())
+    }
+
+    /// A store failure: 503 when the database is out of reach, 500 otherwise.
+    fn store(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            _ => Self::internal(e),
+        }
     }
 }
 
@@ -71,6 +82,14 @@ impl IntoResponse for AdminError {
                     "the server could not complete the request; see its logs".to_owned(),
                 )
             }
+            Self::Unavailable(detail) => {
+                tracing::error!(error = %detail, "admin API: store unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the database is unreachable; try again shortly".to_owned(),
+                )
+            }
         };
         let unauthorized = status == StatusCode::UNAUTHORIZED;
         let mut response = (status, Json(json!({ "error": code, "message": message }))).into_response();
@@ -87,7 +106,7 @@ impl From<ClientError> for AdminError {
         match e {
             ClientError::NotFound(_) => Self::NotFound(e.to_string()),
             ClientError::NoSecret { .. } => Self::Conflict(e.to_string()),
-            ClientError::Store(e) => Self::internal(e),
+            ClientError::Store(e) => Self::store(e),
             other => Self::BadRequest(other.to_string()),
         }
     }
@@ -97,7 +116,7 @@ impl From<AdminTokenError> for AdminError {
     fn from(e: AdminTokenError) -> Self {
         match e {
             AdminTokenError::NotFound(_) => Self::NotFound(e.to_string()),
-            AdminTokenError::Store(e) => Self::internal(e),
+            AdminTokenError::Store(e) => Self::store(e),
             other => Self::BadRequest(other.to_string()),
         }
     }
@@ -107,7 +126,7 @@ impl From<ImportError> for AdminError {
     fn from(e: ImportError) -> Self {
         match e {
             ImportError::TooLarge => Self::BadRequest(e.to_string()),
-            ImportError::Store(e) => Self::internal(e),
+            ImportError::Store(e) => Self::store(e),
         }
     }
 }
@@ -116,7 +135,7 @@ impl From<OrganisationError> for AdminError {
     fn from(e: OrganisationError) -> Self {
         match e {
             OrganisationError::CodeTaken(_) => Self::Conflict(e.to_string()),
-            OrganisationError::Store(e) => Self::internal(e),
+            OrganisationError::Store(e) => Self::store(e),
             other => Self::BadRequest(other.to_string()),
         }
     }
@@ -134,7 +153,7 @@ impl From<SignUpError> for AdminError {
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        Self::store(e)
     }
 }
 
@@ -188,5 +207,11 @@ mod tests {
         assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
         let (s, _, b) = body(SignUpError::EmailTaken.into()).await;
         assert_eq!((s, b["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+        // The database out of reach: retry later, and no driver text.
+        let (s, _, b) = body(StoreError::Unavailable("connection refused to db:5432".into()).into()).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable")));
+        assert!(!b["message"].as_str().unwrap().contains("5432"));
+        let (s, _, b) = body(StoreError::Backend("disk full".into()).into()).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("server_error")));
     }
 }

@@ -70,7 +70,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
         match admin::authenticate(app.store.as_ref(), app.clock.now(), presented).await {
             Ok(Some(token)) => Ok(Self(token, origin)),
             Ok(None) => Err(AdminError::Unauthorized),
-            Err(e) => Err(AdminError::internal(e)),
+            Err(e) => Err(AdminError::from(e)),
         }
     }
 }

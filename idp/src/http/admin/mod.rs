@@ -79,6 +79,8 @@ pub struct ClientView {
     updated_at: i64,
     /// While a rotated-out secret still works: until when.
     previous_secret_expires_at: Option<i64>,
+    /// The weakest `acr` the client accepts.
+    minimum_acr: String,
 }
 
 impl From<Client> for ClientView {
@@ -104,6 +106,7 @@ impl From<Client> for ClientView {
             updated_at,
             previous_secret_hash: _,
             previous_secret_expires_at,
+            minimum_acr,
         } = c;
         Self {
             client_id,
@@ -124,6 +127,7 @@ impl From<Client> for ClientView {
             created_at,
             updated_at,
             previous_secret_expires_at,
+            minimum_acr,
         }
     }
 }

@@ -43,6 +43,8 @@ async fn harness() -> Harness {
         pages: Arc::new(Pages::new().unwrap()),
         passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
         http: crate::app::HttpJwks::new(false),
+        webauthn: None,
+        metrics: Arc::new(crate::metrics::Metrics::new()),
     });
     let (_, secret) = create_admin_token(app.store.as_ref(), NOW, SECURITY_ADMIN, None, "test").await.unwrap();
     Harness { app, token: secret.expose().to_owned() }

@@ -189,9 +189,9 @@ macro_rules! impl_accounts {
                     "INSERT INTO clients (client_id, organisation_id, name, client_type, \
                      auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
                      grant_types, scopes, signing_alg, jwks, jwks_uri, require_pkce, status, \
-                     created_at, updated_at, previous_secret_hash, previous_secret_expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17, $18, $19)",
+                     created_at, updated_at, previous_secret_hash, previous_secret_expires_at, \
+                     minimum_acr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                     $14, $15, $16, $17, $18, $19, $20)",
                 )
                 .bind(&c.client_id)
                 .bind(&c.organisation_id)
@@ -212,6 +212,7 @@ macro_rules! impl_accounts {
                 .bind(c.updated_at)
                 .bind(&c.previous_secret_hash)
                 .bind(c.previous_secret_expires_at)
+                .bind(&c.minimum_acr)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -247,8 +248,8 @@ macro_rules! impl_accounts {
                      secret_hash = $5, redirect_uris = $6, post_logout_redirect_uris = $7, \
                      grant_types = $8, scopes = $9, signing_alg = $10, jwks = $11, \
                      jwks_uri = $12, require_pkce = $13, status = $14, updated_at = $15, \
-                     previous_secret_hash = $16, previous_secret_expires_at = $17 \
-                     WHERE client_id = $1",
+                     previous_secret_hash = $16, previous_secret_expires_at = $17, \
+                     minimum_acr = $18 WHERE client_id = $1",
                 )
                 .bind(&c.client_id)
                 .bind(&c.name)
@@ -267,6 +268,7 @@ macro_rules! impl_accounts {
                 .bind(c.updated_at)
                 .bind(&c.previous_secret_hash)
                 .bind(c.previous_secret_expires_at)
+                .bind(&c.minimum_acr)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

@@ -62,6 +62,7 @@ macro_rules! impl_rows {
                     updated_at: col(r, "updated_at")?,
                     previous_secret_hash: col(r, "previous_secret_hash")?,
                     previous_secret_expires_at: col(r, "previous_secret_expires_at")?,
+                    minimum_acr: col(r, "minimum_acr")?,
                 })
             }
 

@@ -59,6 +59,7 @@ pub(super) fn client(client_id: &str, org_id: &str) -> Client {
         updated_at: 1_000,
         previous_secret_hash: None,
         previous_secret_expires_at: None,
+        minimum_acr: "LoA1".into(),
     }
 }
 

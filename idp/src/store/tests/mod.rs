@@ -8,9 +8,11 @@ use std::sync::Once;
 mod audit;
 mod behaviour;
 mod fixtures;
+mod passkeys;
 
 use self::audit::*;
 use self::behaviour::*;
+use self::passkeys::*;
 use super::*;
 
 // ---------------------------------------------------------------- harness
@@ -90,6 +92,8 @@ suite!(
     import_idempotence,
     admin_token_revocation,
     secret_rotation_grace,
+    passkeys,
+    concurrent_passkey_deletion,
 );
 
 // ---------------------------------------------------------------- migrations

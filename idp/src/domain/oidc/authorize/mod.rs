@@ -61,6 +61,33 @@ pub struct AuthorizationRequest {
     pub acr_values: Vec<String>,
     /// The `claims` parameter.
     pub claims: Option<ClaimsRequest>,
+    /// The weakest `acr` the session must have for this request: the
+    /// client's `minimum_acr`, raised by `acr_values` or an essential `acr`
+    /// claim asking for LoA2 (see [`required_acr`]).
+    #[serde(default = "loa1")]
+    pub required_acr: String,
+}
+
+/// `required_acr` of requests saved before it existed.
+fn loa1() -> String {
+    acr::LOA1.to_owned()
+}
+
+/// The level a request needs (DESIGN §3 "acr_values=LoA2 triggers step-up"):
+/// the strongest of the client's minimum, LoA2 when `acr_values` names it,
+/// and the weakest supported value of an essential `acr` claim (OIDC Core
+/// §5.5.1.1: any of the listed values satisfies it).
+pub fn required_acr(client_minimum: &str, acr_values: &[String], claims: Option<&ClaimsRequest>) -> String {
+    let mut need = if acr::rank(client_minimum).is_some() { client_minimum } else { acr::LOA1 };
+    if acr_values.iter().any(|v| v == acr::LOA2) {
+        need = acr::max(need, acr::LOA2);
+    }
+    if let Some(values) = claims.and_then(ClaimsRequest::essential_acr)
+        && let Some(weakest) = values.iter().filter_map(|v| acr::rank(v).map(|r| (r, v.as_str()))).min()
+    {
+        need = acr::max(need, weakest.1);
+    }
+    need.to_owned()
 }
 
 impl AuthorizationRequest {
@@ -264,6 +291,8 @@ pub async fn validate(
             }
         },
     };
+    let acr_values = split_scopes(params.get("acr_values").unwrap_or_default());
+    let required_acr = required_acr(&client.minimum_acr, &acr_values, claims.as_ref());
     let request = AuthorizationRequest {
         client_id: client.client_id.clone(),
         return_to,
@@ -275,8 +304,9 @@ pub async fn validate(
         login_hint,
         hint_subject,
         ui_locales: params.get("ui_locales").map(str::to_owned),
-        acr_values: split_scopes(params.get("acr_values").unwrap_or_default()),
+        acr_values,
         claims,
+        required_acr,
     };
     Ok((request, client))
 }
@@ -319,6 +349,9 @@ pub struct SignedIn {
 pub enum Step {
     /// Show the login page.
     Login,
+    /// Show the step-up page: the session is weaker than the request needs
+    /// and the account has a passkey to reach it.
+    StepUp,
     /// Show the consent page.
     Consent,
     /// Issue the code.
@@ -328,13 +361,15 @@ pub enum Step {
 }
 
 /// Decide the next step. `fresh_login` / `consent_shown` say whether this
-/// pending request already went through the login / consent page.
+/// pending request already went through the login / consent page;
+/// `has_passkey` whether the signed-in account could step up to LoA2.
 pub fn decide(
     req: &AuthorizationRequest,
     who: Option<&SignedIn>,
     consent: Option<&Consent>,
     fresh_login: bool,
     consent_shown: bool,
+    has_passkey: bool,
     now: Timestamp,
 ) -> Step {
     let authenticated = who.is_some_and(|w| {
@@ -358,6 +393,21 @@ pub fn decide(
             Step::Fail(OAuthError::new(E::LoginRequired, "the citizen is not signed in"))
         } else {
             Step::Login
+        };
+    }
+    if who.is_some_and(|w| !acr::satisfies(&w.acr, &req.required_acr)) {
+        return if req.has_prompt("none") {
+            // OIDC Core §3.1.2.6: prompt=none and the end-user must authenticate again.
+            Step::Fail(OAuthError::new(E::LoginRequired, "a stronger sign-in (a passkey) is needed"))
+        } else if has_passkey {
+            Step::StepUp
+        } else {
+            // OpenID Connect Core Unmet Authentication Requirements 1.0 §2: the
+            // account has no way to reach the requested level.
+            Step::Fail(OAuthError::new(
+                E::UnmetAuthenticationRequirements,
+                "the requested authentication level needs a passkey, and the account has none",
+            ))
         };
     }
     let wanted = req.consent_scopes();
@@ -440,71 +490,4 @@ pub async fn issue_code(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(prompt: &[&str], max_age: Option<i64>) -> AuthorizationRequest {
-        AuthorizationRequest {
-            client_id: "c".into(),
-            return_to: ReturnTo {
-                redirect_uri: "https://rp/cb".into(),
-                response_mode: ResponseMode::Query,
-                state: None,
-            },
-            scopes: vec!["openid".into(), "email".into()],
-            nonce: None,
-            code_challenge: None,
-            prompt: prompt.iter().map(|s| s.to_string()).collect(),
-            max_age,
-            login_hint: None,
-            hint_subject: None,
-            ui_locales: None,
-            acr_values: vec![],
-            claims: None,
-        }
-    }
-
-    fn who(auth_time: Timestamp) -> SignedIn {
-        SignedIn {
-            account_id: "a".into(),
-            subject: "s".into(),
-            sid: "sid".into(),
-            auth_time,
-            acr: "LoA1".into(),
-            amr: vec!["pwd".into()],
-        }
-    }
-
-    fn consent(scopes: &[&str]) -> Consent {
-        Consent {
-            account_id: "a".into(),
-            client_id: "c".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            granted_at: 0,
-        }
-    }
-
-    #[test]
-    fn decisions_follow_prompt_max_age_and_consent() {
-        let all = consent(&["email", "openid"]);
-        assert_eq!(decide(&req(&[], None), None, None, false, false, 100), Step::Login);
-        assert!(
-            matches!(decide(&req(&["none"], None), None, None, false, false, 100), Step::Fail(e) if e.code == E::LoginRequired)
-        );
-        assert_eq!(decide(&req(&[], None), Some(&who(50)), Some(&all), false, false, 100), Step::Issue);
-        assert_eq!(decide(&req(&["login"], None), Some(&who(50)), Some(&all), false, false, 100), Step::Login);
-        assert_eq!(decide(&req(&["login"], None), Some(&who(99)), Some(&all), true, false, 100), Step::Issue);
-        assert_eq!(decide(&req(&[], Some(10)), Some(&who(50)), Some(&all), false, false, 100), Step::Login);
-        assert_eq!(decide(&req(&[], Some(60)), Some(&who(50)), Some(&all), false, false, 100), Step::Issue);
-        let partial = consent(&["openid"]);
-        assert_eq!(decide(&req(&[], None), Some(&who(50)), Some(&partial), false, false, 100), Step::Consent);
-        assert!(
-            matches!(decide(&req(&["none"], None), Some(&who(50)), Some(&partial), false, false, 100), Step::Fail(e) if e.code == E::ConsentRequired)
-        );
-        assert_eq!(decide(&req(&["consent"], None), Some(&who(50)), Some(&all), false, false, 100), Step::Consent);
-        assert_eq!(decide(&req(&["consent"], None), Some(&who(50)), Some(&all), false, true, 100), Step::Issue);
-        let mut other = req(&[], None);
-        other.hint_subject = Some("someone-else".into());
-        assert_eq!(decide(&other, Some(&who(50)), Some(&all), false, false, 100), Step::Login);
-    }
-}
+mod tests;
