@@ -20,6 +20,9 @@ const REQUEST_BOUND: Duration = Duration::from_secs(8);
 const RESUME_BOUND: Duration = Duration::from_secs(5);
 /// How long the database stays unreachable.
 const OUTAGE: Duration = Duration::from_secs(3);
+/// How long the PostgreSQL server stays stopped in the restart test: longer than the pool's
+/// acquire timeout, so requests waiting for a connection give up with a 503.
+const RESTART_OUTAGE: Duration = Duration::from_secs(7);
 
 /// Signs the default citizen in, then runs authorizations with `offline_access` through SSO:
 /// `count` distinct refresh-token families (grants) of `rp`, each as its
@@ -102,6 +105,64 @@ fn a_postgres_outage_mid_load_gives_clean_503s_then_service_resumes() {
         eprintln!("skipping: a database outage needs PostgreSQL (run with E2E_BACKEND=production)");
         return;
     };
+    outage_mid_load(|db| {
+        let down = psql(maintenance, &format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false"));
+        assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+        let killed = psql(
+            maintenance,
+            &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"),
+        );
+        assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
+        thread::sleep(OUTAGE);
+        let up = psql(maintenance, &format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true"));
+        assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    });
+}
+
+/// The same load through a real restart of the PostgreSQL server (`pg_ctlcluster … restart`):
+/// every connection is cut, new ones are refused while it is down, and the node must serve
+/// again on its own once it is back.
+///
+/// Ignored by default because it restarts the server every other test shares; `.ci/run` runs it
+/// alone, after the rest of the suite (`cargo test -p e2e --test suite -- --ignored
+/// postgres_server_restart`), in production mode, as root (or the `postgres` user).
+#[test]
+#[ignore = "restarts the shared PostgreSQL server: run alone, as .ci/run does"]
+fn a_postgres_server_restart_mid_load_gives_clean_503s_then_service_resumes() {
+    let Backend::Production { .. } = e2e::backend() else {
+        panic!("a PostgreSQL restart needs E2E_BACKEND=production");
+    };
+    let cluster = std::fs::read_dir("/etc/postgresql")
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .expect("a Debian PostgreSQL cluster under /etc/postgresql (pg_ctlcluster)");
+    // Down longer than the pool waits for a connection (5 s), so requests must fail, not only wait.
+    outage_mid_load(|_| {
+        let ctl = |action: &str| {
+            let out = std::process::Command::new("pg_ctlcluster")
+                .args(["--skip-systemctl-redirect", &cluster, "main", action, "-m", "fast"])
+                .output()
+                .expect("run pg_ctlcluster");
+            assert!(out.status.success(), "pg_ctlcluster {action}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        ctl("stop");
+        thread::sleep(RESTART_OUTAGE);
+        // `start` takes no shutdown mode; a plain start.
+        let out = std::process::Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &cluster, "main", "start"])
+            .output()
+            .expect("run pg_ctlcluster");
+        assert!(out.status.success(), "pg_ctlcluster start: {}", String::from_utf8_lossy(&out.stderr));
+    });
+}
+
+/// Runs client_credentials, refresh and `/readyz` load against a fresh node while `outage`
+/// (given the node's database name) makes PostgreSQL unreachable and brings it back, then
+/// checks every answer: 200 or a clean 503, none slower than [`REQUEST_BOUND`], 503s only
+/// during the outage, and service again within [`RESUME_BOUND`] of its end.
+fn outage_mid_load(outage: impl FnOnce(&str)) {
     let idp = Idp::start();
     let db = idp.database_name().expect("production mode runs on PostgreSQL").to_owned();
     let cc = idp.register_client(&["--grant-type", "client_credentials"]);
@@ -172,15 +233,8 @@ fn a_postgres_outage_mid_load_gives_clean_503s_then_service_resumes() {
 
     // Load with the database up, then the outage.
     thread::sleep(Duration::from_secs(1));
-    let down = psql(maintenance, &format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false"));
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
     let outage_started = Instant::now();
-    let killed =
-        psql(maintenance, &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"));
-    assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
-    thread::sleep(OUTAGE);
-    let up = psql(maintenance, &format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true"));
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    outage(&db);
     let back = Instant::now();
 
     // Service resumes by itself: /readyz and a token request succeed again within the bound.
