@@ -572,11 +572,31 @@ pub fn http_client() -> reqwest::blocking::Client {
         .expect("build HTTP client")
 }
 
-/// Ports free at the time of asking (bound on 127.0.0.1:0, then released together so the
-/// same call never returns one port twice).
+/// Ports free at the time of asking (bound on 127.0.0.1, then released together so the same
+/// call never returns one port twice).
+///
+/// Ports come from below Linux's ephemeral range (32768–60999): a port the kernel handed out
+/// with `bind(0)` is released before `idp` binds it, and in between any outgoing connection of
+/// a test running in parallel (HTTP clients, PostgreSQL, Redis) may be given that same port by
+/// the kernel. A random port under the range can only be picked again by another test's
+/// `free_ports`, one chance in 12,000.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> =
-        (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port")).collect();
+    use std::hash::{BuildHasher, Hasher};
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(N);
+    for _ in 0..10_000 {
+        if listeners.len() == N {
+            break;
+        }
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_usize(listeners.len());
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(l);
+        }
+    }
+    while listeners.len() < N {
+        listeners.push(TcpListener::bind("127.0.0.1:0").expect("bind a free port"));
+    }
     std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
 }
 
