@@ -45,6 +45,14 @@ pub struct UpdateArgs {
     /// The weakest authentication the service accepts: LoA1 (password) or LoA2 (passkey).
     #[arg(long, value_name = "ACR", value_parser = ["LoA1", "LoA2"])]
     minimum_acr: Option<String>,
+    /// Back-Channel Logout 1.0: where Motcua POSTs logout tokens when a
+    /// session this service signed into ends (https, or http on localhost; "" removes it).
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0: the page Motcua loads in an iframe at logout
+    /// (with `iss` and `sid`).
+    #[arg(long, value_name = "URI")]
+    frontchannel_logout_uri: Option<String>,
 }
 
 /// The JSON body of `PATCH /admin/v1/clients/{id}`, with only the options given.
@@ -65,6 +73,8 @@ pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
         ("auth_method", &args.auth_method),
         ("jwks_uri", &args.jwks_uri),
         ("minimum_acr", &args.minimum_acr),
+        ("backchannel_logout_uri", &args.backchannel_logout_uri),
+        ("frontchannel_logout_uri", &args.frontchannel_logout_uri),
     ] {
         if let Some(v) = value {
             body.insert(key.into(), v.clone().into());

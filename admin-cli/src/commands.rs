@@ -160,6 +160,8 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
         body.insert("require_pkce".into(), false.into());
     }
     insert_opt(&mut body, "minimum_acr", args.minimum_acr.clone());
+    insert_opt(&mut body, "backchannel_logout_uri", args.backchannel_logout_uri.clone());
+    insert_opt(&mut body, "frontchannel_logout_uri", args.frontchannel_logout_uri.clone());
     Ok(Value::Object(body))
 }
 
@@ -251,6 +253,8 @@ fn client_details(c: &Value) -> String {
         ("signing alg", field(c, "signing_alg")),
         ("PKCE required", field(c, "require_pkce")),
         ("minimum acr", field(c, "minimum_acr")),
+        ("back-channel logout", field(c, "backchannel_logout_uri")),
+        ("front-channel logout", field(c, "frontchannel_logout_uri")),
         ("jwks", jwks),
         ("jwks_uri", field(c, "jwks_uri")),
         ("created", time(c, "created_at")),

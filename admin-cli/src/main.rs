@@ -154,6 +154,14 @@ struct RegisterArgs {
     /// default) or LoA2 (passkey); with LoA2 every sign-in for it needs a passkey.
     #[arg(long, value_name = "ACR", value_parser = ["LoA1", "LoA2"])]
     minimum_acr: Option<String>,
+    /// Back-Channel Logout 1.0: where Motcua POSTs logout tokens when a
+    /// session this service signed into ends (https, or http on localhost).
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0: the page Motcua loads in an iframe at logout
+    /// (with `iss` and `sid`).
+    #[arg(long, value_name = "URI")]
+    frontchannel_logout_uri: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -41,7 +41,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// Fetches client JWKS documents: no redirects, 5 s, at most 64 KiB, and —
+/// Outbound HTTP: client JWKS documents (at most 64 KiB) and back-channel
+/// logout notices. No redirects, 5 s, and —
 /// unless `allow_private` — never from loopback, private or link-local
 /// addresses (SSRF: a registered URI must not reach the admin listener or the
 /// internal network). The address checked is the one connected to.
@@ -80,10 +81,10 @@ fn is_internal(ip: std::net::IpAddr) -> bool {
     }
 }
 
-#[async_trait::async_trait]
-impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
-    async fn fetch(&self, uri: &str) -> Result<String, String> {
-        const LIMIT: usize = 64 * 1024;
+impl HttpJwks {
+    /// A client bound to `uri`'s host, after the address check: no redirects,
+    /// a 5 s timeout, connecting to the address checked.
+    async fn guarded(&self, uri: &str) -> Result<(reqwest::Client, reqwest::Url), String> {
         let url = reqwest::Url::parse(uri).map_err(|e| e.to_string())?;
         let host = url.host_str().ok_or("no host")?.to_owned();
         let port = url.port_or_known_default().ok_or("no port")?;
@@ -96,7 +97,6 @@ impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
         if !self.allow_private && is_internal(addr.ip()) {
             return Err(format!("{host} is an internal address; refused (see IDP_OUTBOUND_ALLOW_PRIVATE)"));
         }
-        // Connect to the address just checked, not to a second DNS answer.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
@@ -104,6 +104,34 @@ impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
             .resolve(&bare, addr)
             .build()
             .map_err(|e| e.to_string())?;
+        Ok((client, url))
+    }
+
+    /// Back-Channel Logout §2.5: POST `logout_token` as a form; 200 or 204
+    /// is a delivery. The error is short and never holds the token.
+    pub async fn post_logout_token(&self, uri: &str, token: &str) -> Result<(), String> {
+        let (client, url) = self.guarded(uri).await?;
+        let resp = client.post(url).form(&[("logout_token", token)]).send().await.map_err(|e| {
+            if e.is_timeout() {
+                "timed out".to_owned()
+            } else if e.is_connect() {
+                "connection failed".to_owned()
+            } else {
+                "request failed".to_owned()
+            }
+        })?;
+        match resp.status().as_u16() {
+            200 | 204 => Ok(()),
+            s => Err(format!("status {s}")),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
+    async fn fetch(&self, uri: &str) -> Result<String, String> {
+        const LIMIT: usize = 64 * 1024;
+        let (client, url) = self.guarded(uri).await?;
         let mut resp = client.get(url).send().await.map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("status {}", resp.status()));
@@ -316,6 +344,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         .map_err(|e| start_err(&format!("cannot listen on {} (IDP_ADMIN_LISTEN)", app.config.admin_listen))(&e))?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     spawn_housekeeping(app.clone(), stop.clone());
+    spawn_logout_delivery(app.clone(), stop.clone());
     let public_router = crate::http::public_router(app.clone());
     let admin_router = crate::http::admin_router(app.clone());
     let has_admin = app.store.list_admin_tokens().await.map(|t| !t.is_empty()).unwrap_or(true);
@@ -429,6 +458,61 @@ fn spawn_housekeeping(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
             if let Err(e) = app.store.purge_expired(app.clock.now()).await {
                 app.metrics.store_error();
                 tracing::error!(error = %e, "purging expired sessions failed");
+            }
+        }
+    });
+}
+
+/// Deliver back-channel logout notices from the outbox (Back-Channel Logout
+/// 1.0 §2.5), every second: take due rows under a 30 s lease (so another node
+/// does not send them too), send each in its own task (a slow client does not
+/// hold up the others, and no logout response waits for any of them), record
+/// the outcome, retry with backoff (`logout::next_attempt`). Stops when
+/// shutdown begins; rows in flight are retried once their lease lapses.
+fn spawn_logout_delivery(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    use crate::domain::oidc::logout;
+    const LEASE: i64 = 30;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
+            let now = app.clock.now();
+            let due = match app.store.claim_logout_notices(now, now + LEASE, 32).await {
+                Ok(due) => due,
+                Err(e) => {
+                    app.metrics.store_error();
+                    tracing::error!(error = %e, "reading the logout outbox failed");
+                    continue;
+                }
+            };
+            for notice in due {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let now = app.clock.now();
+                    let sent = match logout::logout_token(&app.keys, &app.config.issuer, now, &notice) {
+                        Ok(token) => app.http.post_logout_token(&notice.target_uri, &token).await,
+                        Err(e) => Err(format!("signing failed: {e}")),
+                    };
+                    let done = app.clock.now();
+                    let recorded = match &sent {
+                        Ok(()) => {
+                            tracing::info!(client_id = %notice.client_id, attempts = notice.attempts + 1, "back-channel logout delivered");
+                            app.store.logout_notice_delivered(&notice.id, done).await
+                        }
+                        Err(why) => {
+                            let next = logout::next_attempt(notice.attempts + 1, notice.created_at, done);
+                            tracing::warn!(client_id = %notice.client_id, attempts = notice.attempts + 1, error = %why, gives_up = next.is_none(), "back-channel logout failed");
+                            app.store.logout_notice_failed(&notice.id, done, next, why).await
+                        }
+                    };
+                    if let Err(e) = recorded {
+                        app.metrics.store_error();
+                        tracing::error!(error = %e, "recording a logout delivery failed");
+                    }
+                });
             }
         }
     });

@@ -36,7 +36,7 @@ const RECENT_EVENTS: u32 = 10;
 const VIETNAM_OFFSET: i64 = 7 * 3600;
 
 /// `dd/mm/yyyy HH:MM` in Vietnam time (UTC+7).
-fn when(ts: Timestamp) -> String {
+pub(super) fn when(ts: Timestamp) -> String {
     let t = ts + VIETNAM_OFFSET;
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
     // Howard Hinnant's `civil_from_days`.
@@ -53,7 +53,7 @@ fn when(ts: Timestamp) -> String {
 }
 
 /// The signed-in citizen, or where the browser must go instead.
-async fn require_login(page: &Page<'_>, session: &Session) -> Result<SignedIn, Response> {
+pub(super) async fn require_login(page: &Page<'_>, session: &Session) -> Result<SignedIn, Response> {
     match signed_in(page.app, session).await {
         Ok(Some(w)) => Ok(w),
         Ok(None) => Err(Redirect::to("/login").into_response()),

@@ -31,6 +31,13 @@ async fn discovery(State(app): State<App>) -> Response {
         "jwks_uri": format!("{iss}/jwks"),
         "introspection_endpoint": format!("{iss}/introspect"),
         "revocation_endpoint": format!("{iss}/revoke"),
+        // RP-Initiated, Back-Channel and Front-Channel Logout 1.0 (each §3):
+        // logout tokens and iframe URLs always carry `sid`.
+        "end_session_endpoint": format!("{iss}/logout"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

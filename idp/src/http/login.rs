@@ -10,14 +10,13 @@ use minijinja::context;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::authorize::{AUTH_KEY, Pending, ReqId, proceed, remove_pending, respond_to_client, save_pending, signed_in};
+use super::authorize::{Pending, ReqId, proceed, remove_pending, respond_to_client, save_pending, signed_in};
 use super::browser::{Page, after_login, csrf_ok, csrf_token, locale_for, open_session, pending_for};
 use super::{ClientIp, Lang, PageForm, PageQuery, RequestId};
 use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::accounts::{self, LoginError, SignUp, SignUpError, Throttle};
 use crate::domain::audit;
-use crate::domain::oidc::authorize::SignedIn;
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
 use crate::store::{Citizen, Consent};
 
@@ -28,7 +27,7 @@ pub fn router() -> Router<App> {
         .route("/login", get(login_page).post(login_submit))
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/consent", get(consent_page).post(consent_submit))
-        .route("/logout", axum::routing::post(logout))
+    // `/logout` is in `logout.rs` (it is also the end-session endpoint).
 }
 
 async fn home(State(app): State<App>, session: Session, lang: Lang, RequestId(rid): RequestId) -> Response {
@@ -406,32 +405,4 @@ async fn consent_submit(
         return page.unavailable(&e);
     }
     proceed(&app, &session, locale, &rid, &form.req, pending).await
-}
-
-#[derive(Deserialize)]
-struct LogoutForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-async fn logout(
-    State(app): State<App>,
-    session: Session,
-    lang: Lang,
-    RequestId(rid): RequestId,
-    PageForm(form): PageForm<LogoutForm>,
-) -> Response {
-    let page = Page { app: &app, locale: lang.locale, rid: &rid };
-    if !csrf_ok(&session, &form.csrf).await {
-        return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
-    }
-    if let Ok(Some(who)) = session.get::<SignedIn>(AUTH_KEY).await
-        && let Err(e) = app.store.revoke_sso_session(&who.sid, app.clock.now()).await
-    {
-        return page.unavailable(&e);
-    }
-    if let Err(e) = session.flush().await {
-        return page.unavailable(&e);
-    }
-    Redirect::to("/").into_response()
 }

@@ -1,12 +1,14 @@
 //! HTTP: routers, middleware, extractors and handlers. HTTP types stop here.
 
 mod account;
+mod account_sessions;
 pub mod admin;
 mod authorize;
 mod browser;
 mod discovery;
 pub mod error;
 mod login;
+mod logout;
 mod metrics;
 pub mod params;
 mod passkeys;
@@ -52,8 +54,11 @@ pub fn public_router(app: App) -> Router {
     let browser = Router::new()
         .merge(authorize::router())
         .merge(login::router())
+        .merge(logout::router())
         .merge(passkeys::router())
         .merge(account::router())
+        .merge(account_sessions::router())
+        .merge(account_sessions::services_router())
         .layer(sessions)
         .layer(axum::middleware::map_response_with_state(app.clone(), session_save_failure))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -22,6 +22,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("step_up.html", include_str!("templates/step_up.html")),
     ("passkey_new.html", include_str!("templates/passkey_new.html")),
     ("account.html", include_str!("templates/account.html")),
+    ("logout_confirm.html", include_str!("templates/logout_confirm.html")),
+    ("logged_out.html", include_str!("templates/logged_out.html")),
+    ("account_sessions.html", include_str!("templates/account_sessions.html")),
+    ("account_services.html", include_str!("templates/account_services.html")),
 ];
 
 /// `/assets/passkey.js`: the pages' only script, the WebAuthn calls.

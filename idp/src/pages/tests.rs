@@ -223,6 +223,34 @@ fn samples() -> Vec<(&'static str, Value)> {
                 switch_lang_url => "/account?lang=en", request_id => "rid-7",
             },
         ),
+        (
+            "logout_confirm.html",
+            context! {
+                csrf => "csrf-token-abc", client_name => "Bộ Y tế", client_id => "cli-1",
+                post_logout_redirect_uri => "https://rp.example.vn/bye", state => "s1", request_id => "rid-8",
+            },
+        ),
+        (
+            "account_sessions.html",
+            context! {
+                csrf => "csrf-token-abc", request_id => "rid-10", switch_lang_url => "/account/sessions?lang=en",
+                sessions => vec![context! { sid => "sid-1", signed_in => "22/08/2026 10:30", acr => "LoA1", current => true }],
+            },
+        ),
+        (
+            "account_services.html",
+            context! {
+                csrf => "csrf-token-abc", request_id => "rid-11", switch_lang_url => "/account/services?lang=en",
+                services => vec![context! { client_id => "cli-1", name => "Bộ Y tế", since => "22/08/2026 10:30" }],
+            },
+        ),
+        (
+            "logged_out.html",
+            context! {
+                redirect => "https://rp.example.vn/bye?state=s1", request_id => "rid-9",
+                frames => vec![context! { client_name => "Bộ Y tế", src => "https://rp.example.vn/fc?iss=x&sid=y" }],
+            },
+        ),
     ]
 }
 
@@ -246,6 +274,9 @@ fn every_page_renders_in_both_languages() {
         "error.",
         "err.",
         "scope.",
+        "logout.",
+        "sessions_page.",
+        "services_page.",
     ];
     let mut rendered = BTreeSet::new();
     for locale in [Locale::Vi, Locale::En] {

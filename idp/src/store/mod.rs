@@ -7,6 +7,7 @@
 
 mod engine;
 mod keys;
+mod logout;
 mod passkeys;
 pub mod postgres;
 pub mod sqlite;
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use keys::{KeyLifecycleStore, KeySchedule, KeyUpdate};
+pub use logout::{LogoutNotice, LogoutOutboxStore};
 pub use passkeys::{PasskeyStore, StoredPasskey};
 
 /// Unix time in seconds.
@@ -163,6 +165,12 @@ pub struct Client {
     /// authorization for it needs at least this level.
     #[serde(default = "default_minimum_acr")]
     pub minimum_acr: String,
+    /// Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed (none: no notices).
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0 §2: the page loaded in an iframe at logout.
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// `minimum_acr` of clients stored before it existed: no demand beyond a password.
@@ -521,7 +529,8 @@ pub trait WebSessionStore: Send + Sync {
     async fn save_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<()>;
     /// Delete (idempotent).
     async fn delete_web_session(&self, id: &str) -> StoreResult<()>;
-    /// Delete expired rows (and expired jti deny-list entries); returns rows removed.
+    /// Delete expired rows (and expired jti deny-list entries, and logout
+    /// notices 30 days after their outcome); returns rows removed.
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
@@ -541,6 +550,7 @@ pub trait Store:
     + AuditStore
     + ImportStore
     + PasskeyStore
+    + LogoutOutboxStore
 {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

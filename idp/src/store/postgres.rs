@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (4, "national_id_verified", include_str!("../../../migrations/postgres/0004_national_id_verified.sql")),
     (5, "grant_signing_kids", include_str!("../../../migrations/postgres/0005_grant_signing_kids.sql")),
     (6, "passkeys", include_str!("../../../migrations/postgres/0006_passkeys.sql")),
+    (7, "logout", include_str!("../../../migrations/postgres/0007_logout.sql")),
 ];
 
 /// Longest wait for a pooled connection before a request gives up with a 503.

@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (4, "national_id_verified", include_str!("../../../migrations/sqlite/0004_national_id_verified.sql")),
     (5, "grant_signing_kids", include_str!("../../../migrations/sqlite/0005_grant_signing_kids.sql")),
     (6, "passkeys", include_str!("../../../migrations/sqlite/0006_passkeys.sql")),
+    (7, "logout", include_str!("../../../migrations/sqlite/0007_logout.sql")),
 ];
 
 /// The store on a SQLite database file.

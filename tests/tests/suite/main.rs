@@ -21,6 +21,9 @@ mod errors;
 mod faults;
 /// Signing-key lifecycle: rotation with pre-publication, revocation, two nodes, `idp-admin keys`.
 mod keys;
+/// Single logout: RP-initiated logout, back-channel notices (retried, durable), front-channel
+/// iframes, refused open redirects.
+mod logout;
 /// The operator's view: `/metrics`, JSON logs with request ids, graceful shutdown on SIGTERM,
 /// configuration errors, and compose.yaml / Dockerfile checked against the real binary.
 mod operations;

@@ -58,6 +58,12 @@ pub struct NewClient {
     /// The weakest `acr` the client accepts: `LoA1` (default) or `LoA2`.
     #[serde(default)]
     pub minimum_acr: Option<String>,
+    /// Back-Channel Logout 1.0 §2.2 endpoint.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0 §2 page.
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// Why a client operation failed. `Display` is the sentence the admin reads.
@@ -114,6 +120,14 @@ pub enum ClientError {
     /// 400 `invalid_request`: a post-logout redirect URI breaks a rule.
     #[error("post-logout redirect URI {uri:?} {reason}")]
     InvalidPostLogoutUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong, as the end of a sentence.
+        reason: &'static str,
+    },
+    /// 400 `invalid_request`: a back- or front-channel logout URI breaks a rule.
+    #[error("logout URI {uri:?} {reason}")]
+    InvalidLogoutUri {
         /// The URI as given.
         uri: String,
         /// What is wrong, as the end of a sentence.

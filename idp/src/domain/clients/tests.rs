@@ -242,3 +242,37 @@ fn minimum_acr_defaults_to_loa1_and_takes_supported_levels_only() {
         assert!(matches!(build(input), Err(ClientError::InvalidMinimumAcr(_))), "{bad}");
     }
 }
+
+#[test]
+fn logout_uris_follow_the_redirect_uri_rules() {
+    let ok = NewClient {
+        backchannel_logout_uri: Some("https://rp.example.vn/backchannel-logout".into()),
+        frontchannel_logout_uri: Some("http://127.0.0.1:3000/frontchannel-logout".into()),
+        ..confidential()
+    };
+    let (c, _) = build(ok).unwrap();
+    assert_eq!(c.backchannel_logout_uri.as_deref(), Some("https://rp.example.vn/backchannel-logout"));
+    assert_eq!(c.frontchannel_logout_uri.as_deref(), Some("http://127.0.0.1:3000/frontchannel-logout"));
+    for bad in ["http://rp.example.vn/bc", "https://rp.example.vn/bc#x", "/bc", "not a uri"] {
+        let input = NewClient { backchannel_logout_uri: Some(bad.into()), ..confidential() };
+        assert!(matches!(build(input), Err(ClientError::InvalidLogoutUri { .. })), "{bad}");
+        let input = NewClient { frontchannel_logout_uri: Some(bad.into()), ..confidential() };
+        assert!(matches!(build(input), Err(ClientError::InvalidLogoutUri { .. })), "{bad}");
+    }
+    // An empty string (from an update) means none.
+    let input = NewClient { backchannel_logout_uri: Some(String::new()), ..confidential() };
+    assert_eq!(build(input).unwrap().0.backchannel_logout_uri, None);
+}
+
+#[test]
+fn an_update_keeps_or_removes_the_logout_uris() {
+    let with = NewClient { backchannel_logout_uri: Some("https://rp.example.vn/bc".into()), ..confidential() };
+    let (current, _) = build(with).unwrap();
+    let rename = update::ClientUpdate { name: Some("Tên mới".into()), ..Default::default() };
+    let (kept, _) = update::apply(&current, rename, 2_000).unwrap();
+    assert_eq!(kept.backchannel_logout_uri.as_deref(), Some("https://rp.example.vn/bc"));
+    let remove = update::ClientUpdate { backchannel_logout_uri: Some(String::new()), ..Default::default() };
+    assert_eq!(remove.field_names(), ["backchannel_logout_uri"]);
+    let (removed, _) = update::apply(&current, remove, 2_000).unwrap();
+    assert_eq!(removed.backchannel_logout_uri, None);
+}

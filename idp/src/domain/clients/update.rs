@@ -47,6 +47,12 @@ pub struct ClientUpdate {
     /// The weakest `acr` the client accepts (`LoA1`, `LoA2`).
     #[serde(default)]
     pub minimum_acr: Option<String>,
+    /// Back-channel logout endpoint; an empty string removes it.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Front-channel logout page; an empty string removes it.
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 impl ClientUpdate {
@@ -64,6 +70,8 @@ impl ClientUpdate {
             ("jwks_uri", self.jwks_uri.is_some()),
             ("require_pkce", self.require_pkce.is_some()),
             ("minimum_acr", self.minimum_acr.is_some()),
+            ("backchannel_logout_uri", self.backchannel_logout_uri.is_some()),
+            ("frontchannel_logout_uri", self.frontchannel_logout_uri.is_some()),
         ];
         present.into_iter().filter(|(_, p)| *p).map(|(n, _)| n).collect()
     }
@@ -111,6 +119,8 @@ pub(super) fn apply(current: &Client, change: ClientUpdate, now: i64) -> Result<
         jwks_uri,
         require_pkce: Some(change.require_pkce.unwrap_or(current.require_pkce)),
         minimum_acr: Some(change.minimum_acr.unwrap_or_else(|| current.minimum_acr.clone())),
+        backchannel_logout_uri: change.backchannel_logout_uri.or_else(|| current.backchannel_logout_uri.clone()),
+        frontchannel_logout_uri: change.frontchannel_logout_uri.or_else(|| current.frontchannel_logout_uri.clone()),
     };
     let (built, fresh_secret) = validate::build_client(merged, &current.organisation_id, now)?;
     let (secret_hash, previous_hash, previous_exp, secret) =

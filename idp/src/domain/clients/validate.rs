@@ -90,6 +90,12 @@ pub(super) fn build_client(
         return Err(ClientError::InvalidMinimumAcr(minimum_acr));
     }
 
+    // Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2: absolute, no
+    // fragment; https except loopback (the redirect URI rules). An empty
+    // string (from an update) removes the URI.
+    let backchannel_logout_uri = logout_uri(input.backchannel_logout_uri)?;
+    let frontchannel_logout_uri = logout_uri(input.frontchannel_logout_uri)?;
+
     let secret = uses_secret(&auth_method).then(new_secret);
     let client = Client {
         client_id: crypto::random_id(),
@@ -112,8 +118,22 @@ pub(super) fn build_client(
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         minimum_acr,
+        backchannel_logout_uri,
+        frontchannel_logout_uri,
     };
     Ok((client, secret))
+}
+
+/// A logout URI, checked like a redirect URI; `""` means none.
+fn logout_uri(given: Option<String>) -> Result<Option<String>, ClientError> {
+    match given {
+        None => Ok(None),
+        Some(uri) if uri.is_empty() => Ok(None),
+        Some(uri) => match check_uri(&uri) {
+            Ok(()) => Ok(Some(uri)),
+            Err(reason) => Err(ClientError::InvalidLogoutUri { uri, reason }),
+        },
+    }
 }
 
 /// The auth method, defaulted by client type and checked against it.

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod error;
 pub mod grants;
+pub mod logout;
 pub mod tokens;
 
 use std::collections::BTreeMap;

@@ -81,6 +81,10 @@ pub struct ClientView {
     previous_secret_expires_at: Option<i64>,
     /// The weakest `acr` the client accepts.
     minimum_acr: String,
+    /// Back-channel logout endpoint, if registered.
+    backchannel_logout_uri: Option<String>,
+    /// Front-channel logout page, if registered.
+    frontchannel_logout_uri: Option<String>,
 }
 
 impl From<Client> for ClientView {
@@ -107,6 +111,8 @@ impl From<Client> for ClientView {
             previous_secret_hash: _,
             previous_secret_expires_at,
             minimum_acr,
+            backchannel_logout_uri,
+            frontchannel_logout_uri,
         } = c;
         Self {
             client_id,
@@ -128,6 +134,8 @@ impl From<Client> for ClientView {
             updated_at,
             previous_secret_expires_at,
             minimum_acr,
+            backchannel_logout_uri,
+            frontchannel_logout_uri,
         }
     }
 }
@@ -460,8 +468,18 @@ async fn disable_account(app: &AppState, admin: &Admin, account_id: &str) -> Res
         Err(e) => return Err(e.into()),
     }
     let now = app.clock.now();
-    let sessions = app.store.revoke_account_sessions(account_id, now).await?;
-    tracing::info!(admin = %admin.0.id, account_id = %account_id, sessions, "user disabled");
     let citizen = app.store.get_citizen(account_id).await?.ok_or_else(not_found)?;
+    // Back-Channel Logout: the services the citizen is signed into are told,
+    // and every grant (refresh tokens included) ends.
+    let sessions = crate::domain::oidc::logout::end_account_sessions(
+        app.store.as_ref(),
+        &app.config.issuer,
+        now,
+        account_id,
+        &citizen.account.subject,
+    )
+    .await?;
+    app.store.revoke_account_sessions(account_id, now).await?;
+    tracing::info!(admin = %admin.0.id, account_id = %account_id, sessions, "user disabled");
     Ok(Json(citizen.into()))
 }

@@ -190,8 +190,9 @@ macro_rules! impl_accounts {
                      auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
                      grant_types, scopes, signing_alg, jwks, jwks_uri, require_pkce, status, \
                      created_at, updated_at, previous_secret_hash, previous_secret_expires_at, \
-                     minimum_acr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                     $14, $15, $16, $17, $18, $19, $20)",
+                     minimum_acr, backchannel_logout_uri, frontchannel_logout_uri) VALUES ($1, $2, \
+                     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+                     $20, $21, $22)",
                 )
                 .bind(&c.client_id)
                 .bind(&c.organisation_id)
@@ -213,6 +214,8 @@ macro_rules! impl_accounts {
                 .bind(&c.previous_secret_hash)
                 .bind(c.previous_secret_expires_at)
                 .bind(&c.minimum_acr)
+                .bind(&c.backchannel_logout_uri)
+                .bind(&c.frontchannel_logout_uri)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -249,7 +252,8 @@ macro_rules! impl_accounts {
                      grant_types = $8, scopes = $9, signing_alg = $10, jwks = $11, \
                      jwks_uri = $12, require_pkce = $13, status = $14, updated_at = $15, \
                      previous_secret_hash = $16, previous_secret_expires_at = $17, \
-                     minimum_acr = $18 WHERE client_id = $1",
+                     minimum_acr = $18, backchannel_logout_uri = $19, frontchannel_logout_uri = $20 \
+                     WHERE client_id = $1",
                 )
                 .bind(&c.client_id)
                 .bind(&c.name)
@@ -269,6 +273,8 @@ macro_rules! impl_accounts {
                 .bind(&c.previous_secret_hash)
                 .bind(c.previous_secret_expires_at)
                 .bind(&c.minimum_acr)
+                .bind(&c.backchannel_logout_uri)
+                .bind(&c.frontchannel_logout_uri)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

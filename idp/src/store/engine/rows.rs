@@ -63,6 +63,8 @@ macro_rules! impl_rows {
                     previous_secret_hash: col(r, "previous_secret_hash")?,
                     previous_secret_expires_at: col(r, "previous_secret_expires_at")?,
                     minimum_acr: col(r, "minimum_acr")?,
+                    backchannel_logout_uri: col(r, "backchannel_logout_uri")?,
+                    frontchannel_logout_uri: col(r, "frontchannel_logout_uri")?,
                 })
             }
 

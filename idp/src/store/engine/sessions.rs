@@ -232,7 +232,16 @@ macro_rules! impl_sessions {
                     .execute(&self.pool)
                     .await
                     .map_err(db_err)?;
-                Ok(sessions.rows_affected() + jtis.rows_affected())
+                // Logout notices are kept 30 days after their outcome, for operators.
+                let notices = sqlx::query(
+                    "DELETE FROM logout_outbox WHERE (delivered_at IS NOT NULL AND delivered_at <= $1 - 2592000) \
+                     OR (given_up_at IS NOT NULL AND given_up_at <= $1 - 2592000)",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(sessions.rows_affected() + jtis.rows_affected() + notices.rows_affected())
             }
         }
 

@@ -60,6 +60,8 @@ pub(super) fn client(client_id: &str, org_id: &str) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         minimum_acr: "LoA1".into(),
+        backchannel_logout_uri: None,
+        frontchannel_logout_uri: None,
     }
 }
 

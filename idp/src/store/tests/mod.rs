@@ -8,10 +8,12 @@ use std::sync::Once;
 mod audit;
 mod behaviour;
 mod fixtures;
+mod logout;
 mod passkeys;
 
 use self::audit::*;
 use self::behaviour::*;
+use self::logout::*;
 use self::passkeys::*;
 use super::*;
 
@@ -94,6 +96,8 @@ suite!(
     secret_rotation_grace,
     passkeys,
     concurrent_passkey_deletion,
+    logout_outbox,
+    concurrent_logout_claims,
 );
 
 // ---------------------------------------------------------------- migrations
