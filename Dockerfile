@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Motcua's container image: `idp` (the provider) and `idp-admin` (the admin CLI).
+# Motcua's container image: `idp` (the provider), `idp-admin` (the admin CLI) and
+# `portal-service` (the sample relying party, for compose.yaml's `sample` profile).
 #   docker build -t motcua/idp .
 # compose.yaml runs the production shape with it (README, "Operations").
 
@@ -15,9 +16,9 @@ COPY . .
 # binaries are copied out because a cache mount is not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p idp -p admin-cli \
+    cargo build --release --locked -p idp -p admin-cli -p portal-service \
     && mkdir -p /out \
-    && cp target/release/idp target/release/idp-admin /out/
+    && cp target/release/idp target/release/idp-admin target/release/portal-service /out/
 
 # ---- runtime: Debian slim, OpenSSL, CA roots, nothing else -----------------
 FROM debian:bookworm-slim AS runtime
@@ -30,7 +31,7 @@ RUN groupadd --system --gid 10001 motcua \
     && useradd --system --uid 10001 --gid motcua --home-dir /var/lib/motcua --shell /usr/sbin/nologin motcua \
     && mkdir -p /var/lib/motcua \
     && chown motcua:motcua /var/lib/motcua
-COPY --from=build /out/idp /out/idp-admin /usr/local/bin/
+COPY --from=build /out/idp /out/idp-admin /out/portal-service /usr/local/bin/
 # Relative defaults (sqlite://data/motcua.db, keys/master.key) land here, so
 # a single-node `docker run` with a volume on /var/lib/motcua keeps its state.
 WORKDIR /var/lib/motcua

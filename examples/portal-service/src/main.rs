@@ -45,9 +45,16 @@ struct Args {
     /// This service's client secret.
     #[arg(long, env = "PORTAL_CLIENT_SECRET")]
     client_secret: String,
-    /// Port to listen on (127.0.0.1).
+    /// Port to listen on.
     #[arg(long, env = "PORTAL_PORT", default_value_t = 3000)]
     port: u16,
+    /// Address to listen on (`0.0.0.0` in a container).
+    #[arg(long, env = "PORTAL_LISTEN", default_value = "127.0.0.1")]
+    listen: std::net::IpAddr,
+    /// The URL browsers reach this service at (its redirect and post-logout URIs are
+    /// built from it); `http://127.0.0.1:<port>` when not given.
+    #[arg(long, env = "PORTAL_BASE_URL")]
+    base_url: Option<String>,
     /// Name shown on the pages.
     #[arg(long, env = "PORTAL_NAME", default_value = "Bộ Y tế — Ministry of Health service")]
     name: String,
@@ -120,7 +127,10 @@ async fn start(args: Args) -> Result<(), String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    let base = format!("http://127.0.0.1:{}", args.port);
+    let base = args
+        .base_url
+        .as_deref()
+        .map_or_else(|| format!("http://127.0.0.1:{}", args.port), |b| b.trim_end_matches('/').to_owned());
     let oidc = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(args.client_id.clone()),
@@ -150,7 +160,7 @@ async fn start(args: Args) -> Result<(), String> {
         .route("/frontchannel-logout", get(frontchannel_logout))
         .route("/status", get(status))
         .with_state(service);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind((args.listen, args.port)).await.map_err(|e| e.to_string())?;
     tracing::info!(port = args.port, "portal-service ready");
     axum::serve(listener, app).await.map_err(|e| e.to_string())
 }

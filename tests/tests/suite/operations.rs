@@ -317,6 +317,26 @@ fn compose_services_pass_check_config_and_the_image_runs_as_non_root() {
     .collect();
 
     let services = compose["services"].as_mapping().unwrap();
+    // The sample relying parties run the image's `portal-service`: every setting they get is
+    // one the real binary reads (clap lists each flag's environment variable in --help).
+    let portal_help = Command::new(binary("portal-service")).arg("--help").output().unwrap();
+    let portal_help = String::from_utf8_lossy(&portal_help.stdout).into_owned();
+    let mut samples = Vec::new();
+    for (name, service) in services {
+        if service["entrypoint"][0].as_str() != Some("portal-service") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        assert_eq!(service["image"], services["idp-1"]["image"], "{name} runs the IdP's image");
+        for (key, value) in environment(service) {
+            assert!(portal_help.contains(&format!("[env: {key}=")), "{name}: portal-service does not read {key}");
+            if key == "PORTAL_ISSUER" {
+                assert_eq!(interpolate(&value, &BTreeMap::new()), "http://idp.localhost:8080", "{name}");
+            }
+        }
+        samples.push(name.to_owned());
+    }
+    assert_eq!(samples, ["portal-health", "portal-hanoi"]);
     let mut built = BTreeMap::new();
     for (name, service) in services {
         if service.get("build").is_none() {
@@ -365,7 +385,7 @@ fn compose_services_pass_check_config_and_the_image_runs_as_non_root() {
     assert_eq!(stages.len(), 2, "a build and a runtime stage");
     assert!(
         stages[0].starts_with("rust:1.95-bookworm")
-            && stages[0].contains("cargo build --release --locked -p idp -p admin-cli")
+            && stages[0].contains("cargo build --release --locked -p idp -p admin-cli -p portal-service")
     );
     let runtime = stages[1];
     assert!(runtime.starts_with("debian:bookworm-slim"), "{runtime}");
