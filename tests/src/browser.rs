@@ -97,8 +97,17 @@ impl Flow {
 impl Browser {
     /// A new browser with an empty cookie jar.
     pub fn new(idp: &Idp) -> Self {
+        Self::build(idp, reqwest::blocking::Client::builder())
+    }
+
+    /// A new browser that sends `user_agent` (a phone's, a laptop's) on every request.
+    pub fn with_user_agent(idp: &Idp, user_agent: &str) -> Self {
+        Self::build(idp, reqwest::blocking::Client::builder().user_agent(user_agent))
+    }
+
+    fn build(idp: &Idp, builder: reqwest::blocking::ClientBuilder) -> Self {
         let jar = Arc::new(Jar::default());
-        let http = reqwest::blocking::Client::builder()
+        let http = builder
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))

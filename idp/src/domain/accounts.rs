@@ -400,7 +400,13 @@ async fn record_failure(
     Ok(())
 }
 
-/// Open an SSO session for a citizen who just authenticated.
+/// Longest `User-Agent` kept with a session (a header is whatever a client sends).
+const MAX_USER_AGENT: usize = 200;
+/// A session's `last_seen_at` is written at most this often (seconds).
+pub const LAST_SEEN_EVERY: i64 = 60;
+
+/// Open an SSO session for a citizen who just authenticated, from the
+/// browser with `user_agent` (kept cut to 200 characters, for the sessions page).
 pub async fn start_session(
     store: &dyn Store,
     now: Timestamp,
@@ -408,6 +414,7 @@ pub async fn start_session(
     acr: &str,
     amr: &[&str],
     ttl: i64,
+    user_agent: Option<&str>,
 ) -> Result<SsoSession, StoreError> {
     let session = SsoSession {
         sid: random_token(),
@@ -418,9 +425,100 @@ pub async fn start_session(
         created_at: now,
         expires_at: now + ttl,
         revoked_at: None,
+        user_agent: user_agent
+            .map(|ua| ua.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect::<String>())
+            .filter(|ua| !ua.trim().is_empty()),
+        last_seen_at: Some(now),
     };
     store.create_sso_session(&session).await?;
     Ok(session)
+}
+
+/// The session `sid` signed the citizen in to a service: remember when, at
+/// most once per [`LAST_SEEN_EVERY`] (the store skips the write when recent).
+pub async fn session_seen(store: &dyn Store, sid: &str, now: Timestamp) -> Result<(), StoreError> {
+    store.touch_sso_session(sid, now, now - LAST_SEEN_EVERY).await.map(|_| ())
+}
+
+/// Why a password change was refused. `key()` is the i18n key of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordChangeError {
+    /// The current password is wrong.
+    WrongPassword,
+    /// Too many wrong current passwords lately (the login throttle).
+    Throttled {
+        /// Seconds until the next attempt is accepted.
+        retry_after: i64,
+    },
+    /// The new password is below the minimum length.
+    TooShort,
+    /// The new password is on the common-password list.
+    TooCommon,
+    /// Store, cache or hashing failure; detail logged.
+    Internal(String),
+}
+
+impl PasswordChangeError {
+    /// The i18n key of the message a citizen sees.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::WrongPassword => "err.current_password_wrong",
+            Self::Throttled { .. } => "err.throttled",
+            Self::TooShort => "err.password_too_short",
+            Self::TooCommon => "err.password_too_common",
+            Self::Internal(_) => "err.server_error",
+        }
+    }
+}
+
+/// A password change as the account page received it.
+#[derive(Debug)]
+pub struct PasswordChange<'a> {
+    /// The signed-in citizen.
+    pub citizen: &'a Citizen,
+    /// The current password (ignored when the account has none).
+    pub current: Secret,
+    /// The new password.
+    pub new: Secret,
+    /// The client's address, for per-address throttling.
+    pub client_ip: &'a str,
+}
+
+/// Replace the password of the signed-in citizen with `new`, after
+/// checking `current` exactly as a login does (same Argon2id verification,
+/// same per-identifier and per-address throttle, so the form is no way around
+/// it). An account without a password sets one without `current`: the
+/// signed-in session (a passkey) is the proof. The new password follows the
+/// sign-up rules (NIST SP 800-63B §5.1.1.2). Ending the other sessions is the
+/// caller's next step.
+pub async fn change_password(
+    store: &dyn Store,
+    cache: &dyn Cache,
+    passwords: &PasswordHasher,
+    throttle: Throttle,
+    now: Timestamp,
+    change: PasswordChange<'_>,
+) -> Result<(), PasswordChangeError> {
+    let PasswordChange { citizen, current, new, client_ip } = change;
+    let internal = |e: &dyn std::fmt::Display| PasswordChangeError::Internal(e.to_string());
+    check_policy(&new).map_err(|e| match e {
+        PasswordPolicyError::TooShort => PasswordChangeError::TooShort,
+        PasswordPolicyError::TooCommon => PasswordChangeError::TooCommon,
+    })?;
+    let has_password = store.get_password_hash(&citizen.account.id).await.map_err(|e| internal(&e))?.is_some();
+    if has_password {
+        let attempt = Attempt { identifier: &citizen.profile.national_id, password: current, client_ip };
+        match login(store, cache, passwords, throttle, now, attempt).await {
+            Ok(c) if c.account.id == citizen.account.id => {}
+            Ok(_) | Err(LoginError::InvalidCredentials | LoginError::AccountDisabled) => {
+                return Err(PasswordChangeError::WrongPassword);
+            }
+            Err(LoginError::Throttled { retry_after }) => return Err(PasswordChangeError::Throttled { retry_after }),
+            Err(LoginError::Internal(e)) => return Err(PasswordChangeError::Internal(e)),
+        }
+    }
+    let hash = passwords.hash(new).await.map_err(|e| internal(&e))?;
+    store.set_password_hash(&citizen.account.id, &hash, now).await.map_err(|e| internal(&e))
 }
 
 #[cfg(test)]
@@ -493,6 +591,50 @@ mod tests {
         cache.delete(&format!("login:{}:until", &sha256_hex(b"001099012345")[..32])).await.unwrap();
         let ok = login(store.as_ref(), cache.as_ref(), &hasher, throttle, later, attempt("mưa thu hà nội")).await;
         assert_eq!(ok.unwrap().profile.national_id, "001099012345");
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn password_change_checks_the_current_one_and_the_rules() {
+        use crate::store::AccountStore as _;
+        let store = crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
+        let cache = crate::cache::MemoryCache::new();
+        let hasher = PasswordHasher::new(1024, 1, 2).unwrap();
+        let throttle = Throttle { free_per_identifier: 3, free_per_ip: 100 };
+        let input = |id: &str, pw: Option<&str>| SignUp {
+            national_id: id.into(),
+            national_id_verified: false,
+            full_name: "Trần Thị Bình".into(),
+            email: None,
+            phone: None,
+            password: pw.map(Secret::new),
+        };
+        let binh = sign_up(&store, &hasher, NOV_2026, input("001099012345", Some("mưa thu hà nội"))).await.unwrap();
+        let change = |citizen, current: &str, new: &str| PasswordChange {
+            citizen,
+            current: Secret::new(current),
+            new: Secret::new(new),
+            client_ip: "192.0.2.1",
+        };
+        let run = |c| change_password(&store, &cache, &hasher, throttle, NOV_2026, c);
+        assert_eq!(run(change(&binh, "wrong", "gió mùa đông bắc")).await, Err(PasswordChangeError::WrongPassword));
+        assert_eq!(run(change(&binh, "mưa thu hà nội", "ngắn")).await, Err(PasswordChangeError::TooShort));
+        assert_eq!(run(change(&binh, "mưa thu hà nội", "Matkhau123")).await, Err(PasswordChangeError::TooCommon));
+        assert_eq!(run(change(&binh, "mưa thu hà nội", "gió mùa đông bắc")).await, Ok(()));
+        let hash = store.get_password_hash(&binh.account.id).await.unwrap();
+        assert!(hasher.verify(hash.clone(), Secret::new("gió mùa đông bắc")).await);
+        assert!(!hasher.verify(hash, Secret::new("mưa thu hà nội")).await);
+        // Wrong current passwords count as failed logins: past the free ones (and the one
+        // attempt that claims the next slot), the throttle answers.
+        for _ in 0..4 {
+            let _ = run(change(&binh, "wrong", "gió mùa tây nam")).await;
+        }
+        let throttled = run(change(&binh, "wrong", "gió mùa tây nam")).await;
+        assert!(matches!(throttled, Err(PasswordChangeError::Throttled { .. })), "{throttled:?}");
+        // A passkey-only account sets its first password without a current one.
+        let an = sign_up(&store, &hasher, NOV_2026, input("001099012346", None)).await.unwrap();
+        assert_eq!(run(change(&an, "", "gió mùa đông bắc")).await, Ok(()));
+        assert!(store.get_password_hash(&an.account.id).await.unwrap().is_some());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::browser::{Page, csrf_ok, csrf_token};
 use super::{Lang, PageForm, RequestId};
 use crate::app::App;
 use crate::domain::oidc::logout;
+use crate::domain::passkeys;
 
 /// Routes of this module.
 pub fn router() -> Router<App> {
@@ -44,6 +45,9 @@ async fn sessions_page(State(app): State<App>, session: Session, lang: Lang, Req
             context! {
                 sid => s.sid, created => when(s.created_at), signed_in => when(s.auth_time),
                 acr => s.acr, current => s.sid == who.sid,
+                // The passkey list's label, from the User-Agent the session opened with.
+                device => s.user_agent.as_deref().and_then(passkeys::device_label),
+                last_seen => when(s.last_seen_at.unwrap_or(s.auth_time)),
             }
         })
         .collect();
@@ -117,6 +121,7 @@ async fn revoke_all(
         app.clock.now(),
         &who.account_id,
         &who.subject,
+        None,
     )
     .await
     {

@@ -332,6 +332,12 @@ pub async fn proceed(
             if code.is_ok() && !pending.login_done {
                 app.metrics.login(crate::metrics::LoginMethod::Sso, crate::metrics::LoginOutcome::Success);
             }
+            // "Last seen" on the sessions page; a failed write must not cost the citizen the sign-in.
+            if code.is_ok()
+                && let Err(e) = crate::domain::accounts::session_seen(app.store.as_ref(), &who.sid, now).await
+            {
+                tracing::warn!(error = %e, "could not record the session's last use");
+            }
             match code {
                 Ok(code) => respond_to_client(app, locale, rid, &pending.request.return_to, Ok(&code)),
                 Err(e) => respond_to_client(app, locale, rid, &pending.request.return_to, Err(&e)),

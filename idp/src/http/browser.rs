@@ -2,7 +2,7 @@
 //! with the request id, and opening an SSO session after a sign-in
 //! (password or passkey).
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use tower_sessions::Session;
 
@@ -80,22 +80,30 @@ pub(super) fn locale_for(lang: &Lang, pending: Option<&Pending>) -> Locale {
     lang.with_ui_locales(pending.and_then(|p| p.request.ui_locales.as_deref()))
 }
 
+/// The browser's `User-Agent`, if it sent a readable one.
+pub(super) fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok())
+}
+
 /// A citizen proved who they are: end the SSO session this browser had (a
 /// new login replaces it: prompt=login, max_age, step-up, another account),
-/// open a new one at `acr` / `amr`, and give the browser a new session id
-/// (session fixation) with a fresh CSRF token.
+/// open a new one at `acr` / `amr` (noting the browser's `user_agent` for the
+/// sessions page), and give the browser a new session id (session fixation)
+/// with a fresh CSRF token.
 pub(super) async fn open_session(
     app: &AppState,
     session: &Session,
     citizen: &Citizen,
     acr: &str,
     amr: &[&str],
+    user_agent: Option<&str>,
 ) -> Result<(), String> {
     let now = app.clock.now();
     if let Ok(Some(previous)) = session.get::<SignedIn>(AUTH_KEY).await {
         app.store.revoke_sso_session(&previous.sid, now).await.map_err(|e| e.to_string())?;
     }
-    let sso = accounts::start_session(app.store.as_ref(), now, &citizen.account.id, acr, amr, app.config.session_ttl)
+    let ttl = app.config.session_ttl;
+    let sso = accounts::start_session(app.store.as_ref(), now, &citizen.account.id, acr, amr, ttl, user_agent)
         .await
         .map_err(|e| e.to_string())?;
     let who = SignedIn {

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::context;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::authorize::{Pending, ReqId, proceed, remove_pending, respond_to_client, save_pending, signed_in};
-use super::browser::{Page, after_login, csrf_ok, csrf_token, locale_for, open_session, pending_for};
+use super::browser::{Page, after_login, csrf_ok, csrf_token, locale_for, open_session, pending_for, user_agent};
 use super::{ClientIp, Lang, PageForm, PageQuery, RequestId};
 use crate::app::App;
 use crate::crypto::Secret;
@@ -105,6 +105,7 @@ async fn login_submit(
     lang: Lang,
     RequestId(rid): RequestId,
     ClientIp(peer_ip): ClientIp,
+    headers: HeaderMap,
     PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     let pending = pending_for(&app, &session, &form.req).await;
@@ -137,7 +138,7 @@ async fn login_submit(
     audit::record_login(app.store.as_ref(), app.clock.now(), &form.identifier, &result, ip, rid_opt).await;
     app.metrics.login_result(crate::metrics::LoginMethod::Password, &result);
     match result {
-        Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
+        Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen, user_agent(&headers)).await,
         Err(LoginError::InvalidCredentials) => login_form(
             &page,
             &csrf,
@@ -172,9 +173,10 @@ async fn complete_login(
     req: &str,
     pending: Option<Pending>,
     citizen: &Citizen,
+    user_agent: Option<&str>,
 ) -> Response {
     let app = page.app;
-    if let Err(e) = open_session(app, session, citizen, acr::LOA1, acr::AMR_PASSWORD).await {
+    if let Err(e) = open_session(app, session, citizen, acr::LOA1, acr::AMR_PASSWORD, user_agent).await {
         return page.unavailable(&e);
     }
     match after_login(app, session, req, pending, "/").await {
@@ -253,6 +255,7 @@ async fn signup_submit(
     lang: Lang,
     RequestId(rid): RequestId,
     ClientIp(peer_ip): ClientIp,
+    headers: HeaderMap,
     PageForm(form): PageForm<SignUpForm>,
 ) -> Response {
     let pending = pending_for(&app, &session, &form.req).await;
@@ -309,7 +312,8 @@ async fn signup_submit(
                 Some(_) => format!("/account/passkeys/new?req={}", form.req),
                 None => "/account/passkeys/new".to_owned(),
             };
-            if let Err(e) = open_session(&app, &session, &citizen, acr::LOA1, acr::AMR_PASSWORD).await {
+            let ua = user_agent(&headers);
+            if let Err(e) = open_session(&app, &session, &citizen, acr::LOA1, acr::AMR_PASSWORD, ua).await {
                 return page.unavailable(&e);
             }
             match after_login(&app, &session, &form.req, pending, "/").await {
@@ -317,7 +321,7 @@ async fn signup_submit(
                 Err(e) => page.unavailable(&e),
             }
         }
-        Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen).await,
+        Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen, user_agent(&headers)).await,
         Err(SignUpError::Internal(e)) => page.unavailable(&e),
         Err(e) => {
             signup_form(&page, &csrf, &form.req, Some(&form), Some((e.field(), e.key())), StatusCode::BAD_REQUEST)

@@ -1,6 +1,7 @@
 //! HTTP: routers, middleware, extractors and handlers. HTTP types stop here.
 
 mod account;
+mod account_password;
 mod account_sessions;
 pub mod admin;
 mod authorize;
@@ -58,6 +59,7 @@ pub fn public_router(app: App) -> Router {
         .merge(passkeys::router())
         .merge(account::router())
         .merge(account_sessions::router())
+        .merge(account_password::router())
         .merge(account_sessions::services_router())
         .layer(sessions)
         .layer(axum::middleware::map_response_with_state(app.clone(), session_save_failure))

@@ -121,6 +121,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("activity.passkey.add", "Đã thêm khóa truy cập", "Passkey added"),
     ("activity.passkey.rename", "Đã đổi tên khóa truy cập", "Passkey renamed"),
     ("activity.passkey.remove", "Đã xóa khóa truy cập", "Passkey removed"),
+    ("activity.account.password_change", "Đổi mật khẩu", "Password change"),
     // Home.
     ("home.title", "Tài khoản Motcua", "Motcua account"),
     (
@@ -328,6 +329,28 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("sessions_page.sign_out", "Đăng xuất phiên này", "Sign out this session"),
     ("sessions_page.sign_out_everywhere", "Đăng xuất khỏi mọi nơi", "Sign out everywhere"),
     ("sessions_page.none", "Không có phiên nào.", "No sessions."),
+    ("sessions_page.unknown_device", "Thiết bị không xác định", "Unknown device"),
+    ("sessions_page.last_seen", "dùng lần cuối {at}", "last seen {at}"),
+    // The account's password page.
+    ("account.password_link", "Đổi mật khẩu", "Change your password"),
+    ("account.password_set_link", "Đặt mật khẩu", "Set a password"),
+    ("password_page.title", "Đổi mật khẩu", "Change your password"),
+    ("password_page.title_set", "Đặt mật khẩu", "Set a password"),
+    (
+        "password_page.intro",
+        "Sau khi đổi mật khẩu, mọi trình duyệt khác đang đăng nhập vào tài khoản sẽ bị đăng xuất; trình duyệt này vẫn đăng nhập.",
+        "Once the password changes, every other browser signed in to your account is signed out; this one stays signed in.",
+    ),
+    ("password_page.current", "Mật khẩu hiện tại", "Current password"),
+    ("password_page.new", "Mật khẩu mới", "New password"),
+    ("password_page.confirm", "Nhập lại mật khẩu mới", "New password again"),
+    ("password_page.submit", "Lưu mật khẩu mới", "Save the new password"),
+    (
+        "password_page.changed",
+        "Đã đổi mật khẩu. Các phiên đăng nhập khác đã bị đăng xuất.",
+        "Your password has been changed. Your other sessions have been signed out.",
+    ),
+    ("err.current_password_wrong", "Mật khẩu hiện tại không đúng.", "The current password is incorrect."),
     ("sessions_page.back", "Quay lại tài khoản", "Back to your account"),
     ("account.sessions_link", "Quản lý phiên đăng nhập", "Manage signed-in sessions"),
     ("account.services_link", "Dịch vụ đã cấp quyền", "Services you allowed"),

@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("logged_out.html", include_str!("templates/logged_out.html")),
     ("account_sessions.html", include_str!("templates/account_sessions.html")),
     ("account_services.html", include_str!("templates/account_services.html")),
+    ("account_password.html", include_str!("templates/account_password.html")),
 ];
 
 /// `/assets/passkey.js`: the pages' only script, the WebAuthn calls.

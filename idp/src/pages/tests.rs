@@ -234,7 +234,20 @@ fn samples() -> Vec<(&'static str, Value)> {
             "account_sessions.html",
             context! {
                 csrf => "csrf-token-abc", request_id => "rid-10", switch_lang_url => "/account/sessions?lang=en",
-                sessions => vec![context! { sid => "sid-1", signed_in => "22/08/2026 10:30", acr => "LoA1", current => true }],
+                sessions => vec![
+                    context! {
+                        sid => "sid-1", signed_in => "22/08/2026 10:30", acr => "LoA1", current => true,
+                        device => "Chrome · Android", last_seen => "22/08/2026 11:00",
+                    },
+                    context! { sid => "sid-2", signed_in => "21/08/2026 08:00", acr => "LoA2", last_seen => "21/08/2026 08:00" },
+                ],
+            },
+        ),
+        (
+            "account_password.html",
+            context! {
+                csrf => "csrf-token-abc", request_id => "rid-12", switch_lang_url => "/account/password?lang=en",
+                has_password => true, error => "err.throttled", error_n => 42, done => "password_page.changed",
             },
         ),
         (
@@ -277,6 +290,7 @@ fn every_page_renders_in_both_languages() {
         "logout.",
         "sessions_page.",
         "services_page.",
+        "password_page.",
     ];
     let mut rendered = BTreeSet::new();
     for locale in [Locale::Vi, Locale::En] {

@@ -268,6 +268,10 @@ pub struct SsoSession {
     pub expires_at: Timestamp,
     /// Set on logout or admin action.
     pub revoked_at: Option<Timestamp>,
+    /// The browser's `User-Agent` when the session opened (cut to 200 characters).
+    pub user_agent: Option<String>,
+    /// When the session last signed the citizen in to a service (SSO), if ever.
+    pub last_seen_at: Option<Timestamp>,
 }
 
 /// A signing key; the private half is encrypted under the key-encryption key.
@@ -494,6 +498,9 @@ pub trait SsoSessionStore: Send + Sync {
     async fn add_session_client(&self, sid: &str, client_id: &str, now: Timestamp) -> StoreResult<()>;
     /// Clients the session signed into, ordered by first sign-in.
     async fn list_session_clients(&self, sid: &str) -> StoreResult<Vec<String>>;
+    /// Set `last_seen_at` to `now` unless it is already after `not_before`
+    /// (so a busy session writes at most once per interval). Returns whether it wrote.
+    async fn touch_sso_session(&self, sid: &str, now: Timestamp, not_before: Timestamp) -> StoreResult<bool>;
 }
 
 /// Signing keys.

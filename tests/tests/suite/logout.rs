@@ -14,12 +14,12 @@ use url::Url;
 
 /// A relying party's back-channel logout endpoint: records each `logout_token` POSTed to
 /// `http://127.0.0.1:<port>/bc` and answers 200.
-struct Receiver {
-    tokens: Arc<Mutex<Vec<String>>>,
+pub(super) struct Receiver {
+    pub(super) tokens: Arc<Mutex<Vec<String>>>,
 }
 
 impl Receiver {
-    fn listen(port: u16) -> Self {
+    pub(super) fn listen(port: u16) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
         let tokens = Arc::new(Mutex::new(Vec::new()));
         let seen = tokens.clone();
@@ -49,7 +49,7 @@ impl Receiver {
     }
 
     /// The logout tokens received within `within`, once there is at least one.
-    fn wait(&self, within: Duration) -> Vec<String> {
+    pub(super) fn wait(&self, within: Duration) -> Vec<String> {
         let started = Instant::now();
         loop {
             let got = self.tokens.lock().unwrap().clone();
@@ -63,7 +63,7 @@ impl Receiver {
 }
 
 /// A client registered with a back-channel logout endpoint on `port` and a post-logout URI.
-fn client_with_logout(idp: &Idp, port: u16, extra: &[&str]) -> (Rp, String) {
+pub(super) fn client_with_logout(idp: &Idp, port: u16, extra: &[&str]) -> (Rp, String) {
     let bye = format!("http://127.0.0.1:{port}/bye");
     let bc = format!("http://127.0.0.1:{port}/bc");
     let mut args = vec!["--post-logout-uri", bye.as_str(), "--backchannel-logout-uri", bc.as_str()];
@@ -78,7 +78,7 @@ fn id_token(t: &Tokens) -> String {
 }
 
 /// Checks a logout token as Back-Channel Logout 1.0 §2.6 asks an RP to.
-fn check_logout_token(idp: &Idp, token: &str, client_id: &str, sid: &str, sub: &str) {
+pub(super) fn check_logout_token(idp: &Idp, token: &str, client_id: &str, sid: &str, sub: &str) {
     assert_eq!(jwt_header(token)["typ"], "logout+jwt");
     let kid = jwt_header(token)["kid"].as_str().expect("kid").to_owned();
     let jwks: Value = idp.http().get(idp.url("/jwks")).send().unwrap().json().unwrap();

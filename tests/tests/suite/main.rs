@@ -5,6 +5,9 @@
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// The citizen's account pages: the device and last use of each session, and a password
+/// change that signs out every other session (and tells its services).
+mod account;
 /// `idp-admin` as a security admin sees it: output, exit codes, error lines.
 mod admin_cli;
 /// Delegated administration and the audit trail: org-admin and auditor tokens, token

@@ -206,22 +206,28 @@ pub async fn end_session(
 }
 
 /// End every live SSO session of an account (its owner signed out
-/// everywhere, or an admin disabled it): each as [`end_session`] (back-channel
-/// notices included), then every grant of the account, `offline_access` ones
-/// too. Returns how many sessions ended.
+/// everywhere, an admin disabled it, or its password changed): each as
+/// [`end_session`] (back-channel notices included), then every grant of the
+/// account, `offline_access` ones too. `keep` is a session left open (the
+/// browser that changed the password); its grants are revoked all the same,
+/// since a stolen refresh token must not outlive a password change. Returns
+/// how many sessions ended.
 pub async fn end_account_sessions(
     store: &dyn Store,
     issuer: &str,
     now: Timestamp,
     account_id: &str,
     subject: &str,
+    keep: Option<&str>,
 ) -> Result<usize, StoreError> {
     let sids = store.live_account_sessions(account_id, now).await?;
-    for s in &sids {
+    let mut ended = 0;
+    for s in sids.iter().filter(|s| Some(s.sid.as_str()) != keep) {
         end_session(store, issuer, now, &s.sid, subject).await?;
+        ended += 1;
     }
     store.revoke_account_grants(account_id, now).await?;
-    Ok(sids.len())
+    Ok(ended)
 }
 
 /// The logout token for one notice (Back-Channel Logout §2.4): `typ`

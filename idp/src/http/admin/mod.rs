@@ -477,6 +477,7 @@ async fn disable_account(app: &AppState, admin: &Admin, account_id: &str) -> Res
         now,
         account_id,
         &citizen.account.subject,
+        None,
     )
     .await?;
     app.store.revoke_account_sessions(account_id, now).await?;

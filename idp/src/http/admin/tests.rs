@@ -236,6 +236,8 @@ async fn users_are_created_listed_and_disabled() {
         created_at: NOW,
         expires_at: NOW + 3600,
         revoked_at: None,
+        user_agent: None,
+        last_seen_at: None,
     };
     h.app.store.create_sso_session(&session).await.unwrap();
     let (s, dis) = h.call(Method::POST, &format!("/admin/v1/users/{account_id}/disable"), None).await;

@@ -19,7 +19,7 @@ use webauthn_rs::Webauthn;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::authorize::{ReqId, signed_in};
-use super::browser::{Page, after_login, csrf_ok, csrf_token, locale_for, open_session, pending_for};
+use super::browser::{Page, after_login, csrf_ok, csrf_token, locale_for, open_session, pending_for, user_agent};
 use super::error::no_store;
 use super::{ClientIp, Lang, PageQuery, RequestId};
 use crate::app::{App, AppState};
@@ -296,7 +296,7 @@ async fn login_finish(
     }
     let login = login.map_err(|e| JsonError::from_domain(locale, &e))?;
     // A passkey with user verification is LoA2 (DESIGN §3).
-    open_session(&app, &session, &login.citizen, acr::LOA2, login.amr)
+    open_session(&app, &session, &login.citizen, acr::LOA2, login.amr, user_agent(&headers))
         .await
         .map_err(|e| JsonError::unavailable(locale, &e))?;
     let redirect =

@@ -186,8 +186,8 @@ macro_rules! grant_select {
 }
 macro_rules! sso_select {
     () => {
-        "SELECT sid, account_id, auth_time, acr, amr, created_at, expires_at, revoked_at \
-         FROM sso_sessions "
+        "SELECT sid, account_id, auth_time, acr, amr, created_at, expires_at, revoked_at, \
+         user_agent, last_seen_at FROM sso_sessions "
     };
 }
 macro_rules! key_select {

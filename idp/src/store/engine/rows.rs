@@ -95,6 +95,8 @@ macro_rules! impl_rows {
                     created_at: col(r, "created_at")?,
                     expires_at: col(r, "expires_at")?,
                     revoked_at: col(r, "revoked_at")?,
+                    user_agent: col(r, "user_agent")?,
+                    last_seen_at: col(r, "last_seen_at")?,
                 })
             }
 

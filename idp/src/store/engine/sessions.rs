@@ -8,7 +8,8 @@ macro_rules! impl_sessions {
             async fn create_sso_session(&self, s: &SsoSession) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, created_at, \
-                     expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     expires_at, revoked_at, user_agent, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&s.sid)
                 .bind(&s.account_id)
@@ -18,10 +19,27 @@ macro_rules! impl_sessions {
                 .bind(s.created_at)
                 .bind(s.expires_at)
                 .bind(s.revoked_at)
+                .bind(&s.user_agent)
+                .bind(s.last_seen_at)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
                 Ok(())
+            }
+
+            async fn touch_sso_session(&self, sid: &str, now: Timestamp, not_before: Timestamp) -> StoreResult<bool> {
+                // The condition in the UPDATE: a recent `last_seen_at` matches no row, so no write.
+                let done = sqlx::query(
+                    "UPDATE sso_sessions SET last_seen_at = $1 \
+                     WHERE sid = $2 AND (last_seen_at IS NULL OR last_seen_at < $3)",
+                )
+                .bind(now)
+                .bind(sid)
+                .bind(not_before)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn get_sso_session(&self, sid: &str) -> StoreResult<Option<SsoSession>> {

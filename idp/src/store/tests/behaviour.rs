@@ -193,6 +193,22 @@ pub(super) async fn sso_sessions(s: &dyn Store) {
     s.add_session_client("sid-4", "cli-2", 1_300).await.unwrap();
     assert_eq!(s.list_session_clients("sid-4").await.unwrap(), ["cli-2", "cli-1"]);
     assert!(s.list_session_clients("sid-1").await.unwrap().is_empty());
+
+    // Device and last use: the User-Agent round-trips (Unicode included), and
+    // last_seen_at is written only when older than `not_before`.
+    let ua = "Mozilla/5.0 (Linux; Android 13) Chrome/126.0 Mobile Safari/537.36 Cốc Cốc";
+    let phone = SsoSession { user_agent: Some(ua.into()), ..sso("sid-5", "acc-2", 10_000) };
+    s.create_sso_session(&phone).await.unwrap();
+    assert_eq!(s.get_sso_session("sid-5").await.unwrap(), Some(phone));
+    assert!(s.touch_sso_session("sid-5", 2_000, 1_940).await.unwrap());
+    assert!(!s.touch_sso_session("sid-5", 2_030, 1_970).await.unwrap(), "seen 30 s ago: no write");
+    assert!(s.touch_sso_session("sid-5", 2_061, 2_001).await.unwrap());
+    let seen = s.get_sso_session("sid-5").await.unwrap().unwrap();
+    assert_eq!((seen.last_seen_at, seen.user_agent.as_deref()), (Some(2_061), Some(ua)));
+    assert!(!s.touch_sso_session("sid-9", 2_100, 2_040).await.unwrap(), "unknown sid");
+    let live = s.live_account_sessions("acc-2", 2_100).await.unwrap();
+    let seen: Vec<_> = live.iter().map(|x| (x.sid.as_str(), x.last_seen_at)).collect();
+    assert_eq!(seen, [("sid-4", None), ("sid-5", Some(2_061))]);
 }
 
 pub(super) async fn signing_keys(s: &dyn Store) {

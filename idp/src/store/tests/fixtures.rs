@@ -96,6 +96,8 @@ pub(super) fn sso(sid: &str, account_id: &str, expires_at: Timestamp) -> SsoSess
         created_at: 1_000,
         expires_at,
         revoked_at: None,
+        user_agent: None,
+        last_seen_at: None,
     }
 }
 
