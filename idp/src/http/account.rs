@@ -61,6 +61,17 @@ pub(super) async fn require_login(page: &Page<'_>, session: &Session) -> Result<
     }
 }
 
+/// The signed-in citizen behind a form post of the account pages whose CSRF
+/// token matches; otherwise the response to send (sign-in, 503, or a 403
+/// error page).
+pub(super) async fn require_login_form(page: &Page<'_>, session: &Session, csrf: &str) -> Result<SignedIn, Response> {
+    let who = require_login(page, session).await?;
+    if !csrf_ok(session, csrf).await {
+        return Err(page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request"));
+    }
+    Ok(who)
+}
+
 async fn account_page(State(app): State<App>, session: Session, lang: Lang, RequestId(rid): RequestId) -> Response {
     let page = Page { app: &app, locale: lang.locale, rid: &rid };
     match require_login(&page, &session).await {

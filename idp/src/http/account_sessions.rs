@@ -12,8 +12,8 @@ use minijinja::context;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::account::{require_login, when};
-use super::browser::{Page, csrf_ok, csrf_token};
+use super::account::{require_login, require_login_form, when};
+use super::browser::{Page, csrf_token};
 use super::{Lang, PageForm, RequestId};
 use crate::app::App;
 use crate::domain::oidc::logout;
@@ -73,13 +73,10 @@ async fn revoke_one(
     PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     let page = Page { app: &app, locale: lang.locale, rid: &rid };
-    let who = match require_login(&page, &session).await {
+    let who = match require_login_form(&page, &session, &form.csrf).await {
         Ok(w) => w,
         Err(r) => return r,
     };
-    if !csrf_ok(&session, &form.csrf).await {
-        return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
-    }
     let now = app.clock.now();
     // Only the citizen's own live sessions: another account's sid is "not found".
     match app.store.live_account_sessions(&who.account_id, now).await {
@@ -107,13 +104,10 @@ async fn revoke_all(
     PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     let page = Page { app: &app, locale: lang.locale, rid: &rid };
-    let who = match require_login(&page, &session).await {
+    let who = match require_login_form(&page, &session, &form.csrf).await {
         Ok(w) => w,
         Err(r) => return r,
     };
-    if !csrf_ok(&session, &form.csrf).await {
-        return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
-    }
     // Every session and every grant (refresh tokens included, offline ones too).
     if let Err(e) = logout::end_account_sessions(
         app.store.as_ref(),
@@ -178,13 +172,10 @@ async fn revoke_service(
     PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     let page = Page { app: &app, locale: lang.locale, rid: &rid };
-    let who = match require_login(&page, &session).await {
+    let who = match require_login_form(&page, &session, &form.csrf).await {
         Ok(w) => w,
         Err(r) => return r,
     };
-    if !csrf_ok(&session, &form.csrf).await {
-        return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
-    }
     match app.store.revoke_consent(&who.account_id, &client_id, app.clock.now()).await {
         Ok(true) => Redirect::to("/account/services").into_response(),
         Ok(false) => page.error(StatusCode::NOT_FOUND, "err.invalid_request", "invalid_request"),
