@@ -89,8 +89,11 @@ impl HttpJwks {
         let host = url.host_str().ok_or("no host")?.to_owned();
         let port = url.port_or_known_default().ok_or("no port")?;
         let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        let addr = tokio::net::lookup_host((bare.as_str(), port))
+        // Bounded: a slow resolver must not outlast a back-channel lease.
+        let lookup = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((bare.as_str(), port)));
+        let addr = lookup
             .await
+            .map_err(|_| "the name lookup timed out".to_owned())?
             .map_err(|e| e.to_string())?
             .next()
             .ok_or("the host has no address")?;

@@ -99,8 +99,20 @@ pub(super) async fn open_session(
     user_agent: Option<&str>,
 ) -> Result<(), String> {
     let now = app.clock.now();
-    if let Ok(Some(previous)) = session.get::<SignedIn>(AUTH_KEY).await {
-        app.store.revoke_sso_session(&previous.sid, now).await.map_err(|e| e.to_string())?;
+    // The replaced session ends like any logout (Back-Channel Logout §2): the
+    // services it signed into are told, and its grants end, so a later sign-out
+    // of the new session cannot leave them signed in. A session that already
+    // ended elsewhere was told then.
+    if let Ok(Some(previous)) = super::authorize::signed_in(app, session).await {
+        crate::domain::oidc::logout::end_session(
+            app.store.as_ref(),
+            &app.config.issuer,
+            now,
+            &previous.sid,
+            &previous.subject,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     }
     let ttl = app.config.session_ttl;
     let sso = accounts::start_session(app.store.as_ref(), now, &citizen.account.id, acr, amr, ttl, user_agent)

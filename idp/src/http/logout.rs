@@ -13,10 +13,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::authorize::AUTH_KEY;
+use super::authorize::{AUTH_KEY, signed_in};
 use super::browser::{Page, csrf_ok, csrf_token};
 use super::{Lang, PageForm, PageQuery, RequestId};
 use crate::app::App;
@@ -30,7 +30,7 @@ pub fn router() -> Router<App> {
 
 /// RP-Initiated Logout §2 parameters, plus our form's `csrf`. Empty values
 /// count as absent. `logout_hint` and unknown parameters are ignored.
-#[derive(Deserialize, Default)]
+#[derive(Serialize, Deserialize, Default)]
 struct EndSessionParams {
     #[serde(default)]
     id_token_hint: Option<String>,
@@ -68,6 +68,14 @@ async fn by_post(
     RequestId(rid): RequestId,
     PageForm(p): PageForm<EndSessionParams>,
 ) -> Response {
+    // A relying party's cross-site form POST arrives without the SameSite=Lax
+    // session cookie, so it could not end the session it is meant to end.
+    // RP-Initiated Logout §2 lets it POST; send the browser on as a top-level
+    // GET, which carries the cookie. Only our own confirmation form has `csrf`.
+    if given(&p.csrf).is_none() {
+        let query = serde_urlencoded::to_string(&p).unwrap_or_default();
+        return Redirect::to(&format!("/logout?{query}")).into_response();
+    }
     end_session(&app, &session, &lang, &rid, p).await
 }
 
@@ -99,8 +107,18 @@ async fn end_session(app: &App, session: &Session, lang: &Lang, rid: &str, p: En
         return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
     }
     let confirmed = given(&p.csrf).is_some();
-    let who = session.get::<SignedIn>(AUTH_KEY).await.ok().flatten();
+    // Only a live session is ended (and its services told); one that already
+    // ended elsewhere (another device, a password change) only loses its cookie.
+    let who = match signed_in(app, session).await {
+        Ok(who) => who,
+        Err(e) => return page.unavailable(&e),
+    };
     let Some(who) = who else {
+        if session.get::<SignedIn>(AUTH_KEY).await.ok().flatten().is_some()
+            && let Err(e) = session.flush().await
+        {
+            return page.unavailable(&e);
+        }
         // Nothing to end here (already signed out, or another browser).
         return finish(&page, checked.redirect, Vec::new(), confirmed);
     };

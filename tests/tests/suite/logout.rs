@@ -457,3 +457,53 @@ fn revoking_a_services_access_ends_its_refresh_tokens_and_asks_consent_again() {
     let flow = browser.run_flow(&pending.url, Credentials::None);
     assert!(flow.visited("/consent"), "visited {:?}", flow.visited);
 }
+
+/// A relying party's cross-site form POST to the end-session endpoint carries no SameSite=Lax
+/// session cookie; the OP answers with a top-level GET of the same request, which does carry
+/// it, and that GET ends the session (RP-Initiated Logout §2: POST is supported).
+#[test]
+fn a_cross_site_post_to_logout_becomes_a_get_that_ends_the_session() {
+    let idp = Idp::start();
+    let citizen = idp.citizen();
+    let [port] = free_ports();
+    let rx = Receiver::listen(port);
+    let (rp, bye) = client_with_logout(&idp, port, &[]);
+    let browser = Browser::new(&idp);
+    let tokens = rp.sign_in(&browser, &[], &[], Credentials::Password(&citizen.national_id, &citizen.password));
+
+    // The POST as the RP's page sends it cross-site: no cookie.
+    let hint = id_token(&tokens);
+    let form = [("id_token_hint", hint.as_str()), ("post_logout_redirect_uri", bye.as_str()), ("state", "s-1")];
+    let resp = e2e::server::http_client().post(idp.url("/logout")).form(&form).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let to = idp.url("/").join(resp.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(to.path(), "/logout");
+    assert_eq!(query_param(&to, "id_token_hint").as_deref(), Some(hint.as_str()));
+    // The browser follows it with its cookie: signed out, back to the RP, the RP told.
+    let out = browser.get(&to);
+    assert_eq!(out.status, 303, "{out:?}");
+    assert_eq!(out.location.unwrap().as_str(), format!("{bye}?state=s-1"));
+    assert_eq!(rx.wait(Duration::from_secs(10)).len(), 1);
+}
+
+/// A new sign-in in the same browser (here `prompt=login`; also step-up and `max_age`) replaces
+/// the SSO session, and the replaced one ends like a logout: the services it signed into are
+/// told, so none stays signed in under a session no later sign-out would reach.
+#[test]
+fn a_new_sign_in_tells_the_services_of_the_session_it_replaces() {
+    let idp = Idp::start();
+    let citizen = idp.citizen();
+    let [port] = free_ports();
+    let rx = Receiver::listen(port);
+    let (first, _) = client_with_logout(&idp, port, &[]);
+    let second = Rp::new(&idp, &idp.register_client(&[]));
+    let browser = Browser::new(&idp);
+    let creds = Credentials::Password(&citizen.national_id, &citizen.password);
+    let old = first.sign_in(&browser, &[], &[], creds);
+    let new = second.sign_in(&browser, &[], &[("prompt", "login")], creds);
+    let old_sid = old.id_payload["sid"].as_str().unwrap();
+    assert_ne!(new.id_payload["sid"].as_str().unwrap(), old_sid, "a new session");
+    let tokens = rx.wait(Duration::from_secs(10));
+    assert_eq!(tokens.len(), 1, "the first service is told its session ended");
+    check_logout_token(&idp, &tokens[0], &first.reg.client_id, old_sid, old.id_payload["sub"].as_str().unwrap());
+}

@@ -239,7 +239,10 @@ pub fn logout_token(keys: &Keyring, issuer: &str, now: Timestamp, n: &LogoutNoti
     c.insert("aud".into(), json!(n.client_id));
     c.insert("iat".into(), json!(now));
     c.insert("exp".into(), json!(now + LOGOUT_TOKEN_TTL));
-    c.insert("jti".into(), json!(n.id));
+    // Back-Channel Logout §2.4: unique per token. Each retry signs a new
+    // token, and a service that got an earlier one (its answer lost) rejects
+    // a repeated jti as a replay (§2.6).
+    c.insert("jti".into(), json!(random_id()));
     c.insert("sid".into(), json!(n.sid));
     c.insert("events".into(), json!({ BACKCHANNEL_EVENT: {} }));
     let alg: Alg = client_alg(&n.alg);
