@@ -124,10 +124,13 @@ macro_rules! impl_logout {
                 error: &str,
             ) -> StoreResult<()> {
                 let error: String = error.chars().take(200).collect();
+                // A delivery wins: a worker whose lease lapsed while another node
+                // delivered the same notice must not record it as failed.
                 sqlx::query(
                     "UPDATE logout_outbox SET attempts = attempts + 1, lease_until = NULL, last_error = $2, \
                      next_attempt_at = COALESCE($3, next_attempt_at), \
-                     given_up_at = CASE WHEN $3 IS NULL THEN $4 ELSE NULL END WHERE id = $1",
+                     given_up_at = CASE WHEN $3 IS NULL THEN $4 ELSE NULL END \
+                     WHERE id = $1 AND delivered_at IS NULL",
                 )
                 .bind(id)
                 .bind(error)

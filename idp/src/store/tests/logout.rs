@@ -47,6 +47,9 @@ pub(super) async fn logout_outbox(s: &dyn Store) {
     // Delivered rows are never taken again.
     s.logout_notice_delivered("n-1", 1_050).await.unwrap();
     assert!(s.claim_logout_notices(2_000, 2_030, 10).await.unwrap().is_empty());
+    // A worker whose lease lapsed and whose send failed does not undo that delivery.
+    s.logout_notice_failed("n-1", 1_051, Some(1_052), "timed out").await.unwrap();
+    assert!(s.claim_logout_notices(2_000, 2_030, 10).await.unwrap().is_empty());
     // Giving up ends the retries.
     let late = s.claim_logout_notices(5_000, 5_030, 10).await.unwrap();
     assert_eq!(late.len(), 1);
