@@ -16,6 +16,7 @@ use super::browser::{Page, csrf_ok, csrf_token, locale_for, pending_for};
 use super::{ClientIp, Lang, PageForm, PageQuery, RequestId};
 use crate::app::App;
 use crate::domain::audit::{self, Filter};
+use crate::domain::oidc::acr;
 use crate::domain::oidc::authorize::SignedIn;
 use crate::domain::passkeys::{self, Meta, PasskeyError};
 use crate::pages::Locale;
@@ -119,7 +120,9 @@ async fn render_account(
     let last4 = p.national_id.get(p.national_id.len().saturating_sub(4)..).unwrap_or_default();
     let ctx = context! {
         csrf => csrf, error => error, full_name => p.full_name, email => p.email, phone => p.phone,
-        national_id => format!("••••••••{last4}"), has_password => has_password, passkeys => passkeys,
+        national_id => format!("••••••••{last4}"), has_password => has_password,
+        // Managing existing passkeys needs a passkey session (see `passkeys::may_manage`).
+        step_up_needed => !keys.is_empty() && !acr::satisfies(&who.acr, acr::LOA2), passkeys => passkeys,
         passkeys_on => app.webauthn.is_some(), activity => activity,
         switch_lang_url => format!("/account?lang={}", page.locale.other().tag()),
     };
@@ -203,7 +206,10 @@ async fn rename(
         return render_account(&page, &session, &who, Some("err.csrf"), StatusCode::FORBIDDEN).await;
     }
     let meta = Meta { source_ip: Some(ip.to_string()), request_id: Some(rid.clone()) };
-    let done = passkeys::rename(app.store.as_ref(), app.clock.now(), &who.account_id, &id, &form.name, &meta).await;
+    let done = match passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr).await {
+        Ok(()) => passkeys::rename(app.store.as_ref(), app.clock.now(), &who.account_id, &id, &form.name, &meta).await,
+        Err(e) => Err(e),
+    };
     after_change(&page, &session, &who, done).await
 }
 
@@ -225,7 +231,10 @@ async fn delete(
         return render_account(&page, &session, &who, Some("err.csrf"), StatusCode::FORBIDDEN).await;
     }
     let meta = Meta { source_ip: Some(ip.to_string()), request_id: Some(rid.clone()) };
-    let done = passkeys::remove(app.store.as_ref(), app.clock.now(), &who.account_id, &id, &meta).await;
+    let done = match passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr).await {
+        Ok(()) => passkeys::remove(app.store.as_ref(), app.clock.now(), &who.account_id, &id, &meta).await,
+        Err(e) => Err(e),
+    };
     after_change(&page, &session, &who, done).await
 }
 
@@ -237,6 +246,7 @@ async fn after_change(page: &Page<'_>, session: &Session, who: &SignedIn, done: 
         Err(PasskeyError::Unavailable(e)) => return page.unavailable(e),
         Err(PasskeyError::NotFound) => StatusCode::NOT_FOUND,
         Err(PasskeyError::LastCredential) => StatusCode::CONFLICT,
+        Err(PasskeyError::StepUpRequired) => StatusCode::FORBIDDEN,
         Err(_) => StatusCode::BAD_REQUEST,
     };
     let key = done.err().map(|e| e.key()).unwrap_or("err.invalid_request");

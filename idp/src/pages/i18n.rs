@@ -263,6 +263,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("err.passkey_none", "Tài khoản này chưa có khóa truy cập.", "This account has no passkey."),
     (
+        "err.passkey_step_up",
+        "Để thêm, đổi tên hoặc xóa khóa truy cập, hãy xác nhận bằng một khóa truy cập bạn đã có.",
+        "To add, rename or remove passkeys, first confirm with a passkey you already have.",
+    ),
+    (
         "err.passkey_last",
         "Không thể xóa khóa truy cập cuối cùng khi tài khoản chưa có mật khẩu: bạn sẽ không đăng nhập được nữa.",
         "You cannot remove your last passkey while the account has no password: you could no longer sign in.",

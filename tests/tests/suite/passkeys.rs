@@ -319,6 +319,14 @@ fn passkey_is_renamed_and_deleted_on_the_account_page() {
     let chrome = &w.chrome;
     let (citizen, authenticator, _) = w.citizen_with_passkey(AuthenticatorKind::default(), "Khóa cũ");
 
+    // The password session cannot manage an existing passkey: the page asks to confirm with
+    // one first (a password alone must not swap the passkeys that make LoA2).
+    chrome.goto(&w.page("/account"));
+    chrome.click_id("passkey-signin");
+    chrome.wait_until("the account page in a passkey session", |c| {
+        (c.exists("li.passkey") && !c.exists("#passkey-signin")).then_some(())
+    });
+
     // Created and last-used times are shown with the name.
     let listed = w.wait_for_listed(1);
     let (id, text) = &listed[0];

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{Meta, PasskeyError, record, valid_name};
 use crate::domain::audit::Outcome;
+use crate::domain::oidc::acr;
 use crate::store::{Store, StoreError, Timestamp};
 
 /// Rename one of the account's passkeys (audited as `passkey.rename`).
@@ -50,4 +51,18 @@ pub async fn remove(
     let detail = json!({ "passkey_id": passkey_id, "name": target.name, "device": target.device });
     record(store, now, meta, Some(account_id), "passkey.remove", Outcome::Success, detail).await;
     Ok(())
+}
+
+/// Whether a session at `session_acr` may add, rename or remove passkeys of
+/// its account. Once the account has a passkey, only a passkey session
+/// (LoA2) may: otherwise a password alone (LoA1) could remove the citizen's
+/// passkeys and register the holder's own, and so reach LoA2 (NIST SP
+/// 800-63B §6.1.2: binding an authenticator needs the assurance it grants).
+/// The first passkey is added from a password session.
+pub async fn may_manage(store: &dyn Store, account_id: &str, session_acr: &str) -> Result<(), PasskeyError> {
+    if acr::satisfies(session_acr, acr::LOA2) || store.list_passkeys(account_id).await?.is_empty() {
+        Ok(())
+    } else {
+        Err(PasskeyError::StepUpRequired)
+    }
 }

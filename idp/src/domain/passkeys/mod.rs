@@ -34,7 +34,7 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::store::{Store, StoreError, StoredPasskey, Timestamp};
 
 pub use login::{LoginMode, PasskeyLogin, finish_login, start_login};
-pub use manage::{remove, rename};
+pub use manage::{may_manage, remove, rename};
 pub use register::{NewPasskey, finish_registration, start_registration};
 
 /// Seconds a ceremony may take between its two requests (WebAuthn L3 §5.4.1
@@ -128,6 +128,10 @@ pub enum PasskeyError {
     /// 409: removing it would leave an account without a password no way to sign in.
     #[error("the last passkey of an account without a password cannot be removed")]
     LastCredential,
+    /// 403: managing the passkeys of an account that has one needs a passkey
+    /// session (LoA2); the page offers the passkey button to get one.
+    #[error("a passkey sign-in is needed first")]
+    StepUpRequired,
     /// 503: the store or the cache is unreachable. The text is for logs only.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -148,6 +152,7 @@ impl PasskeyError {
             Self::AccountDisabled => "account_disabled",
             Self::NotFound => "not_found",
             Self::LastCredential => "last_credential",
+            Self::StepUpRequired => "step_up_required",
             Self::Unavailable(_) => "temporarily_unavailable",
         }
     }
@@ -166,6 +171,7 @@ impl PasskeyError {
             Self::AccountDisabled => "err.account_disabled",
             Self::NotFound => "err.not_found",
             Self::LastCredential => "err.passkey_last",
+            Self::StepUpRequired => "err.passkey_step_up",
             Self::Unavailable(_) => "err.server_error",
         }
     }

@@ -63,7 +63,9 @@ impl JsonError {
     /// The status and body for a domain error.
     pub(super) fn from_domain(locale: Locale, e: &PasskeyError) -> Self {
         let status = match e {
-            PasskeyError::WrongAccount | PasskeyError::AccountDisabled => StatusCode::FORBIDDEN,
+            PasskeyError::WrongAccount | PasskeyError::AccountDisabled | PasskeyError::StepUpRequired => {
+                StatusCode::FORBIDDEN
+            }
             PasskeyError::AlreadyRegistered | PasskeyError::TooMany | PasskeyError::LastCredential => {
                 StatusCode::CONFLICT
             }
@@ -156,6 +158,9 @@ async fn register_options(
         }
         Err(e) => return Err(JsonError::unavailable(locale, &e)),
     };
+    passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr)
+        .await
+        .map_err(|e| JsonError::from_domain(locale, &e))?;
     let started = passkeys::start_registration(&ceremonies(&app, &webauthn), &citizen, input.req)
         .await
         .map_err(|e| JsonError::from_domain(locale, &e))?;
@@ -186,6 +191,9 @@ async fn register_finish(
     let Some(who) = who else {
         return Err(JsonError::new(locale, StatusCode::UNAUTHORIZED, "login_required", "err.login_required"));
     };
+    passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr)
+        .await
+        .map_err(|e| JsonError::from_domain(locale, &e))?;
     let device = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).and_then(passkeys::device_label);
     // No name given: the device it was made on, which is how most people tell passkeys apart.
     let name = match input.name.trim() {

@@ -291,6 +291,17 @@ async fn step_up_from_a_password_session_gives_loa2() {
     b.get("/account").await;
     let mut key = SoftPasskey::new(true);
     b.add_passkey(&mut key, None).await;
+    // Managing passkeys now needs a passkey session: the password alone adds, renames and
+    // removes nothing, and the account page offers the passkey button.
+    let refused = b.json("/passkeys/register/options", json!({})).await;
+    assert_eq!((refused.status, refused.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("step_up_required")));
+    let account = b.get("/account").await;
+    assert!(account.body.contains(r#"id="passkey-signin" data-step-up="1""#), "{}", account.body);
+    let id = account.attr_after(r#"<li class="passkey""#, "data-id");
+    let gone = b.form(&format!("/account/passkeys/{id}/delete"), &[]).await;
+    assert_eq!(gone.status, StatusCode::FORBIDDEN, "{id} {}", gone.body);
+    assert_eq!(app.store.list_passkeys(&binh.account.id).await.unwrap().len(), 1, "still there");
+
     let (url, verifier) = authorize_url(&client.client_id, "&acr_values=LoA2");
     let step_up = b.get(&url).await.location();
     assert!(step_up.starts_with("/passkeys/step-up?req="), "{step_up}");
@@ -333,6 +344,9 @@ async fn step_up_from_a_password_session_gives_loa2() {
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(claims["acr"], "LoA2");
     assert_eq!(claims["amr"], json!(["hwk", "user", "mfa"]));
+    // In the passkey session, adding another passkey is allowed again.
+    let allowed = b.json("/passkeys/register/options", json!({})).await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
 
     // Discovery lists both levels.
     let disco = crate::http::public_router(app.clone())
