@@ -198,18 +198,11 @@ async fn rename(
     PageForm(form): PageForm<RenameForm>,
 ) -> Response {
     let page = Page { app: &app, locale: lang.locale, rid: &rid };
-    let who = match require_login(&page, &session).await {
-        Ok(w) => w,
+    let (who, meta) = match may_change_passkeys(&page, &session, &form.csrf, ip).await {
+        Ok(allowed) => allowed,
         Err(r) => return r,
     };
-    if !csrf_ok(&session, &form.csrf).await {
-        return render_account(&page, &session, &who, Some("err.csrf"), StatusCode::FORBIDDEN).await;
-    }
-    let meta = Meta { source_ip: Some(ip.to_string()), request_id: Some(rid.clone()) };
-    let done = match passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr).await {
-        Ok(()) => passkeys::rename(app.store.as_ref(), app.clock.now(), &who.account_id, &id, &form.name, &meta).await,
-        Err(e) => Err(e),
-    };
+    let done = passkeys::rename(app.store.as_ref(), app.clock.now(), &who.account_id, &id, &form.name, &meta).await;
     after_change(&page, &session, &who, done).await
 }
 
@@ -223,23 +216,33 @@ async fn delete(
     PageForm(form): PageForm<DeleteForm>,
 ) -> Response {
     let page = Page { app: &app, locale: lang.locale, rid: &rid };
-    let who = match require_login(&page, &session).await {
-        Ok(w) => w,
+    let (who, meta) = match may_change_passkeys(&page, &session, &form.csrf, ip).await {
+        Ok(allowed) => allowed,
         Err(r) => return r,
     };
-    if !csrf_ok(&session, &form.csrf).await {
-        return render_account(&page, &session, &who, Some("err.csrf"), StatusCode::FORBIDDEN).await;
-    }
-    let meta = Meta { source_ip: Some(ip.to_string()), request_id: Some(rid.clone()) };
-    let done = match passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr).await {
-        Ok(()) => passkeys::remove(app.store.as_ref(), app.clock.now(), &who.account_id, &id, &meta).await,
-        Err(e) => Err(e),
-    };
+    let done = passkeys::remove(app.store.as_ref(), app.clock.now(), &who.account_id, &id, &meta).await;
     after_change(&page, &session, &who, done).await
 }
 
-/// Back to the account page (303, so a reload does not repeat the form), or
-/// the page again with the reason when the change was refused.
+/// The checks before a passkey is renamed or removed: signed in, the form's
+/// CSRF token, and a session strong enough to manage passkeys
+/// ([`passkeys::may_manage`]); a refusal is the account page with its message.
+async fn may_change_passkeys(
+    page: &Page<'_>,
+    session: &Session,
+    csrf: &str,
+    ip: std::net::IpAddr,
+) -> Result<(SignedIn, Meta), Response> {
+    let who = require_login(page, session).await?;
+    if !csrf_ok(session, csrf).await {
+        return Err(render_account(page, session, &who, Some("err.csrf"), StatusCode::FORBIDDEN).await);
+    }
+    if let Err(e) = passkeys::may_manage(page.app.store.as_ref(), &who.account_id, &who.acr).await {
+        return Err(after_change(page, session, &who, Err(e)).await);
+    }
+    Ok((who, Meta { source_ip: Some(ip.to_string()), request_id: Some(page.rid.to_owned()) }))
+}
+
 async fn after_change(page: &Page<'_>, session: &Session, who: &SignedIn, done: Result<(), PasskeyError>) -> Response {
     let status = match &done {
         Ok(()) => return Redirect::to("/account").into_response(),
