@@ -37,6 +37,8 @@ pub struct AppState {
     pub http: HttpJwks,
     /// The WebAuthn relying party; `None` when passkeys are off (an IP-address issuer).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Network ranges and place names for the sessions page (`IDP_SESSION_PLACES`).
+    pub places: Arc<crate::domain::places::Places>,
     /// What `/metrics` exports.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -304,6 +306,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         .map_err(|e| start_err("IDP_ARGON2_MEMORY_KIB / IDP_ARGON2_ITERATIONS")(&e))?;
     let http = HttpJwks::new(config.outbound_allow_private);
     let webauthn = open_webauthn(&config)?;
+    let places = Arc::new(load_places(&config)?);
     Ok(Arc::new(AppState {
         config: Arc::new(config),
         store,
@@ -316,12 +319,25 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         http,
         metrics,
         webauthn,
+        places,
     }))
 }
 
 /// The WebAuthn relying party from `IDP_WEBAUTHN_RP_ID` / `IDP_WEBAUTHN_ORIGINS`
 /// (default: the issuer); `None`, with a warning, when the issuer's host is an
 /// IP address, where browsers refuse WebAuthn.
+/// The operator's network → place list, if `session_places` names one; a
+/// missing or malformed file stops the start with the line to fix.
+fn load_places(config: &Config) -> Result<crate::domain::places::Places, StartError> {
+    let Some(path) = &config.session_places else {
+        return Ok(crate::domain::places::Places::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StartError(format!("session_places (IDP_SESSION_PLACES): cannot read {}: {e}", path.display())))?;
+    crate::domain::places::Places::parse(&text)
+        .map_err(|e| StartError(format!("session_places (IDP_SESSION_PLACES): {}: {e}", path.display())))
+}
+
 fn open_webauthn(config: &Config) -> Result<Option<Arc<webauthn_rs::Webauthn>>, StartError> {
     let Some((rp_id, origins)) = config.webauthn().map_err(StartError)? else {
         tracing::warn!("passkeys are off: the issuer's host is an IP address (set IDP_WEBAUTHN_RP_ID to a domain)");

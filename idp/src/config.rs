@@ -88,6 +88,9 @@ pub struct Config {
     /// `IDP_WEBAUTHN_ORIGINS`: comma-separated origins (`https://id.example.gov.vn`)
     /// allowed to run passkey ceremonies; empty, the issuer's origin.
     pub webauthn_origins: String,
+    /// `IDP_SESSION_PLACES`: a CSV file of `CIDR,place name` lines; the
+    /// sessions page shows the place of each sign-in's address. Unset: no place.
+    pub session_places: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -124,6 +127,7 @@ impl Default for Config {
             trusted_proxies: String::new(),
             webauthn_rp_id: None,
             webauthn_origins: String::new(),
+            session_places: None,
         }
     }
 }
@@ -414,6 +418,7 @@ fn known_keys() -> Vec<String> {
             keys.push("master_key_previous".into());
             keys.push("redis_url".into());
             keys.push("webauthn_rp_id".into());
+            keys.push("session_places".into());
             keys
         }
         _ => Vec::new(),
@@ -471,7 +476,7 @@ fn mask_password(url: &str) -> String {
 }
 
 /// `10.0.0.0/8` → (10.0.0.0, 8); a bare address is a /32 or /128.
-fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+pub(crate) fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
     let (addr, len) = match s.split_once('/') {
         Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
         None => {
@@ -483,7 +488,7 @@ fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
     (len <= max).then_some((addr, len))
 }
 
-fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+pub(crate) fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     let (a, b, bits) = match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
         (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),

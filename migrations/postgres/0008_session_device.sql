@@ -8,3 +8,6 @@ ALTER TABLE sso_sessions ADD COLUMN user_agent TEXT;
 -- When the session last signed the citizen in to a service (SSO), at most
 -- once a minute; NULL until then.
 ALTER TABLE sso_sessions ADD COLUMN last_seen_at BIGINT;
+-- The approximate place of the sign-in, from the operator's network list
+-- (IDP_SESSION_PLACES); never the address itself. NULL when not configured.
+ALTER TABLE sso_sessions ADD COLUMN place TEXT;

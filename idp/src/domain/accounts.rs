@@ -405,8 +405,16 @@ const MAX_USER_AGENT: usize = 200;
 /// A session's `last_seen_at` is written at most this often (seconds).
 pub const LAST_SEEN_EVERY: i64 = 60;
 
-/// Open an SSO session for a citizen who just authenticated, from the
-/// browser with `user_agent` (kept cut to 200 characters, for the sessions page).
+/// The browser a session is opened from, as the sessions page shows it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionDevice<'a> {
+    /// Its User-Agent (kept cut to 200 characters).
+    pub user_agent: Option<&'a str>,
+    /// The approximate place of its address (see `domain::places`).
+    pub place: Option<&'a str>,
+}
+
+/// Open an SSO session for a citizen who just authenticated, from `device`.
 pub async fn start_session(
     store: &dyn Store,
     now: Timestamp,
@@ -414,8 +422,9 @@ pub async fn start_session(
     acr: &str,
     amr: &[&str],
     ttl: i64,
-    user_agent: Option<&str>,
+    device: SessionDevice<'_>,
 ) -> Result<SsoSession, StoreError> {
+    let SessionDevice { user_agent, place } = device;
     let session = SsoSession {
         sid: random_token(),
         account_id: account_id.to_owned(),
@@ -429,6 +438,7 @@ pub async fn start_session(
             .map(|ua| ua.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect::<String>())
             .filter(|ua| !ua.trim().is_empty()),
         last_seen_at: Some(now),
+        place: place.map(str::to_owned),
     };
     store.create_sso_session(&session).await?;
     Ok(session)

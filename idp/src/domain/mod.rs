@@ -15,5 +15,7 @@ pub mod keys;
 pub mod oidc;
 /// Passkeys: WebAuthn registration and sign-in ceremonies, renaming, removal.
 pub mod passkeys;
+/// The approximate place of a sign-in, from the operator's list of networks.
+pub mod places;
 /// Bulk import of existing portal accounts (already-hashed passwords).
 pub mod user_import;

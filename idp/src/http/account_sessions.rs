@@ -47,7 +47,7 @@ async fn sessions_page(State(app): State<App>, session: Session, lang: Lang, Req
                 acr => s.acr, current => s.sid == who.sid,
                 // The passkey list's label, from the User-Agent the session opened with.
                 device => s.user_agent.as_deref().and_then(passkeys::device_label),
-                last_seen => when(s.last_seen_at.unwrap_or(s.auth_time)),
+                last_seen => when(s.last_seen_at.unwrap_or(s.auth_time)), place => s.place,
             }
         })
         .collect();

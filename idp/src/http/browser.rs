@@ -97,6 +97,7 @@ pub(super) async fn open_session(
     acr: &str,
     amr: &[&str],
     user_agent: Option<&str>,
+    ip: std::net::IpAddr,
 ) -> Result<(), String> {
     let now = app.clock.now();
     // The replaced session ends like any logout (Back-Channel Logout §2): the
@@ -115,7 +116,8 @@ pub(super) async fn open_session(
         .map_err(|e| e.to_string())?;
     }
     let ttl = app.config.session_ttl;
-    let sso = accounts::start_session(app.store.as_ref(), now, &citizen.account.id, acr, amr, ttl, user_agent)
+    let device = accounts::SessionDevice { user_agent, place: app.places.lookup(ip) };
+    let sso = accounts::start_session(app.store.as_ref(), now, &citizen.account.id, acr, amr, ttl, device)
         .await
         .map_err(|e| e.to_string())?;
     let who = SignedIn {

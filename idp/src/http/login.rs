@@ -138,7 +138,9 @@ async fn login_submit(
     audit::record_login(app.store.as_ref(), app.clock.now(), &form.identifier, &result, ip, rid_opt).await;
     app.metrics.login_result(crate::metrics::LoginMethod::Password, &result);
     match result {
-        Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen, user_agent(&headers)).await,
+        Ok(citizen) => {
+            complete_login(&page, &session, &form.req, pending, &citizen, (user_agent(&headers), peer_ip)).await
+        }
         Err(LoginError::InvalidCredentials) => login_form(
             &page,
             &csrf,
@@ -173,10 +175,10 @@ async fn complete_login(
     req: &str,
     pending: Option<Pending>,
     citizen: &Citizen,
-    user_agent: Option<&str>,
+    (user_agent, ip): (Option<&str>, std::net::IpAddr),
 ) -> Response {
     let app = page.app;
-    if let Err(e) = open_session(app, session, citizen, acr::LOA1, acr::AMR_PASSWORD, user_agent).await {
+    if let Err(e) = open_session(app, session, citizen, acr::LOA1, acr::AMR_PASSWORD, user_agent, ip).await {
         return page.unavailable(&e);
     }
     match after_login(app, session, req, pending, "/").await {
@@ -313,7 +315,7 @@ async fn signup_submit(
                 None => "/account/passkeys/new".to_owned(),
             };
             let ua = user_agent(&headers);
-            if let Err(e) = open_session(&app, &session, &citizen, acr::LOA1, acr::AMR_PASSWORD, ua).await {
+            if let Err(e) = open_session(&app, &session, &citizen, acr::LOA1, acr::AMR_PASSWORD, ua, peer_ip).await {
                 return page.unavailable(&e);
             }
             match after_login(&app, &session, &form.req, pending, "/").await {
@@ -321,7 +323,9 @@ async fn signup_submit(
                 Err(e) => page.unavailable(&e),
             }
         }
-        Ok(citizen) => complete_login(&page, &session, &form.req, pending, &citizen, user_agent(&headers)).await,
+        Ok(citizen) => {
+            complete_login(&page, &session, &form.req, pending, &citizen, (user_agent(&headers), peer_ip)).await
+        }
         Err(SignUpError::Internal(e)) => page.unavailable(&e),
         Err(e) => {
             signup_form(&page, &csrf, &form.req, Some(&form), Some((e.field(), e.key())), StatusCode::BAD_REQUEST)

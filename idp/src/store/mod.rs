@@ -272,6 +272,9 @@ pub struct SsoSession {
     pub user_agent: Option<String>,
     /// When the session last signed the citizen in to a service (SSO), if ever.
     pub last_seen_at: Option<Timestamp>,
+    /// Where the session was opened, from the operator's network list
+    /// (`IDP_SESSION_PLACES`); `None` when not configured or not listed.
+    pub place: Option<String>,
 }
 
 /// A signing key; the private half is encrypted under the key-encryption key.

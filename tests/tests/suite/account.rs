@@ -30,9 +30,27 @@ fn account_sessions_page_names_each_browser_and_its_last_use() {
     assert!(text.contains("Firefox · Linux · this browser"), "{text}");
     assert!(text.contains("Samsung Internet · Android"), "{text}");
     assert_eq!(text.matches("last seen ").count(), 2, "{text}");
+    assert!(!text.contains("Hà Nội"), "no place without the operator's list: {text}");
     let vi = phone.get(&idp.url("/account/sessions?lang=vi")).text();
     assert!(vi.contains("Samsung Internet · Android · trình duyệt này"), "{vi}");
     assert!(vi.contains("dùng lần cuối"), "{vi}");
+}
+
+/// With the operator's network list (`IDP_SESSION_PLACES`), each session shows the place of the
+/// address it signed in from; without it (the test above) no place is shown.
+#[test]
+fn account_sessions_page_shows_the_place_from_the_operators_network_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let places = dir.path().join("places.csv");
+    std::fs::write(&places, "# test networks\n10.0.0.0/8,Đà Nẵng\n127.0.0.0/8,Hà Nội (mạng thử)\n").unwrap();
+    let idp = Idp::start_with_env(&[("IDP_SESSION_PLACES", places.to_str().unwrap())]);
+    let citizen = idp.citizen();
+    let rp = e2e::Rp::new(&idp, &idp.register_client(&[]));
+    let laptop = Browser::with_user_agent(&idp, LAPTOP);
+    rp.sign_in(&laptop, &[], &[], Credentials::Password(&citizen.national_id, &citizen.password));
+    let text = laptop.get(&idp.url("/account/sessions?lang=en")).text();
+    assert!(text.contains("Firefox · Linux · Hà Nội (mạng thử) · this browser"), "{text}");
+    assert!(!text.contains("Đà Nẵng"), "{text}");
 }
 
 #[test]

@@ -44,6 +44,7 @@ async fn harness() -> Harness {
         passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
         http: crate::app::HttpJwks::new(false),
         webauthn: None,
+        places: Arc::default(),
         metrics: Arc::new(crate::metrics::Metrics::new()),
     });
     let (_, secret) = create_admin_token(app.store.as_ref(), NOW, SECURITY_ADMIN, None, "test").await.unwrap();
@@ -238,6 +239,7 @@ async fn users_are_created_listed_and_disabled() {
         revoked_at: None,
         user_agent: None,
         last_seen_at: None,
+        place: None,
     };
     h.app.store.create_sso_session(&session).await.unwrap();
     let (s, dis) = h.call(Method::POST, &format!("/admin/v1/users/{account_id}/disable"), None).await;

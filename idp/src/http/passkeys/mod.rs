@@ -304,7 +304,7 @@ async fn login_finish(
     }
     let login = login.map_err(|e| JsonError::from_domain(locale, &e))?;
     // A passkey with user verification is LoA2 (DESIGN §3).
-    open_session(&app, &session, &login.citizen, acr::LOA2, login.amr, user_agent(&headers))
+    open_session(&app, &session, &login.citizen, acr::LOA2, login.amr, user_agent(&headers), ip)
         .await
         .map_err(|e| JsonError::unavailable(locale, &e))?;
     let redirect =

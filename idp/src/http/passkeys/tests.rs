@@ -50,6 +50,7 @@ async fn app() -> App {
         http: crate::app::HttpJwks::new(false),
         metrics: Arc::new(crate::metrics::Metrics::new()),
         webauthn: Some(Arc::new(webauthn)),
+        places: Arc::default(),
     })
 }
 

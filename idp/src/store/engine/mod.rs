@@ -187,7 +187,7 @@ macro_rules! grant_select {
 macro_rules! sso_select {
     () => {
         "SELECT sid, account_id, auth_time, acr, amr, created_at, expires_at, revoked_at, \
-         user_agent, last_seen_at FROM sso_sessions "
+         user_agent, last_seen_at, place FROM sso_sessions "
     };
 }
 macro_rules! key_select {

@@ -96,6 +96,7 @@ macro_rules! impl_rows {
                     expires_at: col(r, "expires_at")?,
                     revoked_at: col(r, "revoked_at")?,
                     user_agent: col(r, "user_agent")?,
+                    place: col(r, "place")?,
                     last_seen_at: col(r, "last_seen_at")?,
                 })
             }

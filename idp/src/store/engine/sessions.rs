@@ -8,8 +8,8 @@ macro_rules! impl_sessions {
             async fn create_sso_session(&self, s: &SsoSession) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, created_at, \
-                     expires_at, revoked_at, user_agent, last_seen_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     expires_at, revoked_at, user_agent, last_seen_at, place) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&s.sid)
                 .bind(&s.account_id)
@@ -21,6 +21,7 @@ macro_rules! impl_sessions {
                 .bind(s.revoked_at)
                 .bind(&s.user_agent)
                 .bind(s.last_seen_at)
+                .bind(&s.place)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

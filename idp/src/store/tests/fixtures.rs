@@ -98,6 +98,7 @@ pub(super) fn sso(sid: &str, account_id: &str, expires_at: Timestamp) -> SsoSess
         revoked_at: None,
         user_agent: None,
         last_seen_at: None,
+        place: None,
     }
 }
 
