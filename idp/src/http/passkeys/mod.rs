@@ -24,6 +24,7 @@ use super::error::no_store;
 use super::{ClientIp, Lang, PageQuery, RequestId};
 use crate::app::{App, AppState};
 use crate::domain::oidc::acr;
+use crate::domain::oidc::authorize::SignedIn;
 use crate::domain::passkeys::{self, Ceremonies, LoginMode, Meta, NewPasskey, PasskeyError};
 use crate::metrics::{LoginMethod, LoginOutcome};
 use crate::pages::{Locale, PASSKEY_SCRIPT, text};
@@ -52,6 +53,10 @@ pub(super) struct JsonError {
 impl JsonError {
     fn new(locale: Locale, status: StatusCode, code: &'static str, key: &str) -> Self {
         Self { status, code, message: text(locale, key).to_owned() }
+    }
+
+    fn login_required(locale: Locale) -> Self {
+        Self::new(locale, StatusCode::UNAUTHORIZED, "login_required", "err.login_required")
     }
 
     /// 503: the store, cache or session is unreachable (detail logged only).
@@ -114,6 +119,14 @@ async fn guard<T: serde::de::DeserializeOwned>(
     Ok((webauthn, input))
 }
 
+/// The signed-in citizen, or 401 `login_required` for the page script.
+async fn require_signed_in(app: &AppState, session: &Session, locale: Locale) -> Result<SignedIn, JsonError> {
+    signed_in(app, session)
+        .await
+        .map_err(|e| JsonError::unavailable(locale, &e))?
+        .ok_or(JsonError::login_required(locale))
+}
+
 fn meta(ip: std::net::IpAddr, rid: &str) -> Meta {
     Meta { source_ip: Some(ip.to_string()), request_id: Some(rid.to_owned()) }
 }
@@ -147,15 +160,10 @@ async fn register_options(
 ) -> Result<Response, JsonError> {
     let locale = lang.locale;
     let (webauthn, input): (_, RegisterOptions) = guard(&app, &session, locale, &headers, &body).await?;
-    let who = signed_in(&app, &session).await.map_err(|e| JsonError::unavailable(locale, &e))?;
-    let Some(who) = who else {
-        return Err(JsonError::new(locale, StatusCode::UNAUTHORIZED, "login_required", "err.login_required"));
-    };
+    let who = require_signed_in(&app, &session, locale).await?;
     let citizen = match app.store.get_citizen(&who.account_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err(JsonError::new(locale, StatusCode::UNAUTHORIZED, "login_required", "err.login_required"));
-        }
+        Ok(None) => return Err(JsonError::login_required(locale)),
         Err(e) => return Err(JsonError::unavailable(locale, &e)),
     };
     passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr)
@@ -187,10 +195,7 @@ async fn register_finish(
 ) -> Result<Response, JsonError> {
     let locale = lang.locale;
     let (webauthn, input): (_, RegisterFinish) = guard(&app, &session, locale, &headers, &body).await?;
-    let who = signed_in(&app, &session).await.map_err(|e| JsonError::unavailable(locale, &e))?;
-    let Some(who) = who else {
-        return Err(JsonError::new(locale, StatusCode::UNAUTHORIZED, "login_required", "err.login_required"));
-    };
+    let who = require_signed_in(&app, &session, locale).await?;
     passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr)
         .await
         .map_err(|e| JsonError::from_domain(locale, &e))?;
@@ -253,16 +258,7 @@ async fn login_options(
         Ok(_) => {}
         Err(e) => return Err(JsonError::unavailable(locale, &e)),
     }
-    let who = if input.step_up {
-        match signed_in(&app, &session).await.map_err(|e| JsonError::unavailable(locale, &e))? {
-            Some(w) => Some(w),
-            None => {
-                return Err(JsonError::new(locale, StatusCode::UNAUTHORIZED, "login_required", "err.login_required"));
-            }
-        }
-    } else {
-        None
-    };
+    let who = if input.step_up { Some(require_signed_in(&app, &session, locale).await?) } else { None };
     let identifier = input.identifier.as_deref().map(str::trim).filter(|i| !i.is_empty());
     let mode = match (&who, identifier) {
         (Some(w), _) => LoginMode::StepUp(&w.account_id),
