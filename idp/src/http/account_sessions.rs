@@ -54,7 +54,7 @@ async fn sessions_page(State(app): State<App>, session: Session, lang: Lang, Req
     page.render(
         "account_sessions.html",
         StatusCode::OK,
-        context! { csrf => csrf, sessions => rows, switch_lang_url => "/account/sessions?lang=en" },
+        context! { csrf => csrf, sessions => rows, switch_lang_url => format!("/account/sessions?lang={}", page.locale.other().tag()) },
     )
 }
 
@@ -159,7 +159,7 @@ async fn services_page(State(app): State<App>, session: Session, lang: Lang, Req
     page.render(
         "account_services.html",
         StatusCode::OK,
-        context! { csrf => csrf, services => rows, switch_lang_url => "/account/services?lang=en" },
+        context! { csrf => csrf, services => rows, switch_lang_url => format!("/account/services?lang={}", page.locale.other().tag()) },
     )
 }
 
