@@ -74,11 +74,17 @@ fn is_internal(ip: std::net::IpAddr) -> bool {
         }
         std::net::IpAddr::V6(v6) => {
             let first = v6.segments()[0];
+            let [.., x, y] = v6.segments();
+            let embedded = std::net::Ipv4Addr::from((u32::from(x) << 16) | u32::from(y));
             v6.is_loopback()
                 || v6.is_unspecified()
+                || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link local
+                || (first & 0xffc0) == 0xfec0 // site local (deprecated, still routed by some networks)
                 || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(std::net::IpAddr::V4(v4)))
+                // NAT64 (RFC 6052 64:ff9b::/96): reaches the IPv4 address in its last 32 bits.
+                || (v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_internal(std::net::IpAddr::V4(embedded)))
         }
     }
 }
@@ -93,13 +99,12 @@ impl HttpJwks {
         let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         // Bounded: a slow resolver must not outlast a back-channel lease.
         let lookup = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((bare.as_str(), port)));
-        let addr = lookup
-            .await
-            .map_err(|_| "the name lookup timed out".to_owned())?
-            .map_err(|e| e.to_string())?
-            .next()
-            .ok_or("the host has no address")?;
-        if !self.allow_private && is_internal(addr.ip()) {
+        let addrs: Vec<std::net::SocketAddr> =
+            lookup.await.map_err(|_| "the name lookup timed out".to_owned())?.map_err(|e| e.to_string())?.collect();
+        let addr = *addrs.first().ok_or("the host has no address")?;
+        // Every address the name resolves to is checked, not only the one
+        // connected to: a name that also points inside is refused outright.
+        if !self.allow_private && addrs.iter().any(|a| is_internal(a.ip())) {
             return Err(format!("{host} is an internal address; refused (see IDP_OUTBOUND_ALLOW_PRIVATE)"));
         }
         let client = reqwest::Client::builder()
@@ -575,10 +580,14 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "fec0::1",
+            "ff02::1",
         ] {
             assert!(is_internal(ip.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))), "{ip}");
         }
-        for ip in ["203.0.113.7", "14.160.0.1", "2001:db8::1"] {
+        for ip in ["203.0.113.7", "14.160.0.1", "2001:db8::1", "64:ff9b::cb00:7107"] {
             assert!(!is_internal(ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))), "{ip}");
         }
     }
