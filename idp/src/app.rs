@@ -529,7 +529,8 @@ fn spawn_logout_delivery(app: App, mut stop: tokio::sync::watch::Receiver<bool>)
                         Err(why) => {
                             let next = logout::next_attempt(notice.attempts + 1, notice.created_at, done);
                             tracing::warn!(client_id = %notice.client_id, attempts = notice.attempts + 1, error = %why, gives_up = next.is_none(), "back-channel logout failed");
-                            app.store.logout_notice_failed(&notice.id, done, next, why).await
+                            let lease = notice.lease_until.unwrap_or_default();
+                            app.store.logout_notice_failed(&notice.id, lease, done, next, why).await
                         }
                     };
                     if let Err(e) = recorded {

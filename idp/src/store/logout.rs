@@ -54,10 +54,14 @@ pub trait LogoutOutboxStore: Send + Sync {
     ) -> StoreResult<Vec<LogoutNotice>>;
     /// Record a delivery (clears the lease).
     async fn logout_notice_delivered(&self, id: &str, now: Timestamp) -> StoreResult<()>;
-    /// Record a failed attempt: the next try at `next_attempt_at`, or give up when `None`.
+    /// Record a failed attempt: the next try at `next_attempt_at`, or give up
+    /// when `None`. `lease_until` is the lease the worker was given: it fences
+    /// the write, so a worker whose lease lapsed (and whose row another node
+    /// took) records nothing. Lease ends only grow, so the value names one lease.
     async fn logout_notice_failed(
         &self,
         id: &str,
+        lease_until: Timestamp,
         now: Timestamp,
         next_attempt_at: Option<Timestamp>,
         error: &str,

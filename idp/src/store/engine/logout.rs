@@ -119,23 +119,26 @@ macro_rules! impl_logout {
             async fn logout_notice_failed(
                 &self,
                 id: &str,
+                lease_until: Timestamp,
                 now: Timestamp,
                 next_attempt_at: Option<Timestamp>,
                 error: &str,
             ) -> StoreResult<()> {
                 let error: String = error.chars().take(200).collect();
-                // A delivery wins: a worker whose lease lapsed while another node
-                // delivered the same notice must not record it as failed.
+                // Only the holder of the current lease records a failure: a
+                // worker whose lease lapsed (another node took the row, and may
+                // have delivered it) must neither count an attempt nor undo a delivery.
                 sqlx::query(
                     "UPDATE logout_outbox SET attempts = attempts + 1, lease_until = NULL, last_error = $2, \
                      next_attempt_at = COALESCE($3, next_attempt_at), \
                      given_up_at = CASE WHEN $3 IS NULL THEN $4 ELSE NULL END \
-                     WHERE id = $1 AND delivered_at IS NULL",
+                     WHERE id = $1 AND delivered_at IS NULL AND lease_until = $5",
                 )
                 .bind(id)
                 .bind(error)
                 .bind(next_attempt_at)
                 .bind(now)
+                .bind(lease_until)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

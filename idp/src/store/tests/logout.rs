@@ -38,22 +38,25 @@ pub(super) async fn logout_outbox(s: &dyn Store) {
     assert_eq!(taken[0].lease_until, Some(1_030));
     assert!(s.claim_logout_notices(1_010, 1_040, 10).await.unwrap().is_empty());
     // A failure reschedules and frees the row; the lease lapsing frees it too.
-    s.logout_notice_failed("n-1", 1_011, Some(1_012), "connection refused").await.unwrap();
+    s.logout_notice_failed("n-1", 1_030, 1_011, Some(1_012), "connection refused").await.unwrap();
     let again = s.claim_logout_notices(1_012, 1_042, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 1);
     assert_eq!(again[0].last_error.as_deref(), Some("connection refused"));
     assert_eq!(s.claim_logout_notices(1_043, 1_073, 10).await.unwrap().len(), 1, "lapsed lease");
+    // The worker of the lapsed lease (1_042) records nothing: the row is another's now.
+    s.logout_notice_failed("n-1", 1_042, 1_044, Some(1_045), "timed out").await.unwrap();
+    assert!(s.claim_logout_notices(1_046, 1_076, 10).await.unwrap().is_empty(), "still leased to the new worker");
     // Delivered rows are never taken again.
     s.logout_notice_delivered("n-1", 1_050).await.unwrap();
     assert!(s.claim_logout_notices(2_000, 2_030, 10).await.unwrap().is_empty());
     // A worker whose lease lapsed and whose send failed does not undo that delivery.
-    s.logout_notice_failed("n-1", 1_051, Some(1_052), "timed out").await.unwrap();
+    s.logout_notice_failed("n-1", 1_073, 1_051, Some(1_052), "timed out").await.unwrap();
     assert!(s.claim_logout_notices(2_000, 2_030, 10).await.unwrap().is_empty());
     // Giving up ends the retries.
     let late = s.claim_logout_notices(5_000, 5_030, 10).await.unwrap();
     assert_eq!(late.len(), 1);
-    s.logout_notice_failed("n-2", 5_001, None, "status 500").await.unwrap();
+    s.logout_notice_failed("n-2", 5_030, 5_001, None, "status 500").await.unwrap();
     assert!(s.claim_logout_notices(9_000, 9_030, 10).await.unwrap().is_empty());
     let all = s.list_logout_notices("cli-1").await.unwrap();
     let n1 = all.iter().find(|n| n.id == "n-1").unwrap();
