@@ -136,7 +136,7 @@ impl PasswordHasher {
     /// usually the core count.
     pub fn new(memory_kib: u32, iterations: u32, max_in_flight: usize) -> Result<Self, HashError> {
         let params = Params::new(memory_kib, iterations, 1, None).map_err(|e| HashError(e.to_string()))?;
-        let dummy = hash_blocking(&params, &Secret::new(super::random_token()))?;
+        let dummy = dummy_hash(&params)?;
         Ok(Self { params, permits: Arc::new(Semaphore::new(max_in_flight.max(1))), dummy: Arc::new(dummy) })
     }
 
@@ -174,6 +174,26 @@ fn nfc(password: &Secret) -> String {
     password.expose().nfc().collect()
 }
 
+/// A PHC string with our parameters, a random salt and a random output: no
+/// password verifies against it, and verifying costs exactly what a real
+/// hash costs (the work is in recomputing the output, not in the check). It
+/// takes no Argon2 run to make, which keeps one off every start-up.
+fn dummy_hash(params: &Params) -> Result<String, HashError> {
+    use base64::Engine as _;
+    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
+    let text = format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        b64(super::random_bytes(16)),
+        b64(super::random_bytes(32))
+    );
+    // Checked once here, so `verify` never meets a malformed dummy.
+    PasswordHash::new(&text).map_err(|e| HashError(e.to_string()))?;
+    Ok(text)
+}
+
 fn hash_blocking(params: &Params, password: &Secret) -> Result<String, HashError> {
     let salt = super::random_bytes(16);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
@@ -194,6 +214,10 @@ mod tests {
         assert!(h.verify(Some(hash.clone()), Secret::new("correct horse")).await);
         assert!(!h.verify(Some(hash), Secret::new("wrong horse")).await);
         assert!(!h.verify(None, Secret::new("correct horse")).await);
+        // The dummy has our parameters, so an unknown account costs a real verification.
+        let dummy = PasswordHash::new(h.dummy.as_str()).map_err(|e| HashError(e.to_string()))?;
+        assert_eq!(dummy.algorithm.as_str(), "argon2id");
+        assert_eq!(Params::try_from(&dummy).map(|p| (p.m_cost(), p.t_cost())).ok(), Some((1024, 1)));
         // "mưa" precomposed (U+01B0) and decomposed (u + U+031B) are one password.
         let composed = h.hash(Secret::new("m\u{01b0}a thu h\u{00e0} n\u{1ed9}i")).await?;
         assert!(h.verify(Some(composed), Secret::new("mu\u{031b}a thu ha\u{0300} no\u{0323}\u{0302}i")).await);
