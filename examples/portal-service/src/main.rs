@@ -4,7 +4,7 @@
 //! - `/` shows who is signed in here, with a sign-in or sign-out button;
 //! - `/login` → Motcua's `/authorize` (code flow, PKCE S256, state, nonce);
 //! - `/callback` redeems the code and checks the ID token (`openidconnect`);
-//! - `/logout` ends the local session and sends the browser to Motcua's
+//! - `/logout` (POST, with the page's CSRF token) ends the local session and sends the browser to Motcua's
 //!   `end_session_endpoint` with `id_token_hint`, `post_logout_redirect_uri`
 //!   and `state` (OpenID Connect RP-Initiated Logout 1.0);
 //! - `/backchannel-logout` receives logout tokens (Back-Channel Logout 1.0),
@@ -71,6 +71,8 @@ struct Visitor {
     sid: Option<String>,
     name: Option<String>,
     id_token: String,
+    /// The sign-out form's CSRF token: a cross-site page cannot sign the visitor out.
+    csrf: String,
 }
 
 /// An authorization request on its way.
@@ -94,6 +96,9 @@ struct Service {
     pending: Mutex<HashMap<String, Pending>>,
     /// Logout token `jti`s seen (§2.6 step 9: refuse replays).
     seen_jti: Mutex<HashSet<String>>,
+    /// `state` values of logout requests on their way (RP-Initiated Logout
+    /// §3): the return to `/` is believed only with one of them, once.
+    logout_states: Mutex<HashSet<String>>,
 }
 
 type App = Arc<Service>;
@@ -150,12 +155,13 @@ async fn start(args: Args) -> Result<(), String> {
         sessions: Mutex::default(),
         pending: Mutex::default(),
         seen_jti: Mutex::default(),
+        logout_states: Mutex::default(),
     });
     let app = Router::new()
         .route("/", get(home))
         .route("/login", get(login))
         .route("/callback", get(callback))
-        .route("/logout", get(logout))
+        .route("/logout", post(logout))
         .route("/backchannel-logout", post(backchannel_logout))
         .route("/frontchannel-logout", get(frontchannel_logout))
         .route("/status", get(status))
@@ -186,18 +192,35 @@ fn page(app: &Service, body: &str) -> Html<String> {
     ))
 }
 
-async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct HomeQuery {
+    state: Option<String>,
+}
+
+async fn home(State(app): State<App>, headers: HeaderMap, Query(q): Query<HomeQuery>) -> Response {
     let visitor = cookie_of(&headers).and_then(|c| app.sessions.lock().ok()?.get(&c).cloned());
+    // Back from Motcua's end-session endpoint: only a `state` this service
+    // sent (and not yet seen) says the sign-out was ours.
+    let notice = match q.state {
+        None => "",
+        Some(s) if app.logout_states.lock().is_ok_and(|mut set| set.remove(&s)) => {
+            "<p id=\"notice\">You are signed out of Motcua.</p>"
+        }
+        Some(_) => "<p id=\"notice\">Unexpected sign-out response; ignored.</p>",
+    };
     let body = match visitor {
         Some(v) => format!(
-            "<p id=\"who\">Signed in as {} (sub {}, sid {})</p><p><a href=\"/logout\">Sign out</a></p>",
+            "<p id=\"who\">Signed in as {} (sub {}, sid {})</p>\
+             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button>Sign out</button></form>",
             escape(v.name.as_deref().unwrap_or("-")),
             escape(&v.sub),
-            escape(v.sid.as_deref().unwrap_or("-"))
+            escape(v.sid.as_deref().unwrap_or("-")),
+            escape(&v.csrf)
         ),
         None => "<p id=\"who\">Signed out</p><p><a href=\"/login\">Sign in with Motcua</a></p>".to_owned(),
     };
-    page(&app, &body).into_response()
+    page(&app, &format!("{notice}{body}")).into_response()
 }
 
 async fn login(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -262,6 +285,7 @@ async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>) -> Res
         sid: claims["sid"].as_str().map(str::to_owned),
         name: claims["name"].as_str().map(str::to_owned),
         id_token: raw,
+        csrf: random(),
     };
     if let Ok(mut s) = app.sessions.lock() {
         s.insert(pending.cookie, visitor);
@@ -269,16 +293,40 @@ async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>) -> Res
     Redirect::to("/").into_response()
 }
 
-async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
-    let visitor = cookie_of(&headers).and_then(|c| app.sessions.lock().ok()?.remove(&c));
-    let Some(v) = visitor else { return Redirect::to("/").into_response() };
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Equal without an early exit, so the time taken says nothing about a guess.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn logout(State(app): State<App>, headers: HeaderMap, Form(form): Form<LogoutForm>) -> Response {
+    let Some(cookie) = cookie_of(&headers) else { return Redirect::to("/").into_response() };
+    let Ok(mut sessions) = app.sessions.lock() else { return Redirect::to("/").into_response() };
+    match sessions.get(&cookie) {
+        None => return Redirect::to("/").into_response(),
+        Some(v) if !same_secret(&v.csrf, &form.csrf) => {
+            return (StatusCode::FORBIDDEN, "the sign-out form expired; reload the page").into_response();
+        }
+        Some(_) => {}
+    }
+    let Some(v) = sessions.remove(&cookie) else { return Redirect::to("/").into_response() };
+    drop(sessions);
+    let state = random();
+    if let Ok(mut states) = app.logout_states.lock() {
+        states.insert(state.clone());
+    }
     // RP-Initiated Logout §2: the hint ties the request to the session, and
     // the post-logout URI must be one registered for this client.
     let Ok(mut url) = url::Url::parse(&app.end_session) else { return Redirect::to("/").into_response() };
     url.query_pairs_mut()
         .append_pair("id_token_hint", &v.id_token)
         .append_pair("post_logout_redirect_uri", &format!("{}/", app.base))
-        .append_pair("state", &random());
+        .append_pair("state", &state);
     Redirect::to(url.as_str()).into_response()
 }
 

@@ -367,8 +367,12 @@ fn two_sample_services_single_sign_on_and_single_logout() {
     let second = hanoi.sign_in(&browser, Credentials::None);
     assert!(second.contains("Signed in as"), "{second}");
 
-    // RP-initiated logout from the Ministry of Health service.
-    let out = browser.get(&health.url("/logout"));
+    // RP-initiated logout from the Ministry of Health service: its sign-out
+    // form carries a CSRF token; without it nothing happens.
+    let forged = browser.post_form(&health.url("/logout"), &[("csrf", "forged")]);
+    assert_eq!(forged.status, 403, "{forged:?}");
+    let home = browser.get(&health.url("/"));
+    let out = browser.post_form(&health.url("/logout"), &[("csrf", &home.hidden("csrf"))]);
     let end = out.location.expect("redirect to end_session_endpoint");
     assert!(end.as_str().starts_with(&format!("{}/logout?", idp.issuer())), "{end}");
     let back = browser.get(&end);
@@ -376,6 +380,9 @@ fn two_sample_services_single_sign_on_and_single_logout() {
     let home = back.location.expect("back to the service");
     assert_eq!((home.origin(), home.path()), (health.base.origin(), "/"));
     assert!(query_param(&home, "state").is_some(), "{home}");
+    // The service believes the return once, with the state it sent.
+    assert!(browser.get(&home).text().contains("You are signed out of Motcua"));
+    assert!(browser.get(&home).text().contains("Unexpected sign-out response"), "a replayed state is not believed");
 
     // Both services end their local sessions through back-channel logout tokens they validated.
     let started = Instant::now();
