@@ -41,11 +41,17 @@ pub trait KeyLifecycleStore: Send + Sync {
     async fn change_signing_keys(&self, updates: &[KeyUpdate], inserts: &[SigningKey]) -> StoreResult<bool>;
     /// Delete a key if it is still in `state`; returns whether it was deleted.
     async fn delete_signing_key(&self, kid: &str, state: &str) -> StoreResult<bool>;
-    /// In one transaction: replace `private_enc` and `kek_id` of each key (only
-    /// if it is still wrapped by `old_kek_id`, the pair's second element), and
-    /// check that no key remains under another KEK. Returns `false`, changing
-    /// nothing, if either check fails.
-    async fn rewrap_signing_keys(&self, keys: &[(SigningKey, String)]) -> StoreResult<bool>;
+    /// In one transaction: replace `private_enc` and `kek_id` of each key, and
+    /// `value_enc` and `kek_id` of each server secret (each only if still
+    /// wrapped by the old KEK id, the pair's second element), and check that
+    /// no key and no secret remains under another KEK. Returns `false`,
+    /// changing nothing, if any check fails: a re-wrap is all or nothing, so
+    /// no row is ever left under a KEK the operator is about to discard.
+    async fn rewrap_signing_keys(
+        &self,
+        keys: &[(SigningKey, String)],
+        secrets: &[(super::ServerSecret, String)],
+    ) -> StoreResult<bool>;
     /// The rotation schedule, if one is set.
     async fn get_key_schedule(&self) -> StoreResult<Option<KeySchedule>>;
     /// Set (insert or replace) the schedule, or remove it with `None`.

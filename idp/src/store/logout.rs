@@ -15,7 +15,7 @@ pub struct LogoutNotice {
     pub client_id: String,
     /// Its `backchannel_logout_uri` at the time of logout.
     pub target_uri: String,
-    /// The `sub` that client saw.
+    /// The `sub` that client saw; empty for a `sid`-only logout token (a login acting for a business).
     pub subject: String,
     /// The SSO session that ended (`sid`).
     pub sid: String,

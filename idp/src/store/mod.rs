@@ -5,6 +5,7 @@
 //! model types; timestamps are Unix seconds (`i64`) so both engines store them
 //! the same way.
 
+mod businesses;
 mod engine;
 mod keys;
 mod logout;
@@ -12,13 +13,17 @@ mod passkeys;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use businesses::{
+    Business, BusinessMember, BusinessStore, MEMBER_ACTIVE, MEMBER_INVITED, MemberView, Membership,
+    ROLE_AUTHORISED_STAFF, ROLE_LEGAL_REPRESENTATIVE, ServerSecret, ServerSecretStore,
+};
 pub use keys::{KeyLifecycleStore, KeySchedule, KeyUpdate};
 pub use logout::{LogoutNotice, LogoutOutboxStore};
 pub use passkeys::{PasskeyStore, StoredPasskey};
@@ -171,6 +176,26 @@ pub struct Client {
     /// Front-Channel Logout 1.0 §2: the page loaded in an iframe at logout.
     #[serde(default)]
     pub frontchannel_logout_uri: Option<String>,
+    /// OIDC Core §8: `public` (one `sub` per account everywhere) or
+    /// `pairwise` (a `sub` per sector).
+    #[serde(default = "default_subject_type")]
+    pub subject_type: String,
+    /// The host pairwise subjects are computed over: the host of
+    /// `sector_identifier_uri`, or the one host of the redirect URIs.
+    #[serde(default)]
+    pub sector_identifier: Option<String>,
+    /// OIDC Registration §5: a JSON array of URIs that must hold every
+    /// redirect URI, fetched and checked at registration.
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
+    /// With the `business` scope, the citizen may also choose to act as themself.
+    #[serde(default)]
+    pub business_self_allowed: bool,
+}
+
+/// `subject_type` of clients stored before it existed.
+fn default_subject_type() -> String {
+    "public".to_owned()
 }
 
 /// `minimum_acr` of clients stored before it existed: no demand beyond a password.
@@ -219,6 +244,9 @@ pub struct Grant {
     pub expires_at: Timestamp,
     /// Set when the grant (and so the whole family) is revoked.
     pub revoked_at: Option<Timestamp>,
+    /// The business the citizen acts for (`business` scope), if any.
+    #[serde(default)]
+    pub business_id: Option<String>,
 }
 
 /// One refresh token of a family. Only its SHA-256 is stored.
@@ -561,6 +589,8 @@ pub trait Store:
     + ImportStore
     + PasskeyStore
     + LogoutOutboxStore
+    + BusinessStore
+    + ServerSecretStore
 {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (6, "passkeys", include_str!("../../../migrations/postgres/0006_passkeys.sql")),
     (7, "logout", include_str!("../../../migrations/postgres/0007_logout.sql")),
     (8, "session_device", include_str!("../../../migrations/postgres/0008_session_device.sql")),
+    (9, "businesses", include_str!("../../../migrations/postgres/0009_businesses.sql")),
 ];
 
 /// Longest wait for a pooled connection before a request gives up with a 503.

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (6, "passkeys", include_str!("../../../migrations/sqlite/0006_passkeys.sql")),
     (7, "logout", include_str!("../../../migrations/sqlite/0007_logout.sql")),
     (8, "session_device", include_str!("../../../migrations/sqlite/0008_session_device.sql")),
+    (9, "businesses", include_str!("../../../migrations/sqlite/0009_businesses.sql")),
 ];
 
 /// The store on a SQLite database file.

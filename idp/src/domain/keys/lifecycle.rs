@@ -15,7 +15,7 @@ use crate::crypto::Secret;
 use crate::crypto::jwt::Alg;
 use crate::crypto::kek::Kek;
 use crate::domain::audit::{self, Outcome};
-use crate::store::{KeySchedule, KeyUpdate, SigningKey, Store, Timestamp};
+use crate::store::{KeySchedule, KeyUpdate, ServerSecret, SigningKey, Store, Timestamp};
 
 /// Seconds a retired key stays published beyond the longest token lifetime:
 /// covers clock skew between us and relying parties, and slow token delivery.
@@ -432,7 +432,24 @@ pub async fn rewrap(store: &dyn Store, ring: &Keyring, source: KekSource<'_>) ->
             let old_id = k.kek_id.clone();
             rows.push((SigningKey { private_enc, kek_id: new.id().to_owned(), ..k }, old_id));
         }
-        if store.rewrap_signing_keys(&rows).await? {
+        // Server secrets (the pairwise-subject key) are sealed under the same
+        // KEK; they move in the same transaction, so none is left under a KEK
+        // the operator is about to discard.
+        let mut secrets = Vec::new();
+        for secret in store.list_server_secrets().await? {
+            let old = ring.kek(&secret.kek_id).ok_or_else(|| {
+                KeyError::Crypto(format!(
+                    "server secret {} is wrapped by key-encryption key {}, which this node does not have",
+                    secret.name, secret.kek_id
+                ))
+            })?;
+            let plain =
+                old.open(secret.name.as_bytes(), &secret.value_enc).map_err(|e| KeyError::Crypto(e.to_string()))?;
+            let value_enc = new.seal(secret.name.as_bytes(), &plain).map_err(|e| KeyError::Crypto(e.to_string()))?;
+            let old_id = secret.kek_id.clone();
+            secrets.push((ServerSecret { value_enc, kek_id: new.id().to_owned(), ..secret }, old_id));
+        }
+        if store.rewrap_signing_keys(&rows, &secrets).await? {
             let out = Rewrap {
                 kek_id: new.id().to_owned(),
                 keys: rows.len(),

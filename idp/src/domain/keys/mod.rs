@@ -202,6 +202,24 @@ impl Keyring {
         self.keks().by_id.get(id).cloned()
     }
 
+    /// Seal a server secret under the current KEK (`aad` binds it to its
+    /// name). Returns the ciphertext and the KEK id.
+    pub fn seal_secret(&self, aad: &[u8], plain: &[u8]) -> Result<(Vec<u8>, String), KeyError> {
+        let kek = self.current_kek();
+        let sealed = kek.seal(aad, plain).map_err(|e| KeyError::Crypto(e.to_string()))?;
+        Ok((sealed, kek.id().to_owned()))
+    }
+
+    /// Open a server secret sealed by [`Keyring::seal_secret`] under any KEK this node has.
+    pub fn open_secret(&self, kek_id: &str, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let kek = self.kek(kek_id).ok_or_else(|| {
+            KeyError::Crypto(format!(
+                "a server secret is wrapped by key-encryption key {kek_id}, which this node does not have"
+            ))
+        })?;
+        kek.open(aad, sealed).map_err(|e| KeyError::Crypto(e.to_string()))
+    }
+
     /// The KEK that wraps new keys.
     fn current_kek(&self) -> Arc<Kek> {
         self.keks().current.clone()

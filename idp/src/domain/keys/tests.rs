@@ -57,6 +57,7 @@ fn grant(id: &str) -> Grant {
         created_at: T0,
         expires_at: T0 + 86_400,
         revoked_at: None,
+        business_id: None,
     }
 }
 
@@ -391,6 +392,7 @@ async fn rewrap_moves_every_key_to_a_new_kek_and_keeps_the_old_file() {
         let options = KeyringOptions { rsa_bits: 2048, kek_file: Some(path.clone()) };
         let ring = Keyring::open_with(s, old, Vec::new(), options.clone(), T0).await.unwrap();
         lifecycle::rotate(s, &ring, &[Alg::Es256], T0).await.unwrap();
+        let subjects = crate::domain::oidc::subjects::Subjects::load(s, &ring, T0).await.unwrap();
         // A second node on the same key file.
         let (same, _) = Kek::load_or_create(&path).unwrap();
         let other = Keyring::open_with(s, same, Vec::new(), options.clone(), T0).await.unwrap();
@@ -423,6 +425,20 @@ async fn rewrap_moves_every_key_to_a_new_kek_and_keeps_the_old_file() {
         assert_eq!(current.id(), out.kek_id);
         let restarted = Keyring::open_with(s, current, Vec::new(), options, T0).await.unwrap();
         restarted.sign(Alg::Rs256, "JWT", &serde_json::json!({})).unwrap();
+        // The pairwise key moved with the signing keys: the same subjects under the new KEK.
+        assert!(s.list_server_secrets().await.unwrap().iter().all(|x| x.kek_id == out.kek_id));
+        let reloaded = crate::domain::oidc::subjects::Subjects::load(s, &restarted, T0).await.unwrap();
+        let mut client = crate::store::tests::fixtures::client("c", "o");
+        client.subject_type = "pairwise".into();
+        client.sector_identifier = Some("health.gov.vn".into());
+        let account = crate::store::Account {
+            id: "a".into(),
+            subject: "s".into(),
+            kind: "citizen".into(),
+            status: "active".into(),
+            created_at: T0,
+        };
+        assert_eq!(reloaded.citizen(&client, &account), subjects.citizen(&client, &account));
 
         // With IDP_MASTER_KEY the new key is handed back once.
         let out2 = lifecycle::rewrap(s, &ring, KekSource::Env).await.unwrap();

@@ -190,9 +190,10 @@ macro_rules! impl_accounts {
                      auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
                      grant_types, scopes, signing_alg, jwks, jwks_uri, require_pkce, status, \
                      created_at, updated_at, previous_secret_hash, previous_secret_expires_at, \
-                     minimum_acr, backchannel_logout_uri, frontchannel_logout_uri) VALUES ($1, $2, \
+                     minimum_acr, backchannel_logout_uri, frontchannel_logout_uri, subject_type, \
+                     sector_identifier, sector_identifier_uri, business_self_allowed) VALUES ($1, $2, \
                      $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                     $20, $21, $22)",
+                     $20, $21, $22, $23, $24, $25, $26)",
                 )
                 .bind(&c.client_id)
                 .bind(&c.organisation_id)
@@ -216,6 +217,10 @@ macro_rules! impl_accounts {
                 .bind(&c.minimum_acr)
                 .bind(&c.backchannel_logout_uri)
                 .bind(&c.frontchannel_logout_uri)
+                .bind(&c.subject_type)
+                .bind(&c.sector_identifier)
+                .bind(&c.sector_identifier_uri)
+                .bind(c.business_self_allowed)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -252,8 +257,9 @@ macro_rules! impl_accounts {
                      grant_types = $8, scopes = $9, signing_alg = $10, jwks = $11, \
                      jwks_uri = $12, require_pkce = $13, status = $14, updated_at = $15, \
                      previous_secret_hash = $16, previous_secret_expires_at = $17, \
-                     minimum_acr = $18, backchannel_logout_uri = $19, frontchannel_logout_uri = $20 \
-                     WHERE client_id = $1",
+                     minimum_acr = $18, backchannel_logout_uri = $19, frontchannel_logout_uri = $20, \
+                     subject_type = $21, sector_identifier = $22, sector_identifier_uri = $23, \
+                     business_self_allowed = $24 WHERE client_id = $1",
                 )
                 .bind(&c.client_id)
                 .bind(&c.name)
@@ -275,6 +281,10 @@ macro_rules! impl_accounts {
                 .bind(&c.minimum_acr)
                 .bind(&c.backchannel_logout_uri)
                 .bind(&c.frontchannel_logout_uri)
+                .bind(&c.subject_type)
+                .bind(&c.sector_identifier)
+                .bind(&c.sector_identifier_uri)
+                .bind(c.business_self_allowed)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

@@ -73,9 +73,16 @@ macro_rules! impl_keys {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn rewrap_signing_keys(&self, keys: &[(SigningKey, String)]) -> StoreResult<bool> {
-                let Some((first, _)) = keys.first() else { return Ok(true) };
-                let new_kek = first.kek_id.clone();
+            async fn rewrap_signing_keys(
+                &self,
+                keys: &[(SigningKey, String)],
+                secrets: &[(ServerSecret, String)],
+            ) -> StoreResult<bool> {
+                let new_kek = match (keys.first(), secrets.first()) {
+                    (Some((k, _)), _) => k.kek_id.clone(),
+                    (None, Some((s, _))) => s.kek_id.clone(),
+                    (None, None) => return Ok(true),
+                };
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
                 for (k, old_kek) in keys {
                     let done = sqlx::query(
@@ -93,12 +100,31 @@ macro_rules! impl_keys {
                         return Ok(false);
                     }
                 }
-                // A key created meanwhile under the old KEK would be left behind.
-                let left = sqlx::query("SELECT COUNT(*) AS n FROM signing_keys WHERE kek_id <> $1")
-                    .bind(&new_kek)
-                    .fetch_one(&mut *tx)
+                for (s, old_kek) in secrets {
+                    let done = sqlx::query(
+                        "UPDATE server_secrets SET value_enc = $1, kek_id = $2 WHERE name = $3 AND kek_id = $4",
+                    )
+                    .bind(&s.value_enc)
+                    .bind(&s.kek_id)
+                    .bind(&s.name)
+                    .bind(old_kek)
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                    if done.rows_affected() != 1 || s.kek_id != new_kek {
+                        tx.rollback().await.map_err(db_err)?;
+                        return Ok(false);
+                    }
+                }
+                // A key or secret created meanwhile under the old KEK would be left behind.
+                let left = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM signing_keys WHERE kek_id <> $1) \
+                     + (SELECT COUNT(*) FROM server_secrets WHERE kek_id <> $1) AS n",
+                )
+                .bind(&new_kek)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
                 if col::<_, i64>(&left, "n")? != 0 {
                     tx.rollback().await.map_err(db_err)?;
                     return Ok(false);

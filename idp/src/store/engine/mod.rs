@@ -27,6 +27,7 @@
 
 pub(super) mod accounts;
 pub(super) mod audit;
+pub(super) mod businesses;
 pub(super) mod grants;
 pub(super) mod keys;
 pub(super) mod logout;
@@ -175,13 +176,14 @@ macro_rules! client_select {
          redirect_uris, post_logout_redirect_uris, grant_types, scopes, signing_alg, jwks, \
          jwks_uri, require_pkce, status, created_at, updated_at, previous_secret_hash, \
          previous_secret_expires_at, minimum_acr, backchannel_logout_uri, \
-         frontchannel_logout_uri FROM clients "
+         frontchannel_logout_uri, subject_type, sector_identifier, sector_identifier_uri, \
+         business_self_allowed FROM clients "
     };
 }
 macro_rules! grant_select {
     () => {
         "SELECT id, account_id, client_id, scopes, claims, sid, auth_time, acr, amr, created_at, \
-         expires_at, revoked_at FROM grants "
+         expires_at, revoked_at, business_id FROM grants "
     };
 }
 macro_rules! sso_select {
@@ -226,6 +228,7 @@ macro_rules! impl_store {
             $crate::store::engine::audit::impl_audit!($store, $db, $begin);
             $crate::store::engine::passkeys::impl_passkeys!($store, $db, $begin);
             $crate::store::engine::logout::impl_logout!($store, $db, $begin);
+            $crate::store::engine::businesses::impl_businesses!($store, $db, $begin);
         }
     };
 }

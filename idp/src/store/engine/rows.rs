@@ -65,6 +65,10 @@ macro_rules! impl_rows {
                     minimum_acr: col(r, "minimum_acr")?,
                     backchannel_logout_uri: col(r, "backchannel_logout_uri")?,
                     frontchannel_logout_uri: col(r, "frontchannel_logout_uri")?,
+                    subject_type: col(r, "subject_type")?,
+                    sector_identifier: col(r, "sector_identifier")?,
+                    sector_identifier_uri: col(r, "sector_identifier_uri")?,
+                    business_self_allowed: col(r, "business_self_allowed")?,
                 })
             }
 
@@ -82,6 +86,7 @@ macro_rules! impl_rows {
                     created_at: col(r, "created_at")?,
                     expires_at: col(r, "expires_at")?,
                     revoked_at: col(r, "revoked_at")?,
+                    business_id: col(r, "business_id")?,
                 })
             }
 

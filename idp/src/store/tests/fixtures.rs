@@ -38,7 +38,7 @@ pub(super) fn citizen(id: &str, national_id: &str, email: Option<&str>) -> Citiz
     }
 }
 
-pub(super) fn client(client_id: &str, org_id: &str) -> Client {
+pub(crate) fn client(client_id: &str, org_id: &str) -> Client {
     Client {
         client_id: client_id.into(),
         organisation_id: org_id.into(),
@@ -62,6 +62,10 @@ pub(super) fn client(client_id: &str, org_id: &str) -> Client {
         minimum_acr: "LoA1".into(),
         backchannel_logout_uri: None,
         frontchannel_logout_uri: None,
+        subject_type: "public".into(),
+        sector_identifier: None,
+        sector_identifier_uri: None,
+        business_self_allowed: false,
     }
 }
 
@@ -79,6 +83,7 @@ pub(super) fn grant(id: &str) -> Grant {
         created_at: 1_000,
         expires_at: 100_000,
         revoked_at: None,
+        business_id: None,
     }
 }
 

@@ -7,12 +7,14 @@ use std::sync::Once;
 
 mod audit;
 mod behaviour;
-mod fixtures;
+mod businesses;
+pub(crate) mod fixtures;
 mod logout;
 mod passkeys;
 
 use self::audit::*;
 use self::behaviour::*;
+use self::businesses::*;
 use self::logout::*;
 use self::passkeys::*;
 use super::*;
@@ -98,6 +100,14 @@ suite!(
     concurrent_passkey_deletion,
     logout_outbox,
     concurrent_logout_claims,
+    businesses,
+    business_members,
+    business_grant_revocation,
+    business_invitations,
+    last_representative,
+    session_business,
+    server_secrets,
+    subject_and_business_columns,
 );
 
 // ---------------------------------------------------------------- migrations
