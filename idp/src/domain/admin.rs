@@ -10,9 +10,9 @@ use crate::store::{AdminToken, StoreError, Timestamp};
 
 /// The role that may do everything: organisations, clients, users, keys.
 pub const SECURITY_ADMIN: &str = "security-admin";
-/// The role bound to one organisation: its own clients only.
+/// The role bound to one organisation: its own clients, and businesses (which no organisation owns).
 pub const ORG_ADMIN: &str = "org-admin";
-/// The role that may read the audit trail and nothing else.
+/// The role that may read the audit trail (and list businesses), and change nothing.
 pub const AUDITOR: &str = "auditor";
 /// Every role, for messages.
 pub const ROLES: &[&str] = &[SECURITY_ADMIN, ORG_ADMIN, AUDITOR];
@@ -41,6 +41,10 @@ pub enum Action {
     ReadKeys,
     /// Rotate, revoke, schedule and re-wrap signing keys.
     ManageKeys,
+    /// List and show businesses and their members.
+    ReadBusinesses,
+    /// Register and disable businesses, add and remove their members.
+    ManageBusinesses,
 }
 
 /// Whether `token` may perform `action`. The one place roles are interpreted:
@@ -57,12 +61,20 @@ pub fn allows(token: &AdminToken, action: Action) -> bool {
             | Action::ReadAudit
             | Action::ManageAdminTokens
             | Action::ReadKeys
-            | Action::ManageKeys => true,
+            | Action::ManageKeys
+            | Action::ReadBusinesses
+            | Action::ManageBusinesses => true,
         },
         // Its own organisation's clients only: handlers also check the
-        // client's organisation with [`may_access_organisation`].
-        ORG_ADMIN => matches!(action, Action::ReadClients | Action::ManageClients) && token.organisation_id.is_some(),
-        AUDITOR => matches!(action, Action::ReadAudit),
+        // client's organisation with [`may_access_organisation`]. Businesses
+        // belong to no organisation, so any (bound) org-admin manages them.
+        ORG_ADMIN => {
+            matches!(
+                action,
+                Action::ReadClients | Action::ManageClients | Action::ReadBusinesses | Action::ManageBusinesses
+            ) && token.organisation_id.is_some()
+        }
+        AUDITOR => matches!(action, Action::ReadAudit | Action::ReadBusinesses),
         _ => false,
     }
 }
@@ -306,6 +318,18 @@ mod tests {
         let admin = token(SECURITY_ADMIN);
         assert!(allows(&admin, Action::ReadAudit) && allows(&admin, Action::ManageAdminTokens));
         assert!(may_access_organisation(&admin, "any") && organisation_scope(&admin).is_none());
+    }
+
+    #[test]
+    fn every_role_reads_businesses_security_and_org_admins_manage_them() {
+        let mut org = token(ORG_ADMIN);
+        assert!(!allows(&org, Action::ReadBusinesses), "an unbound org-admin may do nothing");
+        org.organisation_id = Some("org-1".into());
+        for t in [token(SECURITY_ADMIN), org] {
+            assert!(allows(&t, Action::ReadBusinesses) && allows(&t, Action::ManageBusinesses), "{}", t.role);
+        }
+        assert!(allows(&token(AUDITOR), Action::ReadBusinesses));
+        assert!(!allows(&token(AUDITOR), Action::ManageBusinesses));
     }
 
     #[tokio::test]
