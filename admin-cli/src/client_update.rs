@@ -53,6 +53,16 @@ pub struct UpdateArgs {
     /// (with `iss` and `sid`).
     #[arg(long, value_name = "URI")]
     frontchannel_logout_uri: Option<String>,
+    /// public or pairwise: accepted only when it is the registered type
+    /// (subjects cannot change, every `sub` a service holds would).
+    #[arg(long, value_name = "TYPE", value_parser = ["public", "pairwise"])]
+    subject_type: Option<String>,
+    /// Pairwise clients: the sector document (its host must stay the sector; "" removes it).
+    #[arg(long, value_name = "URI")]
+    sector_identifier_uri: Option<String>,
+    /// With the `business` scope, let the citizen choose to act as themself.
+    #[arg(long, value_name = "BOOL")]
+    business_self_allowed: Option<bool>,
 }
 
 /// The JSON body of `PATCH /admin/v1/clients/{id}`, with only the options given.
@@ -75,6 +85,8 @@ pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
         ("minimum_acr", &args.minimum_acr),
         ("backchannel_logout_uri", &args.backchannel_logout_uri),
         ("frontchannel_logout_uri", &args.frontchannel_logout_uri),
+        ("subject_type", &args.subject_type),
+        ("sector_identifier_uri", &args.sector_identifier_uri),
     ] {
         if let Some(v) = value {
             body.insert(key.into(), v.clone().into());
@@ -85,6 +97,9 @@ pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
     }
     if let Some(pkce) = args.require_pkce {
         body.insert("require_pkce".into(), pkce.into());
+    }
+    if let Some(allowed) = args.business_self_allowed {
+        body.insert("business_self_allowed".into(), allowed.into());
     }
     if body.is_empty() {
         return Err(Failure::new("client update: give at least one option to change (see --help)"));

@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(cmd) => crate::keys::run(&api, cmd, &print)?,
         Command::Token(cmd) => crate::tokens::run(&api, cmd, &print)?,
         Command::Audit(cmd) => crate::audit::run(&api, cmd, &print)?,
+        Command::Business(cmd) => crate::businesses::run(&api, cmd, &print)?,
         Command::User(UserCommand::Import { file }) => crate::import::run(&api, &file, json)?,
         Command::Client(ClientCommand::Update(args)) => {
             let body = register_body.unwrap_or(Value::Null);
@@ -162,6 +163,11 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
     insert_opt(&mut body, "minimum_acr", args.minimum_acr.clone());
     insert_opt(&mut body, "backchannel_logout_uri", args.backchannel_logout_uri.clone());
     insert_opt(&mut body, "frontchannel_logout_uri", args.frontchannel_logout_uri.clone());
+    insert_opt(&mut body, "subject_type", args.subject_type.clone());
+    insert_opt(&mut body, "sector_identifier_uri", args.sector_identifier_uri.clone());
+    if let Some(allowed) = args.business_self_allowed {
+        body.insert("business_self_allowed".into(), allowed.into());
+    }
     Ok(Value::Object(body))
 }
 
@@ -257,6 +263,10 @@ fn client_details(c: &Value) -> String {
         ("front-channel logout", field(c, "frontchannel_logout_uri")),
         ("jwks", jwks),
         ("jwks_uri", field(c, "jwks_uri")),
+        ("subject type", field(c, "subject_type")),
+        ("sector", field(c, "sector_identifier")),
+        ("sector_identifier_uri", field(c, "sector_identifier_uri")),
+        ("business: act as self", field(c, "business_self_allowed")),
         ("created", time(c, "created_at")),
         ("updated", time(c, "updated_at")),
     ])

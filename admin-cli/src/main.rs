@@ -7,6 +7,7 @@
 
 mod api;
 mod audit;
+mod businesses;
 mod client_update;
 mod commands;
 mod import;
@@ -57,6 +58,9 @@ enum Command {
     /// The audit trail: tail, search, verify the hash chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Businesses (by tax code) and the citizens who act for them.
+    #[command(subcommand)]
+    Business(businesses::BusinessCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +166,17 @@ struct RegisterArgs {
     /// (with `iss` and `sid`).
     #[arg(long, value_name = "URI")]
     frontchannel_logout_uri: Option<String>,
+    /// Subject identifiers (OIDC Core §8): public (one `sub` per citizen
+    /// everywhere, the default) or pairwise (a `sub` per sector). Cannot change later.
+    #[arg(long, value_name = "TYPE", value_parser = ["public", "pairwise"])]
+    subject_type: Option<String>,
+    /// Pairwise clients: a JSON array listing every redirect URI of the
+    /// client; its host is the sector. Without it the redirect URIs must share one host.
+    #[arg(long, value_name = "URI")]
+    sector_identifier_uri: Option<String>,
+    /// With the `business` scope, let the citizen choose to act as themself.
+    #[arg(long, value_name = "BOOL")]
+    business_self_allowed: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,6 +29,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Signing keys.
     pub keys: Arc<Keyring>,
+    /// Subject identifiers (the pairwise key).
+    pub subjects: Arc<crate::domain::oidc::subjects::Subjects>,
     /// Page templates.
     pub pages: Arc<Pages>,
     /// Argon2id.
@@ -137,9 +139,12 @@ impl HttpJwks {
     }
 }
 
-#[async_trait::async_trait]
-impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
-    async fn fetch(&self, uri: &str) -> Result<String, String> {
+impl HttpJwks {
+    /// GET a small registered document (a client's JWKS, a sector identifier
+    /// document): at most 64 KiB, a 2xx answer, UTF-8, through [`Self::guarded`]
+    /// (no redirects, 5 s, the address check). The error is short, for logs
+    /// and the admin.
+    pub async fn fetch_document(&self, uri: &str) -> Result<String, String> {
         const LIMIT: usize = 64 * 1024;
         let (client, url) = self.guarded(uri).await?;
         let mut resp = client.get(url).send().await.map_err(|e| e.to_string())?;
@@ -150,10 +155,28 @@ impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
         while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
             body.extend_from_slice(&chunk);
             if body.len() > LIMIT {
-                return Err("JWKS larger than 64 KiB".into());
+                return Err("the document is larger than 64 KiB".into());
             }
         }
         String::from_utf8(body).map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::domain::oidc::client_auth::JwksFetcher for HttpJwks {
+    async fn fetch(&self, uri: &str) -> Result<String, String> {
+        self.fetch_document(uri).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::domain::clients::DocumentFetcher for HttpJwks {
+    async fn fetch_document(&self, uri: &str) -> Result<String, String> {
+        HttpJwks::fetch_document(self, uri).await
+    }
+
+    fn allows_private(&self) -> bool {
+        self.allow_private
     }
 }
 
@@ -167,6 +190,7 @@ impl AppState {
             store: self.store.as_ref(),
             cache: self.cache.as_ref(),
             keys: &self.keys,
+            subjects: &self.subjects,
             issuer: &self.config.issuer,
             ttl: Lifetimes {
                 access_token: self.config.access_token_ttl,
@@ -306,6 +330,9 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let keys = Keyring::open_with(store.as_ref(), kek, load_older_keks(&config)?, options, clock.now())
         .await
         .map_err(|e| start_err("cannot load signing keys (is IDP_MASTER_KEY the key that encrypted them?)")(&e))?;
+    let subjects = crate::domain::oidc::subjects::Subjects::load(store.as_ref(), &keys, clock.now())
+        .await
+        .map_err(|e| start_err("cannot load the pairwise-subject key")(&e))?;
     let pages = Pages::new().map_err(|e| start_err("templates")(&e))?;
     let passwords = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, config.hash_concurrency())
         .map_err(|e| start_err("IDP_ARGON2_MEMORY_KIB / IDP_ARGON2_ITERATIONS")(&e))?;
@@ -319,6 +346,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         notifier,
         clock,
         keys: Arc::new(keys),
+        subjects: Arc::new(subjects),
         pages: Arc::new(pages),
         passwords,
         http,

@@ -251,8 +251,10 @@ impl Metrics {
     }
 }
 
-/// The grant types the token endpoint issues for (RFC 6749 §4.1.3, §6, §4.4.2).
-const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+/// The grant types the token endpoint issues for (RFC 6749 §4.1.3, §6,
+/// §4.4.2; RFC 8693 §2.1 token exchange, labelled by its URN).
+const GRANTS: [&str; 4] =
+    ["authorization_code", "refresh_token", "client_credentials", crate::domain::oidc::TOKEN_EXCHANGE];
 
 tokio::task_local! {
     /// Set when a cache call failed while serving the current request, so

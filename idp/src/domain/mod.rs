@@ -7,6 +7,8 @@ pub mod accounts;
 pub mod admin;
 /// The append-only, hash-chained audit trail.
 pub mod audit;
+/// Businesses, their members, and who may act for which business.
+pub mod businesses;
 /// Client registration, secrets and client authentication.
 pub mod clients;
 /// Signing-key ring: the keys in memory, start-up generation, reload.

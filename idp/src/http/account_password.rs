@@ -144,10 +144,10 @@ async fn password_submit(
     // and the services it signed into are told (Back-Channel Logout 1.0).
     let ended = match logout::end_account_sessions(
         app.store.as_ref(),
+        &app.subjects,
         &app.config.issuer,
         now,
         &who.account_id,
-        &who.subject,
         Some(&who.sid),
     )
     .await

@@ -84,7 +84,9 @@ async fn revoke_one(
         Ok(_) => return page.error(StatusCode::NOT_FOUND, "err.invalid_request", "invalid_request"),
         Err(e) => return page.unavailable(&e),
     }
-    if let Err(e) = logout::end_session(app.store.as_ref(), &app.config.issuer, now, &sid, &who.subject).await {
+    if let Err(e) =
+        logout::end_session(app.store.as_ref(), &app.subjects, &app.config.issuer, now, &sid, &who.account_id).await
+    {
         return page.unavailable(&e);
     }
     if sid == who.sid {
@@ -111,10 +113,10 @@ async fn revoke_all(
     // Every session and every grant (refresh tokens included, offline ones too).
     if let Err(e) = logout::end_account_sessions(
         app.store.as_ref(),
+        &app.subjects,
         &app.config.issuer,
         app.clock.now(),
         &who.account_id,
-        &who.subject,
         None,
     )
     .await

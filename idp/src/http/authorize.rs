@@ -16,7 +16,7 @@ use super::{Lang, PageQuery, RequestId, params};
 use crate::app::{App, AppState};
 use crate::crypto::random_id;
 use crate::domain::oidc::authorize::{
-    self, AuthorizationRequest, RequestError, ResponseMode, ReturnTo, SignedIn, Step,
+    self, Acting, AuthorizationRequest, Progress, RequestError, ResponseMode, ReturnTo, SignedIn, Step,
 };
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
 use crate::pages::Locale;
@@ -43,6 +43,9 @@ pub struct Pending {
     pub login_done: bool,
     /// The consent page was answered during this request.
     pub consent_shown: bool,
+    /// Whom the citizen chose to act for on the business chooser.
+    #[serde(default)]
+    pub acting: Option<Acting>,
 }
 
 /// Session key of the pending requests (one map, so it can be pruned and capped).
@@ -175,6 +178,7 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
         created_at: app.clock.now(),
         login_done: false,
         consent_shown: false,
+        acting: None,
     };
     if posted {
         // A cross-site POST arrives without the SameSite=Lax session cookie:
@@ -300,29 +304,37 @@ pub async fn proceed(
         _ => false,
     };
     let now = app.clock.now();
-    let step = authorize::decide(
-        &pending.request,
-        who.as_ref(),
-        consent.as_ref(),
-        pending.login_done,
-        pending.consent_shown,
-        has_passkey,
-        now,
-    );
+    let business = match &who {
+        Some(w) if pending.request.wants_business() => match super::business_choice::choice(app, w, &pending).await {
+            Ok(b) => b,
+            Err(e) => return store_down(&e),
+        },
+        _ => Default::default(),
+    };
+    let progress =
+        Progress { fresh_login: pending.login_done, consent_shown: pending.consent_shown, has_passkey, business };
+    // OIDC Core §8: a hint names the citizen by the `sub` this client knows.
+    let seen = match as_client_sees(app, who.as_ref(), &pending.request).await {
+        Ok(s) => s,
+        Err(e) => return store_down(&e),
+    };
+    let step = authorize::decide(&pending.request, seen.as_ref(), consent.as_ref(), &progress, now);
     match (step, who) {
         (Step::Login, _) => Redirect::to(&format!("/login?req={id}")).into_response(),
         (Step::StepUp, _) => Redirect::to(&format!("/passkeys/step-up?req={id}")).into_response(),
+        (Step::ChooseBusiness, _) => Redirect::to(&format!("/choose-business?req={id}")).into_response(),
         (Step::Consent, _) => Redirect::to(&format!("/consent?req={id}")).into_response(),
         (Step::Fail(err), _) => {
             remove_pending(session, id).await;
             respond_to_client(app, locale, rid, &pending.request.return_to, Err(&err))
         }
-        (Step::Issue, Some(who)) => {
+        (Step::Issue(acting), Some(who)) => {
             let code = authorize::issue_code(
                 app.store.as_ref(),
                 app.cache.as_ref(),
                 &pending.request,
                 &who,
+                &acting,
                 now,
                 app.config.code_ttl,
             )
@@ -343,8 +355,30 @@ pub async fn proceed(
                 Err(e) => respond_to_client(app, locale, rid, &pending.request.return_to, Err(&e)),
             }
         }
-        (Step::Issue, None) => server_error(&"issue without a signed-in citizen"),
+        (Step::Issue(_), None) => server_error(&"issue without a signed-in citizen"),
     }
+}
+
+/// The signed-in citizen with `subject` as the request's client sees it
+/// (OIDC Core §8: a pairwise client has its own `sub`), for comparing with
+/// the request's hint; a copy, the session keeps the public subject. Read
+/// only when the request carries a hint.
+async fn as_client_sees(
+    app: &AppState,
+    who: Option<&SignedIn>,
+    req: &AuthorizationRequest,
+) -> Result<Option<SignedIn>, crate::store::StoreError> {
+    let Some(who) = who else { return Ok(None) };
+    if req.hint_subject.is_none() {
+        return Ok(Some(who.clone()));
+    }
+    let client = app.store.get_client(&req.client_id).await?;
+    let citizen = app.store.get_citizen(&who.account_id).await?;
+    let mut seen = who.clone();
+    if let (Some(client), Some(citizen)) = (client, citizen) {
+        seen.subject = app.subjects.citizen(&client, &citizen.account);
+    }
+    Ok(Some(seen))
 }
 
 /// Send a code or an error to the validated redirect URI, by query or form post,

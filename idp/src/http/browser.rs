@@ -107,10 +107,11 @@ pub(super) async fn open_session(
     if let Ok(Some(previous)) = super::authorize::signed_in(app, session).await {
         crate::domain::oidc::logout::end_session(
             app.store.as_ref(),
+            &app.subjects,
             &app.config.issuer,
             now,
             &previous.sid,
-            &previous.subject,
+            &previous.account_id,
         )
         .await
         .map_err(|e| e.to_string())?;

@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::accounts::{self, LoginError, SignUp, SignUpError, Throttle};
 use crate::domain::audit;
+use crate::domain::oidc::authorize::Acting;
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
 use crate::store::{Citizen, Consent};
 
@@ -354,9 +355,16 @@ async fn consent_page(
     };
     let account_name = app.store.get_citizen(&who.account_id).await.ok().flatten().map(|c| c.profile.full_name);
     let scopes: Vec<String> = pending.request.consent_scopes().iter().map(|s| format!("scope.{s}")).collect();
+    // The business chosen on the chooser page: what the `business` scope releases.
+    let acting_for = match pending.acting.as_ref().and_then(Acting::business_id) {
+        Some(id) => {
+            app.store.get_business(id).await.ok().flatten().map(|b| context! { name => b.name, tax_code => b.tax_code })
+        }
+        None => None,
+    };
     let ctx = context! {
         csrf => csrf, req => q.req, client_name => pending.client_name, organisation_name => organisation,
-        scopes => scopes, account_name => account_name,
+        scopes => scopes, account_name => account_name, acting_for => acting_for,
     };
     page.render("consent.html", StatusCode::OK, ctx)
 }

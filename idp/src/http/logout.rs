@@ -21,7 +21,8 @@ use super::browser::{Page, csrf_ok, csrf_token};
 use super::{Lang, PageForm, PageQuery, RequestId};
 use crate::app::App;
 use crate::domain::oidc::authorize::SignedIn;
-use crate::domain::oidc::logout::{self, EndSessionError, EndSessionOutcome, FrontChannel};
+use crate::domain::oidc::logout::{self, EndSession, EndSessionError, EndSessionOutcome, FrontChannel};
+use crate::store::StoreError;
 
 /// Routes of this module.
 pub fn router() -> Router<App> {
@@ -122,10 +123,10 @@ async fn end_session(app: &App, session: &Session, lang: &Lang, rid: &str, p: En
         // Nothing to end here (already signed out, or another browser).
         return finish(&page, checked.redirect, Vec::new(), confirmed);
     };
-    let tied = checked.hint.as_ref().is_some_and(|h| match &h.sid {
-        Some(sid) => *sid == who.sid,
-        None => h.subject == who.subject,
-    });
+    let tied = match hint_names(app, &checked, &who).await {
+        Ok(t) => t,
+        Err(e) => return page.unavailable(&e),
+    };
     if !confirmed && !tied {
         let csrf = match csrf_token(session).await {
             Ok(t) => t,
@@ -146,10 +147,11 @@ async fn end_session(app: &App, session: &Session, lang: &Lang, rid: &str, p: En
     }
     let frames = match logout::end_session(
         app.store.as_ref(),
+        &app.subjects,
         &app.config.issuer,
         app.clock.now(),
         &who.sid,
-        &who.subject,
+        &who.account_id,
     )
     .await
     {
@@ -162,6 +164,20 @@ async fn end_session(app: &App, session: &Session, lang: &Lang, rid: &str, p: En
         return page.unavailable(&e);
     }
     finish(&page, checked.redirect, frames, confirmed)
+}
+
+/// Whether the checked `id_token_hint` names this browser's session: by its
+/// `sid`, or — a hint without one — by the citizen's `sub` as the hint's
+/// client sees it (OIDC Core §8: a pairwise client has its own).
+async fn hint_names(app: &App, checked: &EndSession, who: &SignedIn) -> Result<bool, StoreError> {
+    let Some(hint) = &checked.hint else { return Ok(false) };
+    if let Some(sid) = &hint.sid {
+        return Ok(*sid == who.sid);
+    }
+    // `check_request` loaded the hint's client (refusing unknown ones).
+    let Some(client) = &checked.client else { return Ok(false) };
+    let Some(citizen) = app.store.get_citizen(&who.account_id).await? else { return Ok(false) };
+    Ok(hint.subject == app.subjects.citizen(client, &citizen.account))
 }
 
 /// The end of a logout: straight to the client's page (303) when there are

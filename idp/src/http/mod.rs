@@ -1,11 +1,13 @@
 //! HTTP: routers, middleware, extractors and handlers. HTTP types stop here.
 
 mod account;
+mod account_businesses;
 mod account_password;
 mod account_sessions;
 pub mod admin;
 mod authorize;
 mod browser;
+mod business_choice;
 mod discovery;
 pub mod error;
 mod login;
@@ -54,11 +56,13 @@ pub fn public_router(app: App) -> Router {
         .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(app.config.session_ttl)));
     let browser = Router::new()
         .merge(authorize::router())
+        .merge(business_choice::router())
         .merge(login::router())
         .merge(logout::router())
         .merge(passkeys::router())
         .merge(account::router())
         .merge(account_sessions::router())
+        .merge(account_businesses::router())
         .merge(account_password::router())
         .merge(account_sessions::services_router())
         .layer(sessions)

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::audit;
 use crate::domain::oidc::client_auth::{self, Presented};
-use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, grants};
+use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, exchange, grants};
 use crate::store::Client;
 
 /// Routes of this module.
@@ -82,6 +82,7 @@ async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resul
         Some("authorization_code") => grants::authorization_code(&ctx, &client, &params).await?,
         Some("refresh_token") => grants::refresh_token(&ctx, &client, &params).await?,
         Some("client_credentials") => grants::client_credentials(&ctx, &client, &params).await?,
+        Some(TOKEN_EXCHANGE) => exchange::token_exchange(&ctx, &client, &params).await?,
         Some(_) => return Err(OAuthError::new(E::UnsupportedGrantType, "unsupported grant_type").into()),
     };
     app.metrics.token_issued(params.get("grant_type").unwrap_or_default());

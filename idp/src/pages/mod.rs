@@ -16,6 +16,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("signup.html", include_str!("templates/signup.html")),
     ("consent.html", include_str!("templates/consent.html")),
+    ("business_choose.html", include_str!("templates/business_choose.html")),
     ("error.html", include_str!("templates/error.html")),
     ("form_post.html", include_str!("templates/form_post.html")),
     ("home.html", include_str!("templates/home.html")),
@@ -27,6 +28,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account_sessions.html", include_str!("templates/account_sessions.html")),
     ("account_services.html", include_str!("templates/account_services.html")),
     ("account_password.html", include_str!("templates/account_password.html")),
+    ("account_businesses.html", include_str!("templates/account_businesses.html")),
+    ("account_business_members.html", include_str!("templates/account_business_members.html")),
 ];
 
 /// `/assets/passkey.js`: the pages' only script, the WebAuthn calls.

@@ -174,6 +174,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 scopes => vec!["scope.openid", "scope.profile", "scope.email", "scope.phone",
                                "scope.address", "scope.national_id", "scope.offline_access"],
                 account_name => "Nguyễn Văn A", request_id => "rid-3", switch_lang_url => "/consent?lang=en",
+                acting_for => context! { name => "Công ty TNHH Hoa", tax_code => "0100109106" },
             },
         ),
         (
@@ -258,6 +259,57 @@ fn samples() -> Vec<(&'static str, Value)> {
             },
         ),
         (
+            "account_businesses.html",
+            context! {
+                csrf => "csrf-token-abc", request_id => "rid-13", switch_lang_url => "/account/businesses?lang=en",
+                form => "register", errors => context! { tax_code => "biz.err.tax_code_check_digit" },
+                values => context! { tax_code => "0100109105", name => "Công ty TNHH Sen Vàng" },
+                invitations => vec![context! { tax_code => "0312345679", name => "Công ty CP Mây", role => "biz.role.authorised_staff", expires => "30/06/2027" }],
+                memberships => vec![
+                    context! {
+                        tax_code => "0100109106", name => "Công ty TNHH Hoa", role => "biz.role.legal_representative",
+                        verified => true, manages => true,
+                    },
+                    context! {
+                        tax_code => "0312345679-001", name => "Chi nhánh Mây", role => "biz.role.authorised_staff",
+                        verified => false, inactive => "biz.status.expired", expires => "01/01/2026",
+                    },
+                ],
+            },
+        ),
+        (
+            "account_business_members.html",
+            context! {
+                csrf => "csrf-token-abc", request_id => "rid-14", switch_lang_url => "/account/businesses/0100109106?lang=en",
+                tax_code => "0100109106", name => "Công ty TNHH Hoa", done => "biz.done.removed",
+                form => "0100109106", errors => context! { expires => "biz.err.expiry" },
+                values => context! { national_id => "079188001234", role => "legal_representative", expires => "2001-01-01" },
+                members => vec![
+                    context! {
+                        id => "acc-1", name => "Nguyễn Văn An", national_id => "*********345",
+                        role => "biz.role.legal_representative", status => "biz.status.active", me => true,
+                    },
+                    context! {
+                        id => "acc-2", national_id => "*********234",
+                        role => "biz.role.authorised_staff", status => "biz.status.invited", expires => "30/06/2027",
+                    },
+                ],
+            },
+        ),
+        (
+            "business_choose.html",
+            context! {
+                csrf => "csrf-token-abc", req => "REQ123", client_name => "Cổng thuế điện tử", request_id => "rid-14",
+                businesses => vec![
+                    context! { tax_code => "0100109106", name => "Công ty TNHH Hoa", verified => true,
+                               role => "choose.role.legal_representative", checked => false },
+                    context! { tax_code => "0101245486", name => "Công ty CP Sen Vàng", verified => false,
+                               role => "choose.role.authorised_staff", checked => true },
+                ],
+                self_allowed => true, self_checked => false, error => "err.business_choice",
+            },
+        ),
+        (
             "logged_out.html",
             context! {
                 redirect => "https://rp.example.vn/bye?state=s1", request_id => "rid-9",
@@ -291,6 +343,8 @@ fn every_page_renders_in_both_languages() {
         "sessions_page.",
         "services_page.",
         "password_page.",
+        "biz.",
+        "choose.",
     ];
     let mut rendered = BTreeSet::new();
     for locale in [Locale::Vi, Locale::En] {
@@ -406,6 +460,34 @@ fn consent_page() {
     assert!(html.contains("Dịch vụ công Hà Nội wants to read the following from your account:"));
     assert!(html.contains("This service is run by UBND Thành phố Hà Nội."));
     assert!(html.contains("You are signed in as Nguyễn Văn A."));
+    assert!(html.contains("Acting for: Công ty TNHH Hoa (0100109106)"));
+}
+
+#[test]
+fn business_chooser_page() {
+    let pages = Pages::new().unwrap();
+    let (_, ctx) = samples().into_iter().find(|(n, _)| *n == "business_choose.html").unwrap();
+    let html = pages.render("business_choose.html", Locale::En, ctx).unwrap();
+    assert!(html.contains(r#"action="/choose-business""#));
+    assert!(html.contains(r#"value="0101245486" required checked"#), "{html}");
+    assert!(html.contains(r#"value="0100109106" required>"#), "{html}");
+    assert!(html.contains(r#"value="myself" required>"#), "{html}");
+    assert!(html.contains("Tax code 0100109106 · Legal representative"));
+    assert!(html.contains("Authorised staff · self-declared, not verified"));
+    assert!(html.contains(r#"name="choice" value="cancel""#));
+    assert!(html.contains("You cannot act for that choice."));
+    for locale in [Locale::Vi, Locale::En] {
+        let (_, ctx) = samples().into_iter().find(|(n, _)| *n == "business_choose.html").unwrap();
+        let len = pages.render("business_choose.html", locale, ctx).unwrap().len();
+        assert!(len < 4096, "{locale:?}: {len} bytes");
+    }
+    // Nothing to choose from: the explanation and the way back, no radio buttons.
+    let none =
+        context! { csrf => "c", req => "R", client_name => "Cổng thuế điện tử", businesses => Vec::<Value>::new() };
+    let html = pages.render("business_choose.html", Locale::En, none).unwrap();
+    assert!(html.contains("Cổng thuế điện tử is for businesses, but you are not recorded"), "{html}");
+    assert!(!html.contains(r#"type="radio""#));
+    assert!(html.contains(r#"name="choice" value="cancel""#));
 }
 
 #[test]

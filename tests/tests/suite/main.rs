@@ -13,6 +13,14 @@ mod admin_cli;
 /// Delegated administration and the audit trail: org-admin and auditor tokens, token
 /// lifecycle, client secret grace, CSV user import, tamper detection.
 mod admin_roles;
+/// The citizen's businesses pages: registering a business, inviting by national ID, accepting,
+/// removing, and the refusals (wrong tax code, last legal representative, non-representative).
+mod business_account;
+/// Businesses through `idp-admin business`: tax-code checks, members by national ID, disabling.
+mod business_admin;
+/// Acting for a business: the chooser, `business_hint`, the `business` and `act` claims, removal
+/// ending the tokens, and RFC 8693 token exchange within one organisation.
+mod business_login;
 /// Authorization code flow for a citizen: sign-up, login, claims, userinfo, login failures.
 mod code_flow;
 /// Discovery document and JWKS as an RP library reads them.
@@ -30,6 +38,8 @@ mod logout;
 /// The operator's view: `/metrics`, JSON logs with request ids, graceful shutdown on SIGTERM,
 /// configuration errors, and compose.yaml / Dockerfile checked against the real binary.
 mod operations;
+/// Pairwise subject identifiers: one `sub` per sector, sector documents checked at registration.
+mod pairwise;
 /// Passkeys in headless Chromium with a virtual authenticator: sign-up, passkey sign-in,
 /// step-up to LoA2, the account page.
 mod passkeys;

@@ -5,6 +5,7 @@
 //! this file adds the store round trips. Client secrets are 256-bit random
 //! values generated here, stored as SHA-256 (hex) and returned exactly once.
 
+mod sector;
 #[cfg(test)]
 mod tests;
 mod update;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use crate::crypto::{self, Secret};
 use crate::store::{Client, Organisation, Store, StoreError};
 
+pub use sector::DocumentFetcher;
 pub use update::{ClientUpdate, update};
 pub use validate::{ALLOWED_GRANT_TYPES, ALLOWED_SCOPES, ALLOWED_SIGNING_ALGS, DEFAULT_SCOPES, ORGANISATION_KINDS};
 
@@ -64,6 +66,17 @@ pub struct NewClient {
     /// Front-Channel Logout 1.0 §2 page.
     #[serde(default)]
     pub frontchannel_logout_uri: Option<String>,
+    /// OIDC Core §8: `public` (the default) or `pairwise`.
+    #[serde(default)]
+    pub subject_type: Option<String>,
+    /// OIDC Registration §5: a JSON array of redirect URIs whose host is the
+    /// client's sector (pairwise clients only).
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
+    /// With the `business` scope, whether the citizen may choose to act as
+    /// themself (default false).
+    #[serde(default)]
+    pub business_self_allowed: Option<bool>,
 }
 
 /// Why a client operation failed. `Display` is the sentence the admin reads.
@@ -95,7 +108,7 @@ pub enum ClientError {
     #[error("grant_types must not be empty")]
     NoGrantTypes,
     /// 400 `invalid_request`: a public client asked for `client_credentials`.
-    #[error("a public client cannot use the client_credentials grant: it has no credentials")]
+    #[error("a public client cannot use the client_credentials or token-exchange grant: it has no credentials")]
     PublicClientCredentials,
     /// 400 `invalid_request`: `refresh_token` without `authorization_code` could never be used.
     #[error("the refresh_token grant needs the authorization_code grant too")]
@@ -159,6 +172,65 @@ pub enum ClientError {
     /// 400 `invalid_request`: `minimum_acr` is not one of the supported levels.
     #[error("minimum_acr must be LoA1 or LoA2, not {0:?}")]
     InvalidMinimumAcr(String),
+    /// 400 `invalid_request`: `subject_type` is neither `public` nor `pairwise`.
+    #[error("subject_type must be \"public\" or \"pairwise\", not {0:?}")]
+    InvalidSubjectType(String),
+    /// 400 `invalid_request`: a `sector_identifier_uri` on a client whose subjects are public.
+    #[error("sector_identifier_uri is only for pairwise clients: add subject_type pairwise, or leave it out")]
+    SectorUriNeedsPairwise,
+    /// 400 `invalid_request`: `sector_identifier_uri` breaks the URI rules.
+    #[error("sector_identifier_uri {uri:?} {reason}")]
+    InvalidSectorUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong, as the end of a sentence.
+        reason: &'static str,
+    },
+    /// 400 `invalid_request`: a pairwise client whose redirect URIs do not name one host.
+    #[error("pairwise clients with redirect URIs on several hosts need a sector_identifier_uri")]
+    SeveralSectorHosts,
+    /// 400 `invalid_request`: a pairwise client with neither redirect URIs nor a sector document.
+    #[error("a pairwise client needs redirect URIs or a sector_identifier_uri: their host is its sector")]
+    NoSector,
+    /// 400 `invalid_request`: the sector document could not be fetched; the reason says why.
+    #[error("sector_identifier_uri {uri:?} could not be fetched: {reason}")]
+    SectorFetch {
+        /// The URI.
+        uri: String,
+        /// Why (status, timeout, refused address…).
+        reason: String,
+    },
+    /// 400 `invalid_request`: the sector document is not a JSON array of strings.
+    #[error("the document at sector_identifier_uri {0:?} must be a JSON array of redirect URI strings")]
+    InvalidSectorDocument(String),
+    /// 400 `invalid_request`: OIDC Core §8.1: the sector document must list every redirect URI.
+    #[error("the document at sector_identifier_uri {uri:?} does not list the redirect URI {redirect_uri:?}")]
+    SectorMissingRedirectUri {
+        /// The sector document's URI.
+        uri: String,
+        /// The redirect URI it lacks.
+        redirect_uri: String,
+    },
+    /// 400 `invalid_request`: an update tried to change `subject_type`.
+    #[error(
+        "subject_type cannot change from {from} to {to}: every sub the service holds would change (register a new client instead)"
+    )]
+    SubjectTypeChange {
+        /// The registered subject type.
+        from: String,
+        /// The one asked for.
+        to: String,
+    },
+    /// 400 `invalid_request`: an update would move a pairwise client to another sector.
+    #[error(
+        "the sector cannot change from {from:?} to {to:?}: every sub the service holds would change (keep the redirect URIs on {from:?}, or list them in a sector_identifier_uri on that host)"
+    )]
+    SectorChange {
+        /// The registered sector host.
+        from: String,
+        /// The sector the change would give.
+        to: String,
+    },
     /// 400 `invalid_request`: the rotation grace period is longer than [`MAX_SECRET_GRACE`].
     #[error("the grace period may be at most 30 days")]
     GraceTooLong,
@@ -183,12 +255,19 @@ pub enum ClientError {
 
 /// Validate and store a new client. Returns the stored client and, for
 /// secret-based auth methods, the secret (shown once, never stored).
-pub async fn register(store: &dyn Store, now: i64, input: NewClient) -> Result<(Client, Option<Secret>), ClientError> {
+/// `fetcher` reads a pairwise client's `sector_identifier_uri`.
+pub async fn register(
+    store: &dyn Store,
+    fetcher: &dyn DocumentFetcher,
+    now: i64,
+    input: NewClient,
+) -> Result<(Client, Option<Secret>), ClientError> {
     let org_ref = input.organisation.trim();
     let Some(org) = store.find_organisation(org_ref).await? else {
         return Err(ClientError::UnknownOrganisation(org_ref.to_owned()));
     };
     let (client, secret) = validate::build_client(input, &org.id, now)?;
+    sector::verify_document(fetcher, &client).await?;
     store.create_client(&client).await?;
     Ok((client, secret))
 }

@@ -276,3 +276,152 @@ fn an_update_keeps_or_removes_the_logout_uris() {
     let (removed, _) = update::apply(&current, remove, 2_000).unwrap();
     assert_eq!(removed.backchannel_logout_uri, None);
 }
+
+/// A sector document server in memory: URI → body (or the fetch error).
+struct FakeFetcher(Vec<(&'static str, Result<&'static str, &'static str>)>);
+
+#[async_trait::async_trait]
+impl DocumentFetcher for FakeFetcher {
+    async fn fetch_document(&self, uri: &str) -> Result<String, String> {
+        match self.0.iter().find(|(u, _)| *u == uri) {
+            Some((_, answer)) => answer.map(str::to_owned).map_err(str::to_owned),
+            None => Err("status 404 Not Found".into()),
+        }
+    }
+}
+
+const SECTOR_URI: &str = "https://sector.health.gov.vn/redirects.json";
+
+fn pairwise(sector_uri: Option<&str>, redirect_uris: &[&str]) -> NewClient {
+    NewClient {
+        subject_type: Some("pairwise".into()),
+        sector_identifier_uri: sector_uri.map(str::to_owned),
+        redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+        ..confidential()
+    }
+}
+
+#[test]
+fn subjects_are_public_unless_asked() {
+    let (c, _) = build(confidential()).unwrap();
+    assert_eq!((c.subject_type.as_str(), c.sector_identifier.as_deref()), ("public", None));
+    assert!(!c.business_self_allowed);
+    let input = NewClient { business_self_allowed: Some(true), ..confidential() };
+    assert!(build(input).unwrap().0.business_self_allowed);
+    let input = NewClient { subject_type: Some("Pairwise".into()), ..confidential() };
+    assert!(matches!(build(input), Err(ClientError::InvalidSubjectType(t)) if t == "Pairwise"));
+    // A sector document means nothing to a public client: refused, not ignored.
+    let input = NewClient { sector_identifier_uri: Some(SECTOR_URI.into()), ..confidential() };
+    assert!(matches!(build(input), Err(ClientError::SectorUriNeedsPairwise)));
+}
+
+#[test]
+fn a_pairwise_sector_is_the_one_redirect_host_or_the_documents_host() {
+    let (c, _) = build(pairwise(None, &["https://A.example.vn/cb", "https://a.example.vn:8443/other"])).unwrap();
+    assert_eq!((c.subject_type.as_str(), c.sector_identifier.as_deref()), ("pairwise", Some("a.example.vn")));
+    assert_eq!(c.sector_identifier_uri, None);
+    let several = pairwise(None, &["https://a.example.vn/cb", "https://b.example.vn/cb"]);
+    let err = build(several).unwrap_err();
+    assert!(matches!(err, ClientError::SeveralSectorHosts));
+    assert_eq!(err.to_string(), "pairwise clients with redirect URIs on several hosts need a sector_identifier_uri");
+    let machine = NewClient { grant_types: Some(vec!["client_credentials".into()]), ..pairwise(None, &[]) };
+    assert!(matches!(build(machine), Err(ClientError::NoSector)));
+    let (c, _) = build(pairwise(Some(SECTOR_URI), &["https://a.example.vn/cb", "https://b.example.vn/cb"])).unwrap();
+    assert_eq!(c.sector_identifier.as_deref(), Some("sector.health.gov.vn"));
+    assert_eq!(c.sector_identifier_uri.as_deref(), Some(SECTOR_URI));
+}
+
+#[test]
+fn the_sector_uri_follows_the_redirect_uri_rules() {
+    for bad in ["http://sector.health.gov.vn/r.json", "https://sector.health.gov.vn/r.json#x", "/r.json"] {
+        let err = build(pairwise(Some(bad), &["https://a.example.vn/cb"])).unwrap_err();
+        assert!(matches!(err, ClientError::InvalidSectorUri { .. }), "{bad}: {err}");
+    }
+    let (c, _) = build(pairwise(Some("http://127.0.0.1:8080/r.json"), &["https://a.example.vn/cb"])).unwrap();
+    assert_eq!(c.sector_identifier.as_deref(), Some("127.0.0.1"));
+}
+
+/// [`FakeFetcher`] in a development deployment (`IDP_OUTBOUND_ALLOW_PRIVATE`).
+struct DevFetcher(FakeFetcher);
+
+#[async_trait::async_trait]
+impl DocumentFetcher for DevFetcher {
+    async fn fetch_document(&self, uri: &str) -> Result<String, String> {
+        self.0.fetch_document(uri).await
+    }
+    fn allows_private(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_loopback_http_sector_uri_is_for_development_only() {
+    const LOOPBACK: &str = "http://127.0.0.1:8080/r.json";
+    let (client, _) = build(pairwise(Some(LOOPBACK), &["https://a.example.vn/cb"])).unwrap();
+    let listed = || FakeFetcher(vec![(LOOPBACK, Ok(r#"["https://a.example.vn/cb"]"#))]);
+    // OIDC Registration §5: https, unless outbound calls may reach loopback anyway.
+    let err = sector::verify_document(&listed(), &client).await.unwrap_err();
+    assert!(matches!(err, ClientError::InvalidSectorUri { .. }), "{err}");
+    assert_eq!(err.to_string(), format!("sector_identifier_uri {LOOPBACK:?} must use https"));
+    assert!(sector::verify_document(&DevFetcher(listed()), &client).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_sector_document_must_list_every_redirect_uri() {
+    let uris = ["https://a.example.vn/cb", "https://b.example.vn/cb"];
+    let (client, _) = build(pairwise(Some(SECTOR_URI), &uris)).unwrap();
+    let check = |answer| {
+        let client = client.clone();
+        async move { sector::verify_document(&FakeFetcher(vec![(SECTOR_URI, answer)]), &client).await }
+    };
+    let ok = Ok(r#"["https://a.example.vn/cb", "https://b.example.vn/cb", "https://c.example.vn/cb"]"#);
+    assert!(check(ok).await.is_ok());
+    let err = check(Ok(r#"["https://a.example.vn/cb"]"#)).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::SectorMissingRedirectUri { redirect_uri, .. } if redirect_uri == "https://b.example.vn/cb"),
+        "{err}"
+    );
+    for bad in [r#"{"redirect_uris": []}"#, r#"["https://a.example.vn/cb", 7]"#, "not json", r#""x""#] {
+        assert!(matches!(check(Ok(bad)).await, Err(ClientError::InvalidSectorDocument(_))), "{bad}");
+    }
+    let err = check(Err("status 404 Not Found")).await.unwrap_err();
+    assert!(matches!(err, ClientError::SectorFetch { .. }));
+    assert!(err.to_string().contains("status 404"), "{err}");
+    // No document, nothing to fetch.
+    let (plain, _) = build(pairwise(None, &["https://a.example.vn/cb"])).unwrap();
+    assert!(sector::verify_document(&FakeFetcher(vec![]), &plain).await.is_ok());
+}
+
+#[test]
+fn an_update_cannot_change_the_subjects() {
+    let (public_client, _) = build(confidential()).unwrap();
+    let to_pairwise = update::ClientUpdate { subject_type: Some("pairwise".into()), ..Default::default() };
+    let err = update::apply(&public_client, to_pairwise, 2_000).unwrap_err();
+    assert!(matches!(err, ClientError::SubjectTypeChange { .. }), "{err}");
+    assert!(err.to_string().contains("cannot change"), "{err}");
+    // Naming the registered type is no change.
+    let same = update::ClientUpdate { subject_type: Some("public".into()), ..Default::default() };
+    assert!(update::apply(&public_client, same, 2_000).is_ok());
+
+    let (pw, _) = build(pairwise(None, &["https://a.example.vn/cb"])).unwrap();
+    let to_public = update::ClientUpdate { subject_type: Some("public".into()), ..Default::default() };
+    assert!(matches!(update::apply(&pw, to_public, 2_000), Err(ClientError::SubjectTypeChange { .. })));
+    // Moving the redirect URIs to another host would move the sector.
+    let moved =
+        update::ClientUpdate { redirect_uris: Some(vec!["https://b.example.vn/cb".into()]), ..Default::default() };
+    assert!(matches!(update::apply(&pw, moved, 2_000), Err(ClientError::SectorChange { .. })));
+    // Another path on the same host keeps it; so does a document on that host.
+    let path =
+        update::ClientUpdate { redirect_uris: Some(vec!["https://a.example.vn/new".into()]), ..Default::default() };
+    let (kept, _) = update::apply(&pw, path, 2_000).unwrap();
+    assert_eq!(kept.sector_identifier.as_deref(), Some("a.example.vn"));
+    let doc = update::ClientUpdate {
+        sector_identifier_uri: Some("https://a.example.vn/sector.json".into()),
+        redirect_uris: Some(vec!["https://a.example.vn/cb".into(), "https://b.example.vn/cb".into()]),
+        business_self_allowed: Some(true),
+        ..Default::default()
+    };
+    let (with_doc, _) = update::apply(&pw, doc, 2_000).unwrap();
+    assert_eq!(with_doc.sector_identifier_uri.as_deref(), Some("https://a.example.vn/sector.json"));
+    assert!(with_doc.business_self_allowed);
+}

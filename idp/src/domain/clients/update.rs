@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::validate::{self, uses_secret};
-use super::{ClientError, NewClient, get, not_found_or};
+use super::{ClientError, DocumentFetcher, NewClient, get, not_found_or, sector};
 use crate::crypto::Secret;
 use crate::store::{Client, Store};
 
@@ -53,6 +53,16 @@ pub struct ClientUpdate {
     /// Front-channel logout page; an empty string removes it.
     #[serde(default)]
     pub frontchannel_logout_uri: Option<String>,
+    /// Accepted only when it is the registered one: subjects cannot change type.
+    #[serde(default)]
+    pub subject_type: Option<String>,
+    /// Sector document (pairwise clients); its host must stay the sector; an
+    /// empty string removes it.
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
+    /// With the `business` scope, whether the citizen may act as themself.
+    #[serde(default)]
+    pub business_self_allowed: Option<bool>,
 }
 
 impl ClientUpdate {
@@ -72,6 +82,9 @@ impl ClientUpdate {
             ("minimum_acr", self.minimum_acr.is_some()),
             ("backchannel_logout_uri", self.backchannel_logout_uri.is_some()),
             ("frontchannel_logout_uri", self.frontchannel_logout_uri.is_some()),
+            ("subject_type", self.subject_type.is_some()),
+            ("sector_identifier_uri", self.sector_identifier_uri.is_some()),
+            ("business_self_allowed", self.business_self_allowed.is_some()),
         ];
         present.into_iter().filter(|(_, p)| *p).map(|(n, _)| n).collect()
     }
@@ -80,8 +93,11 @@ impl ClientUpdate {
 /// Apply `change` to a stored client, validate the result like a registration
 /// and store it. Returns the client and, when the change moved it to a
 /// secret-based method from one without a secret, its new secret (shown once).
+/// A sector document is read again (with `fetcher`) when the redirect URIs
+/// or the document's URI change.
 pub async fn update(
     store: &dyn Store,
+    fetcher: &dyn DocumentFetcher,
     now: i64,
     client_id: &str,
     change: ClientUpdate,
@@ -91,12 +107,23 @@ pub async fn update(
     }
     let current = get(store, client_id).await?;
     let (updated, secret) = apply(&current, change, now)?;
+    if updated.redirect_uris != current.redirect_uris || updated.sector_identifier_uri != current.sector_identifier_uri
+    {
+        sector::verify_document(fetcher, &updated).await?;
+    }
     store.update_client(&updated).await.map_err(|e| not_found_or(e, client_id))?;
     Ok((updated, secret))
 }
 
 /// The pure part of [`update`]: merge, validate, carry over what a change never touches.
 pub(super) fn apply(current: &Client, change: ClientUpdate, now: i64) -> Result<(Client, Option<Secret>), ClientError> {
+    // OIDC Core §8: a client's subjects must stay what the service stored;
+    // a new type would give every citizen a new `sub` there.
+    if let Some(asked) = &change.subject_type
+        && *asked != current.subject_type
+    {
+        return Err(ClientError::SubjectTypeChange { from: current.subject_type.clone(), to: asked.clone() });
+    }
     // OIDC Dynamic Client Registration §2: jwks and jwks_uri are exclusive, so
     // giving one replaces the other (giving both is refused by the rules).
     let (jwks, jwks_uri) = match (change.jwks, change.jwks_uri) {
@@ -121,8 +148,18 @@ pub(super) fn apply(current: &Client, change: ClientUpdate, now: i64) -> Result<
         minimum_acr: Some(change.minimum_acr.unwrap_or_else(|| current.minimum_acr.clone())),
         backchannel_logout_uri: change.backchannel_logout_uri.or_else(|| current.backchannel_logout_uri.clone()),
         frontchannel_logout_uri: change.frontchannel_logout_uri.or_else(|| current.frontchannel_logout_uri.clone()),
+        subject_type: Some(current.subject_type.clone()),
+        sector_identifier_uri: change.sector_identifier_uri.or_else(|| current.sector_identifier_uri.clone()),
+        business_self_allowed: Some(change.business_self_allowed.unwrap_or(current.business_self_allowed)),
     };
     let (built, fresh_secret) = validate::build_client(merged, &current.organisation_id, now)?;
+    // The same for the sector: pairwise subjects are computed over it.
+    if built.sector_identifier != current.sector_identifier {
+        return Err(ClientError::SectorChange {
+            from: current.sector_identifier.clone().unwrap_or_default(),
+            to: built.sector_identifier.clone().unwrap_or_default(),
+        });
+    }
     let (secret_hash, previous_hash, previous_exp, secret) =
         match (uses_secret(&current.auth_method), uses_secret(&built.auth_method)) {
             // Still secret-based: the secret (and any grace period) stays.

@@ -10,10 +10,11 @@ use crate::domain::oidc::acr;
 use crate::store::{Client, Organisation};
 
 /// Grant types a client may be registered with.
-pub const ALLOWED_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+pub const ALLOWED_GRANT_TYPES: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials", crate::domain::oidc::TOKEN_EXCHANGE];
 /// Scopes a client may be allowed to request.
 pub const ALLOWED_SCOPES: &[&str] =
-    &["openid", "profile", "email", "phone", "address", "offline_access", "national_id"];
+    &["openid", "profile", "email", "phone", "address", "offline_access", "national_id", "business"];
 /// Scopes a client gets when the registration names none. `national_id`
 /// is never a default: it must be asked for explicitly.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
@@ -62,6 +63,8 @@ pub(super) fn build_client(
     if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
         return Err(ClientError::MissingRedirectUri);
     }
+    // OIDC Core §8: the subject type, and for pairwise the sector its subjects are computed over.
+    let subjects = super::sector::settings(input.subject_type, input.sector_identifier_uri, &redirect_uris)?;
     let post_logout_redirect_uris = dedup(&input.post_logout_redirect_uris);
     for uri in &post_logout_redirect_uris {
         // OIDC RP-Initiated Logout §3: registered, exactly matched; same rules.
@@ -120,6 +123,10 @@ pub(super) fn build_client(
         minimum_acr,
         backchannel_logout_uri,
         frontchannel_logout_uri,
+        subject_type: subjects.subject_type,
+        sector_identifier: subjects.sector_identifier,
+        sector_identifier_uri: subjects.sector_identifier_uri,
+        business_self_allowed: input.business_self_allowed.unwrap_or(false),
     };
     Ok((client, secret))
 }
@@ -163,7 +170,9 @@ fn grant_types(given: Option<&[String]>, public: bool) -> Result<Vec<String>, Cl
         return Err(ClientError::InvalidGrantType(bad.clone()));
     }
     let has = |g: &str| grants.iter().any(|x| x == g);
-    if public && has("client_credentials") {
+    // Both grants need a client that can authenticate (RFC 8693 §2.1 lets the
+    // server demand it; a public client could exchange any token it saw).
+    if public && (has("client_credentials") || has(crate::domain::oidc::TOKEN_EXCHANGE)) {
         return Err(ClientError::PublicClientCredentials);
     }
     // Refresh tokens are only issued from an authorization code exchange.

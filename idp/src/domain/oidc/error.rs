@@ -46,6 +46,9 @@ pub enum OAuthErrorCode {
     InsufficientScope,
     /// RFC 7009 §2.2.1: revocation of this token type is not supported.
     UnsupportedTokenType,
+    /// RFC 8693 §2.2.2 (RFC 8707 §2): the requested audience or resource is
+    /// unknown or not allowed for the client. 400.
+    InvalidTarget,
 }
 
 impl OAuthErrorCode {
@@ -72,6 +75,7 @@ impl OAuthErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -9,7 +9,8 @@ use super::claims::{ClaimsRequest, id_token_extra_claims, userinfo_claims};
 use super::tokens::{AccessTokenFor, Ctx, IdTokenFor, access_token, check_access_token, client_alg, id_token};
 use super::{OAuthError, OAuthErrorCode as E, Params, split_scopes};
 use crate::crypto::{constant_time_eq, random_id, random_token, sha256_b64url, sha256_hex};
-use crate::store::{Client, Grant, RefreshToken, Rotation};
+use crate::domain::businesses::{acting_for, business_claim};
+use crate::store::{Account, Client, Grant, RefreshToken, Rotation};
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -28,17 +29,22 @@ pub struct TokenResponse {
     /// Opaque refresh token, with `offline_access`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued (the access-token URN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// How long a redeemed code is remembered, to revoke what it issued if it is
 /// presented again (RFC 6749 §4.1.2).
 const USED_CODE_MEMORY: std::time::Duration = std::time::Duration::from_secs(600);
 
-fn require<'p>(params: &'p Params, name: &str) -> Result<&'p str, OAuthError> {
+/// A required parameter, or `invalid_request` naming it.
+pub(super) fn require<'p>(params: &'p Params, name: &str) -> Result<&'p str, OAuthError> {
     params.get(name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
-fn allows(client: &Client, grant_type: &str) -> Result<(), OAuthError> {
+/// `unauthorized_client` unless the client is registered for `grant_type`.
+pub(super) fn allows(client: &Client, grant_type: &str) -> Result<(), OAuthError> {
     if client.grant_types.iter().any(|g| g == grant_type) {
         Ok(())
     } else {
@@ -101,7 +107,12 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
         created_at: ctx.now,
         expires_at: ctx.now + ctx.ttl.grant,
         revoked_at: None,
+        business_id: cg.business_id.clone(),
     };
+    // The membership may have ended since the chooser: no grant is made for it.
+    let who = principal(ctx, client, &grant, &citizen.account)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the citizen may no longer act for the business"))?;
     let offline =
         grant.scopes.iter().any(|s| s == "offline_access") && client.grant_types.iter().any(|g| g == "refresh_token");
     let refresh = offline.then(random_token);
@@ -110,7 +121,41 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
     ctx.cache.put(&code_used_key(code), grant.id.as_bytes(), USED_CODE_MEMORY).await?;
     let claims = cg.claims.as_deref().and_then(ClaimsRequest::from_stored);
     let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
-    respond(ctx, client, &grant, &citizen.account.subject, cg.nonce.as_deref(), extra, refresh).await
+    respond(ctx, client, &grant, &who, cg.nonce.as_deref(), extra, refresh).await
+}
+
+/// Who a grant's tokens speak of, as one client must see it.
+pub struct Principal {
+    /// `sub`: the citizen's subject for the client (public or pairwise), or
+    /// the business's when the citizen acts for one.
+    pub subject: String,
+    /// Claims every token of the grant carries besides (`business`, `act`).
+    pub extra: Map<String, Value>,
+}
+
+/// The principal of `grant` for `client`; `None` when the grant acts for a
+/// business the citizen may no longer act for (removed, expired, disabled).
+/// Acting for a business, `sub` is the business's and `act` names the
+/// citizen (RFC 8693 §4.1: the party acting for the subject); the `business`
+/// claim is released by the `business` scope only, so a token narrowed
+/// without it keeps the business as subject but not its details.
+pub async fn principal(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    grant: &Grant,
+    account: &Account,
+) -> Result<Option<Principal>, OAuthError> {
+    let citizen = ctx.subjects.citizen(client, account);
+    let Some(business_id) = grant.business_id.as_deref() else {
+        return Ok(Some(Principal { subject: citizen, extra: Map::new() }));
+    };
+    let Some(membership) = acting_for(ctx.store, &account.id, business_id, ctx.now).await? else { return Ok(None) };
+    let mut extra = Map::new();
+    if grant.scopes.iter().any(|s| s == "business") {
+        extra.insert("business".into(), business_claim(&membership));
+    }
+    extra.insert("act".into(), json!({ "sub": citizen }));
+    Ok(Some(Principal { subject: ctx.subjects.business(client, &membership.business), extra }))
 }
 
 fn new_refresh_row(ctx: &Ctx<'_>, token: &str, grant: &Grant) -> RefreshToken {
@@ -127,12 +172,12 @@ async fn respond(
     ctx: &Ctx<'_>,
     client: &Client,
     grant: &Grant,
-    subject: &str,
+    who: &Principal,
     nonce: Option<&str>,
     extra: Map<String, Value>,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
-    let (at, idt) = sign_for(ctx, client, grant, subject, nonce, extra).await?;
+    let (at, idt) = sign_for(ctx, client, grant, who, nonce, extra).await?;
     Ok(token_response(ctx, grant, at, idt, refresh_token))
 }
 
@@ -142,11 +187,12 @@ async fn sign_for(
     ctx: &Ctx<'_>,
     client: &Client,
     grant: &Grant,
-    subject: &str,
+    who: &Principal,
     nonce: Option<&str>,
-    extra: Map<String, Value>,
+    mut extra: Map<String, Value>,
 ) -> Result<(String, Option<String>), OAuthError> {
     let alg = client_alg(&client.signing_alg);
+    let subject = who.subject.as_str();
     let at = access_token(
         ctx,
         alg,
@@ -157,8 +203,12 @@ async fn sign_for(
             grant_id: Some(&grant.id),
             sid: grant.sid.as_deref(),
             auth: Some((grant.auth_time, &grant.acr, &grant.amr)),
+            audience: None,
+            not_after: None,
+            extra: who.extra.clone(),
         },
     )?;
+    extra.extend(who.extra.clone());
     let idt = if grant.scopes.iter().any(|s| s == "openid") {
         Some(id_token(
             ctx,
@@ -203,6 +253,7 @@ fn token_response(
         scope: grant.scopes.join(" "),
         id_token,
         refresh_token,
+        issued_token_type: None,
     }
 }
 
@@ -252,7 +303,8 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
         c
     });
     let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
-    let (at, idt) = sign_for(ctx, client, &narrowed, &citizen.account.subject, None, extra).await?;
+    let Some(who) = principal(ctx, client, &narrowed, &citizen.account).await? else { return Err(invalid()) };
+    let (at, idt) = sign_for(ctx, client, &narrowed, &who, None, extra).await?;
     match ctx.store.rotate_refresh_token(&hash, &new_row, ctx.now).await? {
         // The grant as the rotation saw it, under its lock: revoked since the read above?
         Rotation::Rotated(g) if g.revoked_at.is_none() => {}
@@ -296,6 +348,9 @@ pub async fn client_credentials(ctx: &Ctx<'_>, client: &Client, params: &Params)
             grant_id: None,
             sid: None,
             auth: None,
+            audience: None,
+            not_after: None,
+            extra: Map::new(),
         },
     )?;
     Ok(TokenResponse {
@@ -305,20 +360,24 @@ pub async fn client_credentials(ctx: &Ctx<'_>, client: &Client, params: &Params)
         scope: scopes.join(" "),
         id_token: None,
         refresh_token: None,
+        issued_token_type: None,
     })
 }
 
-/// RFC 7662: a client sees only its own tokens; anything else is `active: false`.
+/// RFC 7662: a client sees only its own tokens, and access tokens meant for
+/// it (`aud`: the service a token exchange targeted checks what it is
+/// handed); anything else is `active: false`.
 pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<Value, OAuthError> {
     let token = require(params, "token")?;
     let inactive = json!({ "active": false });
     if token.matches('.').count() == 2 {
         return Ok(match check_access_token(ctx, token).await? {
-            Some(at) if at.str("client_id") == Some(&client.client_id) => {
+            Some(at) if at.str("client_id") == Some(&client.client_id) || at.str("aud") == Some(&client.client_id) => {
                 let mut out = Map::new();
                 out.insert("active".into(), json!(true));
                 out.insert("token_type".into(), json!("Bearer"));
-                for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "sid", "auth_time", "acr"] {
+                let keys = ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "sid", "auth_time", "acr"];
+                for k in keys.into_iter().chain(["business", "act"]) {
                     if let Some(v) = at.claims.get(k) {
                         out.insert(k.into(), v.clone());
                     }
@@ -336,20 +395,25 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
     if !live || grant.client_id != client.client_id {
         return Ok(inactive);
     }
-    let subject = match ctx.store.get_citizen(&grant.account_id).await? {
-        Some(c) if c.account.status == "active" => c.account.subject,
+    let account = match ctx.store.get_citizen(&grant.account_id).await? {
+        Some(c) if c.account.status == "active" => c.account,
         _ => return Ok(inactive),
     };
-    Ok(json!({
-        "active": true,
-        "token_type": "refresh_token",
-        "scope": grant.scopes.join(" "),
-        "client_id": grant.client_id,
-        "sub": subject,
-        "iss": ctx.issuer,
-        "exp": row.expires_at,
-        "iat": row.created_at,
-    }))
+    let Some(who) = principal(ctx, client, &grant, &account).await? else { return Ok(inactive) };
+    let mut out = who.extra;
+    for (k, v) in [
+        ("active", json!(true)),
+        ("token_type", json!("refresh_token")),
+        ("scope", json!(grant.scopes.join(" "))),
+        ("client_id", json!(grant.client_id)),
+        ("sub", json!(who.subject)),
+        ("iss", json!(ctx.issuer)),
+        ("exp", json!(row.expires_at)),
+        ("iat", json!(row.created_at)),
+    ] {
+        out.insert(k.into(), v);
+    }
+    Ok(Value::Object(out))
 }
 
 /// RFC 7009: revoking a refresh token revokes its family; revoking an access
@@ -392,6 +456,20 @@ pub async fn userinfo(ctx: &Ctx<'_>, token: &str) -> Result<Value, OAuthError> {
     let citizen = ctx.store.get_citizen(&grant.account_id).await?.ok_or_else(invalid)?;
     let request = grant.claims.as_deref().and_then(ClaimsRequest::from_stored);
     let mut claims = userinfo_claims(&citizen.profile, &scopes, request.as_ref());
-    claims.insert("sub".into(), json!(citizen.account.subject));
+    // The `sub` the token's audience knows: the client itself, or the
+    // service a token exchange targeted.
+    let audience = match at.str("aud") {
+        Some(aud) if aud != at.client.client_id => ctx.store.get_client(aud).await?.ok_or_else(invalid)?,
+        _ => at.client.clone(),
+    };
+    // The token's own scopes decide (a refresh may have narrowed them).
+    let narrowed = Grant { scopes, ..grant };
+    let who = principal(ctx, &audience, &narrowed, &citizen.account).await?.ok_or_else(invalid)?;
+    claims.extend(who.extra);
+    // An exchanged token names the whole chain of actors (RFC 8693 §4.1).
+    if let Some(act) = at.claims.get("act") {
+        claims.insert("act".into(), act.clone());
+    }
+    claims.insert("sub".into(), json!(who.subject));
     Ok(Value::Object(claims))
 }

@@ -7,8 +7,9 @@ use serde_json::{Map, Value, json};
 use crate::crypto::jwt::Alg;
 use crate::crypto::random_id;
 use crate::domain::keys::{KeyError, Keyring};
+use crate::domain::oidc::subjects::Subjects;
 use crate::domain::oidc::tokens::client_alg;
-use crate::store::{Client, LogoutNotice, Store, StoreError, Timestamp};
+use crate::store::{Account, Client, LogoutNotice, Store, StoreError, Timestamp};
 
 /// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -24,7 +25,9 @@ pub const MAX_BACKOFF: i64 = 3600;
 pub struct Hint {
     /// The client it was issued to (`aud`; `azp` when several audiences).
     pub client_id: String,
-    /// `sub`.
+    /// The citizen's `sub` as the client saw it: `act.sub` when the token was
+    /// issued to the citizen acting for a business (whose `sub` it carries,
+    /// RFC 8693 §4.1), otherwise `sub`.
     pub subject: String,
     /// `sid`, when the token had one.
     pub sid: Option<String>,
@@ -75,9 +78,13 @@ pub fn read_hint(keys: &Keyring, issuer: &str, token: &str) -> Option<Hint> {
         Value::Array(_) => claims.get("azp")?.as_str()?.to_owned(),
         _ => return None,
     };
+    let subject = match claims.get("act") {
+        Some(act) => act.get("sub")?.as_str()?,
+        None => claims.get("sub")?.as_str()?,
+    };
     Some(Hint {
         client_id,
-        subject: claims.get("sub")?.as_str()?.to_owned(),
+        subject: subject.to_owned(),
         sid: claims.get("sid").and_then(Value::as_str).map(str::to_owned),
     })
 }
@@ -155,30 +162,46 @@ pub struct FrontChannel {
     pub src: String,
 }
 
-/// End SSO session `sid` of `subject`: write a back-channel notice for each
-/// client the session signed into that registered an endpoint (in the same
-/// request, before the session is revoked, so no notice is lost), revoke the
-/// session and the grants made under it except `offline_access` ones (they
-/// are meant to outlive the browser session, OIDC Core §11; Back-Channel
-/// Logout §2.7 leaves refresh tokens to the OP's policy). Returns the
-/// front-channel iframes to show.
+/// End SSO session `sid` of account `account_id`: write a back-channel
+/// notice for each client the session signed into that registered an
+/// endpoint (in the same request, before the session is revoked, so no
+/// notice is lost), revoke the session and the grants made under it except
+/// `offline_access` ones (they are meant to outlive the browser session, OIDC
+/// Core §11; Back-Channel Logout §2.7 leaves refresh tokens to the OP's
+/// policy). Returns the front-channel iframes to show.
 pub async fn end_session(
     store: &dyn Store,
+    subjects: &Subjects,
     issuer: &str,
     now: Timestamp,
     sid: &str,
-    subject: &str,
+    account_id: &str,
+) -> Result<Vec<FrontChannel>, StoreError> {
+    let account = store.get_citizen(account_id).await?.map(|c| c.account);
+    end_one_session(store, subjects, issuer, now, sid, account.as_ref()).await
+}
+
+/// [`end_session`] with the account loaded (`None`: it is gone, so no
+/// notice can name it; the session still ends).
+async fn end_one_session(
+    store: &dyn Store,
+    subjects: &Subjects,
+    issuer: &str,
+    now: Timestamp,
+    sid: &str,
+    account: Option<&Account>,
 ) -> Result<Vec<FrontChannel>, StoreError> {
     let mut notices = Vec::new();
     let mut frames = Vec::new();
     for client_id in store.list_session_clients(sid).await? {
         let Some(client) = store.get_client(&client_id).await? else { continue };
-        if let Some(target) = &client.backchannel_logout_uri {
+        if let (Some(target), Some(account)) = (&client.backchannel_logout_uri, account) {
+            let subject = notice_subject(store, subjects, sid, &client, account).await?;
             notices.push(LogoutNotice {
                 id: random_id(),
                 client_id: client.client_id.clone(),
                 target_uri: target.clone(),
-                subject: subject.to_owned(),
+                subject,
                 sid: sid.to_owned(),
                 alg: client.signing_alg.clone(),
                 attempts: 0,
@@ -205,6 +228,26 @@ pub async fn end_session(
     Ok(frames)
 }
 
+/// Back-Channel Logout §2.4/§2.6: the `sub` of the notice, or `""` for a
+/// `sid`-only logout token. After a login acting for a business the client
+/// knows the session by the business's `sub`, which every staff member of the
+/// business shares: a service logging out by `sub` would sign all of them
+/// out, so only `sid` is sent (§2.4 asks for `sub` or `sid`). Otherwise the
+/// citizen's `sub` at this client (OIDC Core §8: pairwise clients have their
+/// own).
+async fn notice_subject(
+    store: &dyn Store,
+    subjects: &Subjects,
+    sid: &str,
+    client: &Client,
+    account: &Account,
+) -> Result<String, StoreError> {
+    if store.session_business(sid, &client.client_id).await?.is_some() {
+        return Ok(String::new());
+    }
+    Ok(subjects.citizen(client, account))
+}
+
 /// End every live SSO session of an account (its owner signed out
 /// everywhere, an admin disabled it, or its password changed): each as
 /// [`end_session`] (back-channel notices included), then every grant of the
@@ -214,16 +257,17 @@ pub async fn end_session(
 /// how many sessions ended.
 pub async fn end_account_sessions(
     store: &dyn Store,
+    subjects: &Subjects,
     issuer: &str,
     now: Timestamp,
     account_id: &str,
-    subject: &str,
     keep: Option<&str>,
 ) -> Result<usize, StoreError> {
     let sids = store.live_account_sessions(account_id, now).await?;
+    let account = store.get_citizen(account_id).await?.map(|c| c.account);
     let mut ended = 0;
     for s in sids.iter().filter(|s| Some(s.sid.as_str()) != keep) {
-        end_session(store, issuer, now, &s.sid, subject).await?;
+        end_one_session(store, subjects, issuer, now, &s.sid, account.as_ref()).await?;
         ended += 1;
     }
     store.revoke_account_grants(account_id, now).await?;
@@ -231,11 +275,15 @@ pub async fn end_account_sessions(
 }
 
 /// The logout token for one notice (Back-Channel Logout §2.4): `typ`
-/// `logout+jwt` (§2.4, RFC 8725 §3.11), the client's ID token algorithm, no nonce.
+/// `logout+jwt` (§2.4, RFC 8725 §3.11), the client's ID token algorithm, no
+/// nonce; `sid` always, `sub` unless the notice's subject is empty.
 pub fn logout_token(keys: &Keyring, issuer: &str, now: Timestamp, n: &LogoutNotice) -> Result<String, KeyError> {
     let mut c = Map::new();
     c.insert("iss".into(), json!(issuer));
-    c.insert("sub".into(), json!(n.subject));
+    // An empty subject is a `sid`-only token (a login acting for a business).
+    if !n.subject.is_empty() {
+        c.insert("sub".into(), json!(n.subject));
+    }
     c.insert("aud".into(), json!(n.client_id));
     c.insert("iat".into(), json!(now));
     c.insert("exp".into(), json!(now + LOGOUT_TOKEN_TTL));
@@ -269,6 +317,43 @@ mod tests {
         assert_eq!(next_attempt(5, 0, 10), Some(26));
         assert_eq!(next_attempt(40, 0, 10), Some(10 + MAX_BACKOFF));
         assert_eq!(next_attempt(40, 0, RETRY_FOR), None);
+    }
+
+    /// Back-Channel Logout §2.4: `sub` or `sid`; a notice without a subject
+    /// (a login acting for a business) carries `sid` only.
+    #[tokio::test]
+    async fn an_empty_subject_makes_a_sid_only_logout_token() {
+        use base64::Engine as _;
+        let store = crate::store::connect("sqlite::memory:", 1).await.expect("store");
+        let kek =
+            crate::crypto::kek::Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([9u8; 32]), "test")
+                .expect("kek");
+        let keys = Keyring::open(store.as_ref(), kek, 1_000).await.expect("keys");
+        let notice = |subject: &str| LogoutNotice {
+            id: "n-1".into(),
+            client_id: "c-1".into(),
+            target_uri: "https://rp.example.vn/bc".into(),
+            subject: subject.into(),
+            sid: "sid-1".into(),
+            alg: "RS256".into(),
+            attempts: 0,
+            next_attempt_at: 1_000,
+            lease_until: None,
+            delivered_at: None,
+            given_up_at: None,
+            last_error: None,
+            created_at: 1_000,
+        };
+        let claims = |n: &LogoutNotice| {
+            let token = logout_token(&keys, "https://id.motcua.test", 1_000, n).expect("signed");
+            keys.verify(&token).expect("verifies").1
+        };
+        let citizen = claims(&notice("sub-1"));
+        assert_eq!((citizen["sub"].as_str(), citizen["sid"].as_str()), (Some("sub-1"), Some("sid-1")));
+        let business = claims(&notice(""));
+        assert!(business.get("sub").is_none(), "{business:?}");
+        assert_eq!(business["sid"], "sid-1");
+        assert!(business["events"][BACKCHANNEL_EVENT].is_object());
     }
 
     #[test]

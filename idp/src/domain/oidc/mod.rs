@@ -5,8 +5,10 @@ pub mod authorize;
 pub mod claims;
 pub mod client_auth;
 pub mod error;
+pub mod exchange;
 pub mod grants;
 pub mod logout;
+pub mod subjects;
 pub mod tokens;
 
 use std::collections::BTreeMap;
@@ -35,7 +37,10 @@ impl Params {
 
 /// Scopes Motcua understands.
 pub const SUPPORTED_SCOPES: &[&str] =
-    &["openid", "profile", "email", "phone", "address", "offline_access", "national_id"];
+    &["openid", "profile", "email", "phone", "address", "offline_access", "national_id", "business"];
+
+/// RFC 8693 §2.1: the token-exchange grant type.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// Split a space-delimited scope string, dropping duplicates, keeping order.
 pub fn split_scopes(s: &str) -> Vec<String> {

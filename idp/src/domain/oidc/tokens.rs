@@ -4,11 +4,13 @@
 use serde_json::{Map, Value, json};
 
 use super::OAuthError;
+use super::subjects::Subjects;
 use crate::cache::Cache;
 use crate::crypto::jwt::Alg;
 use crate::crypto::random_id;
+use crate::domain::businesses::acting_for;
 use crate::domain::keys::Keyring;
-use crate::store::{Store, Timestamp};
+use crate::store::{Client, Store, Timestamp};
 
 /// Token lifetimes in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +33,8 @@ pub struct Ctx<'a> {
     pub cache: &'a dyn Cache,
     /// Signing keys.
     pub keys: &'a Keyring,
+    /// Subject identifiers (public or pairwise).
+    pub subjects: &'a Subjects,
     /// Our issuer URL.
     pub issuer: &'a str,
     /// Lifetimes.
@@ -58,19 +62,26 @@ pub struct AccessTokenFor<'a> {
     pub sid: Option<&'a str>,
     /// Authentication time, context and methods (user tokens).
     pub auth: Option<(Timestamp, &'a str, &'a [String])>,
+    /// `aud` when it is not the client itself (token exchange: the target service).
+    pub audience: Option<&'a str>,
+    /// An expiry earlier than the usual lifetime (token exchange: never past the subject token's).
+    pub not_after: Option<Timestamp>,
+    /// Further claims: `business` and `act` when the citizen acts for a business.
+    pub extra: Map<String, Value>,
 }
 
 /// Sign an RFC 9068 access token. Returns the token.
 pub fn access_token(ctx: &Ctx<'_>, alg: Alg, t: &AccessTokenFor<'_>) -> Result<String, OAuthError> {
-    let mut c = Map::new();
+    let mut c = t.extra.clone();
     c.insert("iss".into(), json!(ctx.issuer));
     c.insert("sub".into(), json!(t.subject));
     // RFC 9068 §3: `aud` names the resource. Motcua's tokens are for the
     // client's own back end (and our UserInfo endpoint, which checks `iss`).
-    c.insert("aud".into(), json!(t.client_id));
+    c.insert("aud".into(), json!(t.audience.unwrap_or(t.client_id)));
     c.insert("client_id".into(), json!(t.client_id));
     c.insert("iat".into(), json!(ctx.now));
-    c.insert("exp".into(), json!(ctx.now + ctx.ttl.access_token));
+    let exp = ctx.now + ctx.ttl.access_token;
+    c.insert("exp".into(), json!(t.not_after.map_or(exp, |n| n.min(exp))));
     c.insert("jti".into(), json!(random_id()));
     c.insert("scope".into(), json!(t.scopes.join(" ")));
     if let Some(g) = t.grant_id {
@@ -150,6 +161,8 @@ pub fn half_hash(alg: Alg, token: &str) -> String {
 pub struct LiveAccessToken {
     /// All claims.
     pub claims: Map<String, Value>,
+    /// The client it was issued to (`client_id`), active.
+    pub client: Client,
 }
 
 impl LiveAccessToken {
@@ -164,19 +177,21 @@ impl LiveAccessToken {
 }
 
 /// Verify an access token and check it is still live: our signature, `typ`
-/// at+jwt, our issuer, not expired, not revoked, grant and client still valid.
+/// at+jwt, our issuer, not expired, not revoked, grant and client still
+/// valid (for an exchanged token also the grant's own client and the
+/// audience service).
 pub async fn check_access_token(ctx: &Ctx<'_>, token: &str) -> Result<Option<LiveAccessToken>, OAuthError> {
     let Some((typ, claims)) = ctx.keys.verify(token) else { return Ok(None) };
-    let live = LiveAccessToken { claims };
-    let exp = live.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-    if typ.as_deref() != Some("at+jwt") || live.str("iss") != Some(ctx.issuer) || exp <= ctx.now {
+    let str_claim = |name: &str| claims.get(name).and_then(Value::as_str);
+    let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+    if typ.as_deref() != Some("at+jwt") || str_claim("iss") != Some(ctx.issuer) || exp <= ctx.now {
         return Ok(None);
     }
-    let Some(jti) = live.str("jti") else { return Ok(None) };
+    let Some(jti) = str_claim("jti") else { return Ok(None) };
     if ctx.store.is_jti_revoked(jti).await? {
         return Ok(None);
     }
-    if let Some(gid) = live.str("gid") {
+    if let Some(gid) = str_claim("gid") {
         match ctx.store.get_grant(gid).await? {
             Some(g) if g.revoked_at.is_none() && g.expires_at > ctx.now => {
                 // A disabled account's tokens stop working at once.
@@ -184,13 +199,42 @@ pub async fn check_access_token(ctx: &Ctx<'_>, token: &str) -> Result<Option<Liv
                     Some(c) if c.account.status == "active" => {}
                     _ => return Ok(None),
                 }
+                // So do those of a citizen who may no longer act for the
+                // business: removal revokes the grant, but an authorisation
+                // that ran out (or a business disabled) ends without a write.
+                if let Some(business_id) = &g.business_id
+                    && acting_for(ctx.store, &g.account_id, business_id, ctx.now).await?.is_none()
+                {
+                    return Ok(None);
+                }
+                // An exchanged token's `client_id` is the requester, not the
+                // grant's client: disabling that client must still end every
+                // token derived from its grant.
+                if str_claim("client_id") != Some(g.client_id.as_str())
+                    && !client_active(ctx.store, &g.client_id).await?
+                {
+                    return Ok(None);
+                }
             }
             _ => return Ok(None),
         }
     }
-    let Some(client_id) = live.str("client_id") else { return Ok(None) };
+    let Some(client_id) = str_claim("client_id") else { return Ok(None) };
+    // An exchanged token is for another service (`aud`): a disabled one is
+    // handed nothing that still works.
+    if let Some(aud) = str_claim("aud")
+        && aud != client_id
+        && !client_active(ctx.store, aud).await?
+    {
+        return Ok(None);
+    }
     match ctx.store.get_client(client_id).await? {
-        Some(c) if c.status == "active" => Ok(Some(live)),
+        Some(client) if client.status == "active" => Ok(Some(LiveAccessToken { claims, client })),
         _ => Ok(None),
     }
+}
+
+/// Whether `client_id` names an active client.
+async fn client_active(store: &dyn Store, client_id: &str) -> Result<bool, crate::store::StoreError> {
+    Ok(store.get_client(client_id).await?.is_some_and(|c| c.status == "active"))
 }

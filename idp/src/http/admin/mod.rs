@@ -4,6 +4,9 @@
 //! call `domain`, shape the view.
 
 mod audit;
+mod businesses;
+#[cfg(test)]
+mod businesses_tests;
 mod error;
 mod extract;
 mod keys;
@@ -50,6 +53,7 @@ pub fn router(app: App) -> Router {
         .merge(keys::router())
         .merge(audit::routes())
         .merge(tokens::routes())
+        .merge(businesses::routes())
         .fallback(|| async { AdminError::NotFound("no such admin API endpoint".into()) })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -85,6 +89,14 @@ pub struct ClientView {
     backchannel_logout_uri: Option<String>,
     /// Front-channel logout page, if registered.
     frontchannel_logout_uri: Option<String>,
+    /// `public` or `pairwise`.
+    subject_type: String,
+    /// The host pairwise subjects are computed over.
+    sector_identifier: Option<String>,
+    /// Where the sector's redirect URIs were read from.
+    sector_identifier_uri: Option<String>,
+    /// With the `business` scope, the citizen may act as themself.
+    business_self_allowed: bool,
 }
 
 impl From<Client> for ClientView {
@@ -113,6 +125,10 @@ impl From<Client> for ClientView {
             minimum_acr,
             backchannel_logout_uri,
             frontchannel_logout_uri,
+            subject_type,
+            sector_identifier,
+            sector_identifier_uri,
+            business_self_allowed,
         } = c;
         Self {
             client_id,
@@ -136,6 +152,10 @@ impl From<Client> for ClientView {
             minimum_acr,
             backchannel_logout_uri,
             frontchannel_logout_uri,
+            subject_type,
+            sector_identifier,
+            sector_identifier_uri,
+            business_self_allowed,
         }
     }
 }
@@ -219,7 +239,7 @@ async fn register_client(
             let org_id = org.map(|o| o.id).unwrap_or_default();
             admin.require_organisation(&org_id, &format!("organisation {:?}", input.organisation))?;
         }
-        Ok(clients::register(app.store.as_ref(), app.clock.now(), input).await?)
+        Ok(clients::register(app.store.as_ref(), &app.http, app.clock.now(), input).await?)
     }
     .await;
     let target = result.as_ref().ok().map(|(c, _)| c.client_id.clone());
@@ -295,7 +315,7 @@ async fn update_client(
         admin.client_in_scope(&app, Action::ManageClients, &client_id).await?;
         let AdminJson(change) = body?;
         detail = Some(json!({ "fields": change.field_names() }));
-        Ok(clients::update(app.store.as_ref(), app.clock.now(), &client_id, change).await?)
+        Ok(clients::update(app.store.as_ref(), &app.http, app.clock.now(), &client_id, change).await?)
     }
     .await;
     let (client, secret) = admin.audited(&app, "client.update", Some(&client_id), detail, result).await?;
@@ -473,10 +493,10 @@ async fn disable_account(app: &AppState, admin: &Admin, account_id: &str) -> Res
     // and every grant (refresh tokens included) ends.
     let sessions = crate::domain::oidc::logout::end_account_sessions(
         app.store.as_ref(),
+        &app.subjects,
         &app.config.issuer,
         now,
         account_id,
-        &citizen.account.subject,
         None,
     )
     .await?;

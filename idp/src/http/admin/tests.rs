@@ -22,14 +22,14 @@ use crate::domain::keys::Keyring;
 use crate::pages::Pages;
 use crate::store::{AdminToken, SsoSession};
 
-const NOW: i64 = 1_760_000_000;
+pub(super) const NOW: i64 = 1_760_000_000;
 
-struct Harness {
-    app: App,
-    token: String,
+pub(super) struct Harness {
+    pub(super) app: App,
+    pub(super) token: String,
 }
 
-async fn harness() -> Harness {
+pub(super) async fn harness() -> Harness {
     let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
     let kek = Kek::from_base64(&base64_zero_key(), "test").unwrap();
     let keys = Keyring::open(store.as_ref(), kek, NOW).await.unwrap();
@@ -40,6 +40,7 @@ async fn harness() -> Harness {
         notifier: Arc::new(crate::cache::NoopNotifier),
         clock: Arc::new(FixedClock::new(NOW)),
         keys: Arc::new(keys),
+        subjects: Arc::new(crate::domain::oidc::subjects::Subjects::with_key(vec![7; 32])),
         pages: Arc::new(Pages::new().unwrap()),
         passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
         http: crate::app::HttpJwks::new(false),
@@ -57,11 +58,17 @@ fn base64_zero_key() -> String {
 }
 
 impl Harness {
-    async fn call(&self, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    pub(super) async fn call(&self, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
         self.call_as(Some(&self.token), method, uri, body).await
     }
 
-    async fn call_as(&self, token: Option<&str>, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    pub(super) async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        uri: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));

@@ -45,6 +45,7 @@ async fn app() -> App {
         notifier: Arc::new(crate::cache::NoopNotifier),
         clock: Arc::new(clock),
         keys: Arc::new(keys),
+        subjects: Arc::new(crate::domain::oidc::subjects::Subjects::with_key(vec![7; 32])),
         pages: Arc::new(Pages::new().unwrap()),
         passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
         http: crate::app::HttpJwks::new(false),
@@ -265,7 +266,7 @@ async fn step_up_from_a_password_session_gives_loa2() {
         redirect_uris: vec!["https://rp.example.vn/cb".into()],
         ..Default::default()
     };
-    let (client, secret) = crate::domain::clients::register(store, now, input).await.unwrap();
+    let (client, secret) = crate::domain::clients::register(store, &app.http, now, input).await.unwrap();
     let signup = crate::domain::accounts::SignUp {
         national_id: "001099054321".into(),
         national_id_verified: false,

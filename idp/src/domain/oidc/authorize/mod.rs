@@ -13,6 +13,10 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::domain::keys::Keyring;
 use crate::store::{Client, Consent, Store, Timestamp};
 
+mod business;
+
+pub use business::{Acting, BusinessChoice};
+
 /// How the code (or error) travels back to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ResponseMode {
@@ -66,6 +70,10 @@ pub struct AuthorizationRequest {
     /// claim asking for LoA2 (see [`required_acr`]).
     #[serde(default = "loa1")]
     pub required_acr: String,
+    /// `business_hint`: the tax code (canonical form) of the business to
+    /// preselect on the chooser page; kept only with the `business` scope.
+    #[serde(default)]
+    pub business_hint: Option<String>,
 }
 
 /// `required_acr` of requests saved before it existed.
@@ -94,6 +102,11 @@ impl AuthorizationRequest {
     /// Whether `prompt` contains `value`.
     pub fn has_prompt(&self, value: &str) -> bool {
         self.prompt.iter().any(|p| p == value)
+    }
+
+    /// Whether the citizen must say whom they act for (the `business` scope).
+    pub fn wants_business(&self) -> bool {
+        self.scopes.iter().any(|s| s == "business")
     }
 
     /// The scopes a consent must cover: requested scopes plus those owning
@@ -293,6 +306,14 @@ pub async fn validate(
     };
     let acr_values = split_scopes(params.get("acr_values").unwrap_or_default());
     let required_acr = required_acr(&client.minimum_acr, &acr_values, claims.as_ref());
+    // Without the business scope nothing about businesses is looked at.
+    let business_hint = match params.get("business_hint").filter(|_| scopes.iter().any(|s| s == "business")) {
+        None => None,
+        Some(h) => match crate::domain::businesses::check_tax_code(h) {
+            Ok(code) => Some(code),
+            Err(_) => return fail(&return_to, E::InvalidRequest, "business_hint must be a valid tax code"),
+        },
+    };
     let request = AuthorizationRequest {
         client_id: client.client_id.clone(),
         return_to,
@@ -307,12 +328,15 @@ pub async fn validate(
         acr_values,
         claims,
         required_acr,
+        business_hint,
     };
     Ok((request, client))
 }
 
-/// The `sub` of an ID token we issued to `client_id`; expiry is ignored
-/// (OIDC Core §3.1.2.1: the hint may be expired).
+/// The citizen an ID token we issued to `client_id` names; expiry is ignored
+/// (OIDC Core §3.1.2.1: the hint may be expired). A token with an `act`
+/// claim was issued to the citizen acting for a business, whose `sub` it
+/// carries: the citizen is the actor, `act.sub` (RFC 8693 §4.1).
 fn id_token_hint_subject(keys: &Keyring, issuer: &str, client_id: &str, token: &str) -> Option<String> {
     let (typ, claims) = keys.verify(token)?;
     // Only an ID token, never one of our access tokens (typ at+jwt), is a hint.
@@ -324,7 +348,14 @@ fn id_token_hint_subject(keys: &Keyring, issuer: &str, client_id: &str, token: &
         serde_json::Value::Array(a) => a.iter().any(|v| v == client_id),
         _ => false,
     };
-    (claims.get("iss")? == issuer && aud_ok).then(|| claims.get("sub")?.as_str().map(str::to_owned))?
+    if claims.get("iss")? != issuer || !aud_ok {
+        return None;
+    }
+    let sub = match claims.get("act") {
+        Some(act) => act.get("sub")?,
+        None => claims.get("sub")?,
+    };
+    sub.as_str().map(str::to_owned)
 }
 
 /// Who is signed in, as the decision needs it.
@@ -352,26 +383,39 @@ pub enum Step {
     /// Show the step-up page: the session is weaker than the request needs
     /// and the account has a passkey to reach it.
     StepUp,
+    /// Show the business chooser: whom the citizen acts for.
+    ChooseBusiness,
     /// Show the consent page.
     Consent,
-    /// Issue the code.
-    Issue,
+    /// Issue the code, the citizen acting as this.
+    Issue(Acting),
     /// Send this error to the client.
     Fail(OAuthError),
 }
 
-/// Decide the next step. `fresh_login` / `consent_shown` say whether this
-/// pending request already went through the login / consent page;
-/// `has_passkey` whether the signed-in account could step up to LoA2.
+/// How far one pending request got, and what else the decision needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The citizen signed in during this request (satisfies prompt=login, max_age).
+    pub fresh_login: bool,
+    /// The consent page was answered during this request.
+    pub consent_shown: bool,
+    /// The signed-in account could step up to LoA2 (it has a passkey).
+    pub has_passkey: bool,
+    /// The business step's inputs.
+    pub business: BusinessChoice,
+}
+
+/// Decide the next step: login, step-up, business chooser, consent, in that
+/// order, then issue.
 pub fn decide(
     req: &AuthorizationRequest,
     who: Option<&SignedIn>,
     consent: Option<&Consent>,
-    fresh_login: bool,
-    consent_shown: bool,
-    has_passkey: bool,
+    progress: &Progress,
     now: Timestamp,
 ) -> Step {
+    let Progress { fresh_login, consent_shown, has_passkey, .. } = *progress;
     let authenticated = who.is_some_and(|w| {
         let forced = (req.has_prompt("login") || req.has_prompt("select_account")) && !fresh_login;
         // OIDC Core §3.1.2.1: max_age bounds the age of the authentication.
@@ -413,14 +457,22 @@ pub fn decide(
     let wanted = req.consent_scopes();
     let covered = consent.is_some_and(|c| wanted.iter().all(|s| c.scopes.contains(s)));
     let needs_consent = (!covered || req.has_prompt("consent")) && !consent_shown;
-    if needs_consent {
-        return if req.has_prompt("none") {
-            Step::Fail(OAuthError::new(E::ConsentRequired, "the citizen has not consented to this client"))
-        } else {
-            Step::Consent
-        };
+    // With prompt=none consent is judged before the business step, so
+    // `consent_required` versus `interaction_required` says nothing about
+    // the citizen's businesses (OIDC Core §3.1.2.6).
+    if needs_consent && req.has_prompt("none") {
+        return Step::Fail(OAuthError::new(E::ConsentRequired, "the citizen has not consented to this client"));
     }
-    Step::Issue
+    // After sign-in and step-up, before the consent page: it names the
+    // business the service will learn about.
+    let acting = match business::acting(req, &progress.business) {
+        Ok(a) => a,
+        Err(step) => return step,
+    };
+    if needs_consent {
+        return Step::Consent;
+    }
+    Step::Issue(acting)
 }
 
 /// What an authorization code stands for, kept in the cache for `code_ttl`.
@@ -448,6 +500,9 @@ pub struct CodeGrant {
     pub acr: String,
     /// Methods.
     pub amr: Vec<String>,
+    /// The business the citizen acts for (internal id), if any.
+    #[serde(default)]
+    pub business_id: Option<String>,
 }
 
 /// Cache key of a code: its hash, so a cache dump does not hold usable codes.
@@ -460,12 +515,14 @@ pub fn code_used_key(code: &str) -> String {
     format!("code-used:{}", sha256_hex(code.as_bytes()))
 }
 
-/// Issue a single-use authorization code and record that the session signed into the client.
+/// Issue a single-use authorization code, the citizen acting as `acting`,
+/// and record that the session signed into the client.
 pub async fn issue_code(
     store: &dyn Store,
     cache: &dyn Cache,
     req: &AuthorizationRequest,
     who: &SignedIn,
+    acting: &Acting,
     now: Timestamp,
     ttl: i64,
 ) -> Result<String, OAuthError> {
@@ -482,6 +539,7 @@ pub async fn issue_code(
         auth_time: who.auth_time,
         acr: who.acr.clone(),
         amr: who.amr.clone(),
+        business_id: acting.business_id().map(str::to_owned),
     };
     let bytes = serde_json::to_vec(&grant).map_err(OAuthError::internal)?;
     cache.put(&code_key(&code), &bytes, Duration::from_secs(ttl as u64)).await?;
