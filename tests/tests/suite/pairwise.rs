@@ -167,3 +167,39 @@ fn registration_checks_the_sector_document_and_the_subject_type_stays() {
     let shown = String::from_utf8_lossy(&idp.admin(&["client", "show", &id]).stdout).into_owned();
     assert!(shown.contains("pairwise") && shown.contains(&doc), "{shown}");
 }
+
+#[test]
+fn another_organisations_sector_needs_a_document_on_its_host() {
+    let idp = Idp::start();
+    let [pa, pb] = free_ports();
+    // Organisation A's service: no document, its redirect host 127.0.0.1 is its sector.
+    let a = register(&idp, &format!("http://127.0.0.1:{pa}/cb"), &["--subject-type", "pairwise"]);
+    assert_eq!(a.view["sector_identifier"], "127.0.0.1");
+    idp.admin_json(&["org", "create", "--code", "bo-tai-chinh", "--name", "Bộ Tài chính", "--kind", "ministry"]);
+    let b_uri = format!("http://127.0.0.1:{pb}/cb");
+    let register_b = |extra: &[&str]| {
+        let mut args = vec!["client", "register", "--name", "Thuế", "--org", "bo-tai-chinh", "--type", "confidential"];
+        args.extend_from_slice(&["--redirect-uri", &b_uri, "--subject-type", "pairwise"]);
+        args.extend_from_slice(extra);
+        idp.admin(&args)
+    };
+
+    // OIDC Core §8.1: organisation B naming a redirect URI on A's sector host proves nothing.
+    let refused = register_b(&[]);
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(1), "stderr {err:?}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "not one line: {err:?}");
+    assert!(
+        lines[0].contains("the sector 127.0.0.1 is already used by another organisation's services")
+            && lines[0].contains("sector_identifier_uri"),
+        "{err}"
+    );
+
+    // A document on that host listing B's redirect URI is the proof of control.
+    let doc = serve_document(json!([b_uri]).to_string());
+    let ok = register_b(&["--sector-identifier-uri", &doc, "--json"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let view: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(view["client"]["sector_identifier"], "127.0.0.1", "{view}");
+}

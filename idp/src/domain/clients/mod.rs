@@ -211,6 +211,13 @@ pub enum ClientError {
         /// The redirect URI it lacks.
         redirect_uri: String,
     },
+    /// 400 `invalid_request`: OIDC Core §8.1: a pairwise client without a sector
+    /// document would share, through its redirect host, a sector another
+    /// organisation's clients use.
+    #[error(
+        "the sector {0} is already used by another organisation's services; register with a sector_identifier_uri on {0} listing your redirect URIs"
+    )]
+    SectorTaken(String),
     /// 400 `invalid_request`: an update tried to change `subject_type`.
     #[error(
         "subject_type cannot change from {from} to {to}: every sub the service holds would change (register a new client instead)"
@@ -255,7 +262,8 @@ pub enum ClientError {
 
 /// Validate and store a new client. Returns the stored client and, for
 /// secret-based auth methods, the secret (shown once, never stored).
-/// `fetcher` reads a pairwise client's `sector_identifier_uri`.
+/// `fetcher` reads a pairwise client's `sector_identifier_uri`; without one,
+/// the sector (the redirect host) must not be another organisation's.
 pub async fn register(
     store: &dyn Store,
     fetcher: &dyn DocumentFetcher,
@@ -268,6 +276,7 @@ pub async fn register(
     };
     let (client, secret) = validate::build_client(input, &org.id, now)?;
     sector::verify_document(fetcher, &client).await?;
+    sector::check_sector_owner(store, &client).await?;
     store.create_client(&client).await?;
     Ok((client, secret))
 }

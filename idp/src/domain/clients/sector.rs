@@ -6,13 +6,16 @@
 //! citizen, so a sector document is how several services of one agency on
 //! different hosts share subjects; it must list every redirect URI of the
 //! client, which stops a client from claiming a sector it does not control.
+//! A sector taken from a redirect host is proven by nothing, so it is only
+//! accepted while no other organisation's client uses that sector
+//! ([`check_sector_owner`]).
 
 use serde_json::Value;
 use url::Url;
 
 use super::ClientError;
 use super::validate::check_uri;
-use crate::store::Client;
+use crate::store::{Client, Store};
 
 /// `public`: one `sub` per citizen for every client.
 pub const PUBLIC: &str = "public";
@@ -108,6 +111,32 @@ pub(super) async fn verify_document(fetcher: &dyn DocumentFetcher, client: &Clie
     let text =
         fetcher.fetch_document(uri).await.map_err(|reason| ClientError::SectorFetch { uri: uri.clone(), reason })?;
     check_document(uri, &text, &client.redirect_uris)
+}
+
+/// OIDC Core §8.1 (unlinkability): a sector taken from the redirect host,
+/// without a document, proves nothing — codes never need to reach that host
+/// for the client to hold the sector's `sub` values (a token exchange gives
+/// them). So an organisation may not take, that way, a sector another
+/// organisation's clients already use; with a `sector_identifier_uri` on the
+/// sector host, the fetched document (checked by [`verify_document`]) is the
+/// proof of control. Registration is rare: listing every client is fine.
+pub(super) async fn check_sector_owner(store: &dyn Store, client: &Client) -> Result<(), ClientError> {
+    let Some(sector) = &client.sector_identifier else {
+        return Ok(());
+    };
+    if client.sector_identifier_uri.is_some() {
+        return Ok(());
+    }
+    let others = store.list_clients(None).await?;
+    let taken = others.iter().any(|c| {
+        c.organisation_id != client.organisation_id
+            && c.client_id != client.client_id
+            && c.sector_identifier.as_ref() == Some(sector)
+    });
+    if taken {
+        return Err(ClientError::SectorTaken(sector.clone()));
+    }
+    Ok(())
 }
 
 /// The document must be a JSON array of strings containing every redirect

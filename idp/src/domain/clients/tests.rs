@@ -425,3 +425,56 @@ fn an_update_cannot_change_the_subjects() {
     assert_eq!(with_doc.sector_identifier_uri.as_deref(), Some("https://a.example.vn/sector.json"));
     assert!(with_doc.business_self_allowed);
 }
+
+/// A store with two organisations, `moh` (health) and `mof` (finance).
+async fn two_organisations() -> std::sync::Arc<dyn Store> {
+    let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+    for code in ["moh", "mof"] {
+        let input = NewOrganisation { code: code.into(), name: format!("Bộ {code}"), kind: "ministry".into() };
+        create_organisation(store.as_ref(), 0, input).await.unwrap();
+    }
+    store
+}
+
+#[tokio::test]
+async fn a_redirect_host_sector_of_another_organisation_needs_a_document() {
+    let store = two_organisations().await;
+    let s = store.as_ref();
+    let health_doc = "https://health.gov.vn/sector.json";
+    let fetcher = FakeFetcher(vec![
+        (health_doc, Ok(r#"["https://health.gov.vn/finance-cb"]"#)),
+        (SECTOR_URI, Ok(r#"["https://health.gov.vn/own-doc-cb"]"#)),
+    ]);
+    let reg = |org: &str, input: NewClient| {
+        let input = NewClient { organisation: org.into(), ..input };
+        register(s, &fetcher, 1_000, input)
+    };
+    let (health, _) = reg("moh", pairwise(None, &["https://health.gov.vn/cb"])).await.unwrap();
+    assert_eq!(health.sector_identifier.as_deref(), Some("health.gov.vn"));
+    // Another service of the same organisation shares its sector freely.
+    assert!(reg("moh", pairwise(None, &["https://health.gov.vn/other"])).await.is_ok());
+
+    // OIDC Core §8.1: finance may not take health's sector by naming a redirect URI there.
+    let err = reg("mof", pairwise(None, &["https://health.gov.vn/finance-cb"])).await.unwrap_err();
+    assert!(matches!(&err, ClientError::SectorTaken(h) if h == "health.gov.vn"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "the sector health.gov.vn is already used by another organisation's services; \
+         register with a sector_identifier_uri on health.gov.vn listing your redirect URIs"
+    );
+    // A document on the sector host listing the redirect URIs proves control.
+    let (shared, _) = reg("mof", pairwise(Some(health_doc), &["https://health.gov.vn/finance-cb"])).await.unwrap();
+    assert_eq!(shared.sector_identifier.as_deref(), Some("health.gov.vn"));
+    // A document on another host gives another sector, whatever the redirect host.
+    let (own, _) = reg("mof", pairwise(Some(SECTOR_URI), &["https://health.gov.vn/own-doc-cb"])).await.unwrap();
+    assert_eq!(own.sector_identifier.as_deref(), Some("sector.health.gov.vn"));
+    // Public clients have no sector; a fresh host is nobody's yet.
+    assert!(
+        reg("mof", NewClient { redirect_uris: vec!["https://health.gov.vn/p".into()], ..confidential() }).await.is_ok()
+    );
+    assert!(reg("mof", pairwise(None, &["https://tax.mof.gov.vn/cb"])).await.is_ok());
+    // Once two organisations share the sector, an unproven claim is refused to either: the
+    // finance client could as well be the rightful one.
+    let err = reg("moh", pairwise(None, &["https://health.gov.vn/third"])).await.unwrap_err();
+    assert!(matches!(err, ClientError::SectorTaken(_)), "{err}");
+}

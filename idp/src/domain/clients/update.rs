@@ -106,6 +106,8 @@ pub async fn update(
         return Err(ClientError::EmptyUpdate);
     }
     let current = get(store, client_id).await?;
+    // `apply` refuses any change of sector, so the sector stays the one
+    // `register` checked against other organisations' (`check_sector_owner`).
     let (updated, secret) = apply(&current, change, now)?;
     if updated.redirect_uris != current.redirect_uris || updated.sector_identifier_uri != current.sector_identifier_uri
     {
