@@ -273,7 +273,7 @@ fn field_of(e: &BusinessError) -> &'static str {
         BusinessError::TaxCode(_) | BusinessError::TaxCodeTaken => "tax_code",
         BusinessError::InvalidName => "name",
         BusinessError::InvalidAddress => "address",
-        BusinessError::NoSuchCitizen | BusinessError::AlreadyMember => "national_id",
+        BusinessError::NoSuchCitizen | BusinessError::AlreadyMember | BusinessError::MemberUnverified => "national_id",
         BusinessError::InvalidRole => "role",
         BusinessError::InvalidExpiry => "expires",
         _ => "",
@@ -283,7 +283,7 @@ fn field_of(e: &BusinessError) -> &'static str {
 /// The status of the page that shows a refusal.
 fn status_of(e: &BusinessError) -> StatusCode {
     match e {
-        BusinessError::NotALegalRepresentative => StatusCode::FORBIDDEN,
+        BusinessError::NotALegalRepresentative | BusinessError::SelfUnverified => StatusCode::FORBIDDEN,
         BusinessError::NotFound | BusinessError::NotAMember | BusinessError::NotInvited => StatusCode::NOT_FOUND,
         BusinessError::TaxCodeTaken
         | BusinessError::AlreadyMember
@@ -393,7 +393,7 @@ async fn register(
     let input = NewBusiness { tax_code: form.tax_code, name: form.name, address: Some(form.address) };
     let result = businesses::create(app.store.as_ref(), app.clock.now(), input, Actor::Citizen(&who.account_id))
         .await
-        .map(|b| json!({ "verified": b.verified }));
+        .map(|r| json!({ "verified": r.business.verified }));
     let change = Change { page: &page, session: &session, who, ip: ip.to_string() };
     let (to, form) = ((View::Overview, "created"), (REGISTER_FORM, values));
     change.finish(("business.create", &target), result, to, form).await

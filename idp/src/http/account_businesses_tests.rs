@@ -55,9 +55,33 @@ struct Browser {
     csrf: String,
 }
 
+const PASSWORD: &str = "mưa thu hà nội 2024";
+
 impl Browser {
-    /// A new browser, signed up (and so signed in) as a fresh citizen.
+    /// A new browser signed in as a fresh citizen whose national ID is
+    /// verified: created the way an admin creates accounts, then signed in
+    /// with a password. Only such citizens may act for a business.
     async fn citizen(app: &App, national_id: &str, full_name: &str) -> Self {
+        let input = crate::domain::accounts::SignUp {
+            national_id: national_id.into(),
+            national_id_verified: true,
+            full_name: full_name.into(),
+            email: None,
+            phone: None,
+            password: Some(crate::crypto::Secret::new(PASSWORD)),
+        };
+        let now = crate::clock::Clock::now(app.clock.as_ref());
+        crate::domain::accounts::sign_up(app.store.as_ref(), &app.passwords, now, input).await.unwrap();
+        let mut b = Self { app: app.clone(), cookie: None, csrf: String::new() };
+        b.get("/login").await;
+        let done = b.form("/login", &[("req", ""), ("identifier", national_id), ("password", PASSWORD)]).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        b
+    }
+
+    /// A new browser, signed up on the page (and so signed in): the national
+    /// ID number is only typed, not verified.
+    async fn signed_up(app: &App, national_id: &str, full_name: &str) -> Self {
         let mut b = Self { app: app.clone(), cookie: None, csrf: String::new() };
         b.get("/signup").await;
         let fields = [
@@ -65,8 +89,8 @@ impl Browser {
             ("national_id", national_id),
             ("full_name", full_name),
             ("email", ""),
-            ("password", "mưa thu hà nội 2024"),
-            ("password_confirm", "mưa thu hà nội 2024"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
         ];
         let done = b.form("/signup", &fields).await;
         assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
@@ -257,6 +281,42 @@ async fn refusals_show_the_translated_reason() {
     assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
     let refusals = crate::domain::audit::search(app.store.as_ref(), &Default::default(), 50).await.unwrap();
     assert!(refusals.iter().any(|e| e.action == "business.invite" && e.outcome == "failure"));
+}
+
+#[tokio::test]
+async fn unverified_citizens_neither_register_nor_are_invited() {
+    let app = app().await;
+    let mut a = Browser::citizen(&app, A_ID, "Nguyễn Văn An").await;
+    let mut u = Browser::signed_up(&app, B_ID, "Trần Thị Bình").await;
+
+    // Signed up on the page: registering a business is refused, in both languages.
+    u.get("/account/businesses").await;
+    let fields = [("tax_code", "0100109106"), ("name", "Công ty TNHH Hoa Sen"), ("address", "")];
+    let refused = u.form("/account/businesses?lang=en", &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let page = text(&refused.body);
+    assert!(page.contains("Your national ID number is not verified yet: it must be verified before"), "{page}");
+    assert!(refused.body.contains(r#"value="Công ty TNHH Hoa Sen""#), "typed back: {}", refused.body);
+    let vi = text(&u.form("/account/businesses?lang=vi", &fields).await.body);
+    assert!(vi.contains("Số định danh của bạn chưa được xác minh"), "{vi}");
+    assert!(app.store.find_business_by_tax_code("0100109106").await.unwrap().is_none());
+
+    // A verified representative cannot invite them: told so next to the national ID.
+    a.get("/account/businesses").await;
+    a.change("/account/businesses", &fields).await;
+    a.get("/account/businesses/0100109106").await;
+    let invite = [("national_id", B_ID), ("role", "authorised_staff"), ("expires", "")];
+    let refused = a.form("/account/businesses/0100109106/invite?lang=en", &invite).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains(r#"id="national_id-e""#), "{}", refused.body);
+    let page = text(&refused.body);
+    assert!(page.contains("This person&#39;s national ID number is not verified yet"), "{page}");
+    assert!(!page.contains("Trần Thị Bình"), "{page}");
+    assert_eq!(app.store.list_business_members(&business_id(&app).await).await.unwrap().len(), 1);
+    let trail = crate::domain::audit::search(app.store.as_ref(), &Default::default(), 50).await.unwrap();
+    let failed: Vec<_> = trail.iter().filter(|e| e.outcome == "failure").filter_map(|e| e.detail.as_deref()).collect();
+    assert!(failed.iter().any(|d| d.contains("biz.err.self_unverified")), "{failed:?}");
+    assert!(failed.iter().any(|d| d.contains("biz.err.member_unverified")), "{failed:?}");
 }
 
 async fn business_id(app: &App) -> String {

@@ -532,6 +532,16 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("biz.err.invitation_expired", "Lời mời đã hết hạn.", "This invitation has expired."),
     (
+        "biz.err.member_unverified",
+        "Số định danh của người được mời chưa được xác minh: họ cần được cơ quan có thẩm quyền xác minh trước khi đại diện doanh nghiệp.",
+        "This person's national ID number is not verified yet: it must be verified before they can act for a business.",
+    ),
+    (
+        "biz.err.self_unverified",
+        "Số định danh của bạn chưa được xác minh: bạn cần được cơ quan có thẩm quyền xác minh trước khi đại diện doanh nghiệp.",
+        "Your national ID number is not verified yet: it must be verified before you can act for a business.",
+    ),
+    (
         "err.temporarily_unavailable",
         "Dịch vụ tạm thời gián đoạn. Vui lòng thử lại sau ít phút.",
         "The service is temporarily unavailable. Please try again in a few minutes.",

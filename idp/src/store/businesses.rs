@@ -110,6 +110,14 @@ pub trait BusinessStore: Send + Sync {
     /// grant acting for it, so no grant outlives the switch. Returns how many
     /// grants were revoked; `NotFound` if no such business.
     async fn disable_business(&self, id: &str, now: Timestamp) -> StoreResult<u64>;
+    /// In one transaction, an admin takes over the self-declared business
+    /// `id`: delete every member row (invitations too), revoke every live
+    /// grant acting for it, and replace the row by `business` (same tax code;
+    /// its new id, subject, name, address, status, `verified` and times), so
+    /// neither its public nor its pairwise `sub` (computed over the id) is the
+    /// old one. Returns (members removed, grants revoked);
+    /// `Conflict("tax_code")` if `id` was verified meanwhile or is gone.
+    async fn take_over_business(&self, id: &str, business: &Business, now: Timestamp) -> StoreResult<(u64, u64)>;
     /// Insert or replace the member row of (`business_id`, `account_id`).
     async fn put_business_member(&self, member: &BusinessMember) -> StoreResult<()>;
     /// Insert the member row, or replace it only while it is still an

@@ -1,6 +1,6 @@
 use std::process::Output;
 
-use e2e::Idp;
+use e2e::{Browser, Idp, SignUpForm};
 
 const VALID: &str = "0100109106";
 
@@ -109,4 +109,84 @@ fn members_are_added_by_national_id_removed_and_a_business_disabled() {
     for action in ["business.create", "business.member_add", "business.member_remove", "business.disable"] {
         assert!(actions.contains(&action), "{action} not audited: {actions:?}");
     }
+}
+
+/// A browser signed in with a password (no relying party: straight to the login page).
+fn signed_in(idp: &Idp, national_id: &str, password: &str) -> Browser {
+    let browser = Browser::new(idp);
+    let done = browser.submit_login(&idp.url("/login"), national_id, password);
+    assert_eq!(done.status, 303, "{done:?}");
+    browser
+}
+
+/// Load `path` (signed in), post its form to `path` with its CSRF token and `fields`; the 303's target.
+fn post_on_page(idp: &Idp, browser: &Browser, path: &str, action: &str, fields: &[(&str, &str)]) -> String {
+    let page = browser.get(&idp.url(path));
+    assert_eq!(page.status, 200, "{page:?}");
+    let csrf = page.hidden("csrf");
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    let done = browser.post_form(&idp.url(action), &all);
+    assert_eq!(done.status, 303, "{action}: {}", done.text());
+    browser.get(&done.location.expect("303 has a Location")).text()
+}
+
+#[test]
+fn an_admin_takes_over_a_self_declared_tax_code_and_adds_only_verified_citizens() {
+    let idp = Idp::start();
+    let an = idp.citizen();
+    let binh = idp.create_user("079188001234", "Trần Thị Bình", "binh.tran@example.vn", "Mua-xuan-ha-noi-2025");
+    let browser = signed_in(&idp, &an.national_id, &an.password);
+    const OVERVIEW: &str = "/account/businesses?lang=en";
+
+    // A citizen declares the tax code and invites someone.
+    let fields = [("tax_code", VALID), ("name", "Công ty Giả"), ("address", "")];
+    let page = post_on_page(&idp, &browser, OVERVIEW, OVERVIEW, &fields);
+    assert!(page.contains("Công ty Giả · 0100109106 · Legal representative · self-declared"), "{page}");
+    let invite = [("national_id", binh.national_id.as_str()), ("role", "authorised_staff"), ("expires", "")];
+    let members = "/account/businesses/0100109106?lang=en";
+    post_on_page(&idp, &browser, members, "/account/businesses/0100109106/invite?lang=en", &invite);
+    let declared = idp.admin_json(&["business", "show", VALID]);
+    assert_eq!(declared["business"]["verified"], false);
+    assert_eq!(declared["members"].as_array().map(Vec::len), Some(2), "{declared}");
+
+    // The admin registers the real business: it takes the code over.
+    let real = idp.admin_json(&["business", "create", "--tax-code", VALID, "--name", "Công ty Điện lực Hà Nội"]);
+    assert_eq!((real["verified"].as_bool(), real["name"].as_str()), (Some(true), Some("Công ty Điện lực Hà Nội")));
+    assert_ne!(real["subject"], declared["business"]["subject"], "a new public sub for the real business");
+    assert_ne!(real["id"], declared["business"]["id"], "a new id, and so new pairwise subs");
+    let shown = idp.admin_json(&["business", "show", VALID]);
+    assert_eq!(shown["members"], serde_json::json!([]), "the declarant and their invitee are gone");
+    let page = browser.get(&idp.url(OVERVIEW)).text();
+    assert!(page.contains("You do not act for any business yet.") && !page.contains(VALID), "{page}");
+    let events = idp.admin_json(&["audit", "search", "--target", VALID, "--action", "business.takeover"]);
+    let detail = events[0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(r#""members_removed":2"#) && detail.contains(r#""grants_revoked":0"#), "{events}");
+
+    // A verified business keeps its code.
+    let again = idp.admin(&["business", "create", "--tax-code", VALID, "--name", "Lần hai"]);
+    assert_eq!(one_line_failure("verified business", &again), "a business with this tax code is already registered");
+
+    // A citizen who only signed up on the page cannot be made a member.
+    let form = SignUpForm {
+        national_id: "001090012346".into(),
+        full_name: "Lê Văn Cường".into(),
+        email: String::new(),
+        password: "Suong-mu-da-lat-2025".into(),
+    };
+    assert_eq!(Browser::new(&idp).submit_signup("", &form).status, 303);
+    let unverified =
+        idp.admin(&["business", "add-member", VALID, "--national-id", "001090012346", "--role", "authorised_staff"]);
+    let line = one_line_failure("unverified citizen", &unverified);
+    assert_eq!(line, "this citizen's national ID number is not verified, so they cannot act for a business");
+    let added = idp.admin_json(&[
+        "business",
+        "add-member",
+        VALID,
+        "--national-id",
+        &binh.national_id,
+        "--role",
+        "legal_representative",
+    ]);
+    assert_eq!(added["status"], "active");
 }

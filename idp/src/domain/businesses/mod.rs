@@ -171,6 +171,15 @@ pub enum BusinessError {
     /// The invitation's authorisation ended before it was accepted.
     #[error("this invitation has expired")]
     InvitationExpired,
+    /// The citizen to add or invite typed their national ID number at
+    /// sign-up and nobody has checked it: acting for a business needs a
+    /// verified identity.
+    #[error("this citizen's national ID number is not verified, so they cannot act for a business")]
+    MemberUnverified,
+    /// The signed-in citizen registering a business or accepting an
+    /// invitation has an unverified national ID number.
+    #[error("your national ID number is not verified, so you cannot act for a business")]
+    SelfUnverified,
     /// Store failure; detail logged, not shown.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -195,6 +204,8 @@ impl BusinessError {
             Self::LastLegalRepresentative => "biz.err.last_representative",
             Self::NotInvited => "biz.err.not_invited",
             Self::InvitationExpired => "biz.err.invitation_expired",
+            Self::MemberUnverified => "biz.err.member_unverified",
+            Self::SelfUnverified => "biz.err.self_unverified",
             Self::Store(StoreError::Unavailable(_)) => "err.temporarily_unavailable",
             Self::Store(_) => "err.server_error",
         }
@@ -216,15 +227,41 @@ fn check_expiry(expires_at: Option<Timestamp>, now: Timestamp) -> Result<(), Bus
     }
 }
 
+/// What a take-over cleared away (see [`create`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TakenOver {
+    /// Member rows deleted, invitations included.
+    pub members_removed: u64,
+    /// Live grants acting for the business, revoked.
+    pub grants_revoked: u64,
+}
+
+/// A registered business, and whether an admin took it over.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The business as stored now.
+    pub business: Business,
+    /// `Some` when an admin took over a self-declared business with this tax code.
+    pub taken_over: Option<TakenOver>,
+}
+
 /// Register a business. An admin's registration is `verified` and has no
 /// member yet; a citizen's is self-declared (`verified: false`) and makes
-/// the citizen its first legal representative.
+/// the citizen, who must have a verified national ID number, its first
+/// legal representative.
+///
+/// An admin registering a tax code that a citizen declared takes it over:
+/// anyone can type any tax code on the account page, so a self-declared
+/// business must not keep the real one from its checked registration.
 pub async fn create(
     store: &dyn Store,
     now: Timestamp,
     input: NewBusiness,
     by: Actor<'_>,
-) -> Result<Business, BusinessError> {
+) -> Result<Registration, BusinessError> {
+    if let Actor::Citizen(account_id) = by {
+        require_verified_self(store, account_id).await?;
+    }
     let tax_code = check_tax_code(&input.tax_code).map_err(BusinessError::TaxCode)?;
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
@@ -259,7 +296,29 @@ pub async fn create(
         }),
     };
     match store.create_business(&business, first.as_ref()).await {
-        Ok(()) => Ok(business),
+        Ok(()) => Ok(Registration { business, taken_over: None }),
+        Err(StoreError::Conflict(_)) if matches!(by, Actor::Admin(_)) => take_over(store, now, business).await,
+        Err(StoreError::Conflict(_)) => Err(BusinessError::TaxCodeTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The admin's `wanted` registration replaces the unverified business with
+/// its tax code, in one store transaction: verified, the admin's name and
+/// address, a new id and subject (a service that knew the self-declared
+/// business by its public or pairwise `sub` must not take the real one for
+/// it), no members left and no grant acting for it. A verified business
+/// keeps its code: `TaxCodeTaken`.
+async fn take_over(store: &dyn Store, now: Timestamp, wanted: Business) -> Result<Registration, BusinessError> {
+    let existing = match store.find_business_by_tax_code(&wanted.tax_code).await? {
+        Some(b) if !b.verified => b,
+        _ => return Err(BusinessError::TaxCodeTaken),
+    };
+    match store.take_over_business(&existing.id, &wanted, now).await {
+        Ok((members_removed, grants_revoked)) => {
+            Ok(Registration { business: wanted, taken_over: Some(TakenOver { members_removed, grants_revoked }) })
+        }
+        // Verified by another admin meanwhile.
         Err(StoreError::Conflict(_)) => Err(BusinessError::TaxCodeTaken),
         Err(e) => Err(e.into()),
     }
@@ -286,11 +345,22 @@ pub async fn disable(store: &dyn Store, now: Timestamp, tax_code: &str) -> Resul
     Ok((Business { status: "disabled".to_owned(), updated_at: now, ..business }, revoked))
 }
 
-/// The active citizen with this national ID number.
+/// The active citizen with this national ID number, if it is verified: a
+/// number typed at sign-up proves nothing, and whoever acts for a business
+/// signs in its name.
 async fn citizen_by_national_id(store: &dyn Store, national_id: &str) -> Result<String, BusinessError> {
     match store.find_citizen_by_national_id(national_id.trim()).await? {
-        Some(c) if c.account.status == "active" => Ok(c.account.id),
+        Some(c) if c.account.status == "active" && c.profile.national_id_verified => Ok(c.account.id),
+        Some(c) if c.account.status == "active" => Err(BusinessError::MemberUnverified),
         _ => Err(BusinessError::NoSuchCitizen),
+    }
+}
+
+/// `SelfUnverified` unless the signed-in citizen's national ID number is verified.
+async fn require_verified_self(store: &dyn Store, account_id: &str) -> Result<(), BusinessError> {
+    match store.get_citizen(account_id).await? {
+        Some(c) if c.profile.national_id_verified => Ok(()),
+        _ => Err(BusinessError::SelfUnverified),
     }
 }
 
@@ -318,7 +388,8 @@ pub struct NewMember {
     pub expires_at: Option<Timestamp>,
 }
 
-/// Add a member. An admin's addition is active at once; a citizen (who must
+/// Add a member, who must have a verified national ID number. An admin's
+/// addition is active at once; a citizen (who must
 /// be an active legal representative) sends an invitation the invitee
 /// accepts on their account page. Re-inviting replaces a pending
 /// invitation; an active member is refused (remove them first to change a role).
@@ -375,6 +446,8 @@ pub async fn accept(
         Some(m) if m.status == MEMBER_INVITED => m,
         _ => return Err(BusinessError::NotInvited),
     };
+    // Checked at invitation too, but an invitation may predate the rule.
+    require_verified_self(store, account_id).await?;
     let business = store.get_business(business_id).await?.ok_or(BusinessError::NotFound)?;
     if business.status != "active" {
         return Err(BusinessError::Disabled);
@@ -500,108 +573,4 @@ pub fn business_claim(m: &Membership) -> Value {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tax_codes_follow_the_check_digit_rule() {
-        assert_eq!(check_tax_code("0100109106"), Ok("0100109106".into()));
-        assert_eq!(check_tax_code(" 0100109106 "), Ok("0100109106".into()));
-        assert_eq!(check_tax_code("0100109105"), Err(TaxCodeError::CheckDigit));
-        assert_eq!(check_tax_code("0100109106-001"), Ok("0100109106-001".into()));
-        assert_eq!(check_tax_code("0100109106001"), Ok("0100109106-001".into()));
-        assert_eq!(check_tax_code("0100109105-001"), Err(TaxCodeError::BranchParent));
-        assert_eq!(check_tax_code("0100109106-000"), Err(TaxCodeError::BranchNumber));
-        for bad in ["", "010010910", "01001091066", "0100109106-01", "010010910-6001", "01001O9106", "0100109106--001"]
-        {
-            assert_eq!(check_tax_code(bad), Err(TaxCodeError::Format), "{bad:?}");
-        }
-        // A prefix whose check value would be 10 is never valid, whatever the tenth digit.
-        let ten = (0..=9).map(|d| format!("000000000{d}"));
-        assert!(ten.clone().all(|c| check_tax_code(&c).is_err()), "weighted sum 0 → check value 10");
-    }
-
-    #[test]
-    fn expiry_dates_end_at_midnight_in_vietnam() {
-        // 2027-06-30 ends at 2027-07-01T00:00+07:00 = 2027-06-30T17:00Z.
-        assert_eq!(end_of_day("2027-06-30"), Some(1_814_374_800));
-        assert!(end_of_day("2028-02-29").is_some());
-        assert_eq!(end_of_day("2027-02-29"), None);
-        assert_eq!(end_of_day("2027-13-01"), None);
-        assert_eq!(end_of_day("yesterday"), None);
-    }
-
-    #[test]
-    fn a_member_acts_only_while_active_and_unexpired() {
-        let m = BusinessMember {
-            business_id: "b".into(),
-            account_id: "a".into(),
-            role: ROLE_AUTHORISED_STAFF.into(),
-            status: MEMBER_ACTIVE.into(),
-            expires_at: Some(100),
-            invited_by: None,
-            created_at: 0,
-            accepted_at: Some(0),
-        };
-        assert!(m.can_act(99));
-        assert!(!m.can_act(100));
-        assert!(!BusinessMember { status: MEMBER_INVITED.into(), expires_at: None, ..m }.can_act(0));
-    }
-
-    /// A signed-up citizen's account id.
-    async fn citizen(store: &dyn Store, national_id: &str) -> String {
-        let c = crate::domain::accounts::new_citizen(NOW, national_id, true, "Nguyễn Văn An", None, None).unwrap();
-        store.create_citizen(&c, None).await.unwrap();
-        c.account.id
-    }
-
-    const NOW: Timestamp = 1_800_000_000;
-
-    #[tokio::test]
-    async fn invitations_lapse_with_their_end_date_and_their_inviter() {
-        let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
-        let store = store.as_ref();
-        let (rep, staff, other) = (
-            citizen(store, "001090012345").await,
-            citizen(store, "079188001234").await,
-            citizen(store, "001090012346").await,
-        );
-        let input = NewBusiness { tax_code: "0100109106".into(), name: "Công ty Sen".into(), address: None };
-        let business = create(store, NOW, input, Actor::Citizen(&rep)).await.unwrap();
-        let invite = |national_id: &str, expires_at| NewMember {
-            national_id: national_id.into(),
-            role: ROLE_AUTHORISED_STAFF.into(),
-            expires_at,
-        };
-        add_member(store, NOW, &business, invite("079188001234", Some(NOW + 10)), Actor::Citizen(&rep)).await.unwrap();
-        add_member(store, NOW, &business, invite("001090012346", None), Actor::Citizen(&rep)).await.unwrap();
-
-        // Accepted after its end date: told so, and still not a member.
-        let late = accept(store, NOW + 10, &staff, &business.id).await;
-        assert!(matches!(late, Err(BusinessError::InvitationExpired)), "{late:?}");
-        assert!(acting_for(store, &staff, &business.id, NOW + 5).await.unwrap().is_none());
-        // An active member cannot be invited again.
-        let accepted = accept(store, NOW, &staff, &business.id).await.unwrap();
-        assert_eq!((accepted.status.as_str(), accepted.accepted_at), (MEMBER_ACTIVE, Some(NOW)));
-        let again = add_member(store, NOW, &business, invite("079188001234", None), Actor::Citizen(&rep)).await;
-        assert!(matches!(again, Err(BusinessError::AlreadyMember)), "{again:?}");
-
-        // The last representative cannot leave; an admin can remove them,
-        // and their pending invitation lapses with them.
-        let leave = remove_member(store, NOW, &business, &rep, Actor::Citizen(&rep)).await;
-        assert!(matches!(leave, Err(BusinessError::LastLegalRepresentative)), "{leave:?}");
-        remove_member(store, NOW, &business, &rep, Actor::Admin("admin:ops")).await.unwrap();
-        let orphan = accept(store, NOW, &other, &business.id).await;
-        assert!(matches!(orphan, Err(BusinessError::NotInvited)), "{orphan:?}");
-        // A withdrawn invitation cannot be declined either.
-        remove_member(store, NOW, &business, &other, Actor::Admin("admin:ops")).await.unwrap();
-        let gone = decline(store, NOW, &other, &business.id).await;
-        assert!(matches!(gone, Err(BusinessError::NotInvited)), "{gone:?}");
-
-        // Disabling revokes in the same step; an unknown tax code is NotFound.
-        let (disabled, revoked) = disable(store, NOW + 1, "0100109106").await.unwrap();
-        assert_eq!((disabled.status.as_str(), revoked), ("disabled", 0));
-        assert!(matches!(disable(store, NOW, "0312345673").await, Err(BusinessError::NotFound)));
-    }
-}
+mod tests;

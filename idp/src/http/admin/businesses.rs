@@ -42,8 +42,10 @@ impl From<BusinessError> for AdminError {
             | BusinessError::Disabled
             | BusinessError::LastLegalRepresentative
             | BusinessError::NotInvited
-            | BusinessError::InvitationExpired => Self::Conflict(e.to_string()),
-            BusinessError::NotALegalRepresentative => Self::Denied(e.to_string()),
+            | BusinessError::InvitationExpired
+            | BusinessError::MemberUnverified => Self::Conflict(e.to_string()),
+            // Citizens' refusals; an admin acts as no citizen, so never met here.
+            BusinessError::NotALegalRepresentative | BusinessError::SelfUnverified => Self::Denied(e.to_string()),
             BusinessError::Store(e) => e.into(),
             // Tax code (with its reason), name, address, role, expiry: the caller's to fix.
             BusinessError::TaxCode(_)
@@ -96,7 +98,10 @@ struct CreateBody {
     address: Option<String>,
 }
 
-/// `POST /admin/v1/businesses` `{tax_code, name, address?}` → 201 Business (`verified: true`).
+/// `POST /admin/v1/businesses` `{tax_code, name, address?}` → 201 Business
+/// (`verified: true`). A tax code held by a self-declared business is taken
+/// over (audited as `business.takeover`, with the members removed and the
+/// grants revoked); one held by a verified business is a 409.
 async fn create(
     State(app): State<App>,
     admin: Admin,
@@ -112,8 +117,22 @@ async fn create(
         Ok(businesses::create(app.store.as_ref(), app.clock.now(), input, Actor::Admin(&actor)).await?)
     }
     .await;
-    let business = admin.audited(&app, "business.create", target.as_deref(), None, result).await?;
-    tracing::info!(admin = %admin.0.id, tax_code = %business.tax_code, "business created");
+    let (action, detail) = match result.as_ref().ok().and_then(|r| r.taken_over) {
+        Some(t) => {
+            let detail = json!({ "members_removed": t.members_removed, "grants_revoked": t.grants_revoked });
+            ("business.takeover", Some(detail))
+        }
+        None => ("business.create", None),
+    };
+    let registered = admin.audited(&app, action, target.as_deref(), detail, result).await?;
+    let business = registered.business;
+    match registered.taken_over {
+        Some(t) => tracing::info!(
+            admin = %admin.0.id, tax_code = %business.tax_code, members = t.members_removed,
+            grants = t.grants_revoked, "self-declared business taken over"
+        ),
+        None => tracing::info!(admin = %admin.0.id, tax_code = %business.tax_code, "business created"),
+    }
     Ok((StatusCode::CREATED, Json(business)))
 }
 

@@ -227,6 +227,60 @@ macro_rules! impl_businesses {
                 Ok(revoked)
             }
 
+            async fn take_over_business(&self, id: &str, b: &Business, now: Timestamp) -> StoreResult<(u64, u64)> {
+                use $crate::store::engine::businesses::business_insert_err;
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                // A no-op write that only matches while unverified: it takes
+                // the row's lock on PostgreSQL (SQLite's BEGIN IMMEDIATE
+                // serialises writers), so of two admins registering the code
+                // at once only one takes it over.
+                let open = sqlx::query("UPDATE businesses SET updated_at = updated_at WHERE id = $1 AND verified = $2")
+                    .bind(id)
+                    .bind(false)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if open.rows_affected() == 0 {
+                    tx.rollback().await.map_err(db_err)?;
+                    return Err(StoreError::Conflict("tax_code"));
+                }
+                // Members first: their rows reference the id about to change.
+                let members = sqlx::query("DELETE FROM business_members WHERE business_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+                // Whoever holds them: nothing the self-declared business was
+                // trusted with outlives the take-over.
+                let revoked =
+                    sqlx::query("UPDATE grants SET revoked_at = $2 WHERE business_id = $1 AND revoked_at IS NULL")
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                        .rows_affected();
+                sqlx::query(
+                    "UPDATE businesses SET id = $2, subject = $3, name = $4, address = $5, status = $6, \
+                     verified = $7, created_at = $8, updated_at = $9 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&b.id)
+                .bind(&b.subject)
+                .bind(&b.name)
+                .bind(&b.address)
+                .bind(&b.status)
+                .bind(b.verified)
+                .bind(b.created_at)
+                .bind(b.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(business_insert_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok((members, revoked))
+            }
+
             async fn put_business_member(&self, m: &BusinessMember) -> StoreResult<()> {
                 Self::upsert_business_member(&self.pool, m).await
             }

@@ -202,6 +202,65 @@ pub(super) async fn business_grant_revocation(s: &dyn Store) {
     assert!(s.list_business_members("biz-1").await.unwrap().is_empty());
 }
 
+/// An admin's take-over of a self-declared business: new id, subject, name
+/// and address, verified and active again, no members and no live grants
+/// left, all or nothing; a verified business is not taken over.
+pub(super) async fn business_takeover(s: &dyn Store) {
+    seed(s).await;
+    named_citizen(s, "acc-2", "001090000002", "Trần Thị Bình").await;
+    let rep = member("biz-1", "acc-1", ROLE_LEGAL_REPRESENTATIVE);
+    s.create_business(&business("biz-1", "0100109106", "Sen giả"), Some(&rep)).await.unwrap();
+    let invited = BusinessMember { status: MEMBER_INVITED.into(), ..member("biz-1", "acc-2", ROLE_AUTHORISED_STAFF) };
+    s.put_business_member(&invited).await.unwrap();
+    s.set_business_status("biz-1", "disabled", 2_000).await.unwrap();
+    let other = member("biz-2", "acc-1", ROLE_AUTHORISED_STAFF);
+    s.create_business(&business("biz-2", "0312345678", "Công ty Alpha"), Some(&other)).await.unwrap();
+    s.create_grant(&business_grant("g-b1", "acc-1", Some("biz-1")), None).await.unwrap();
+    let old = Grant { revoked_at: Some(500), ..business_grant("g-b1-old", "acc-2", Some("biz-1")) };
+    s.create_grant(&old, None).await.unwrap();
+    s.create_grant(&business_grant("g-b2", "acc-1", Some("biz-2")), None).await.unwrap();
+    s.create_grant(&business_grant("g-self", "acc-1", None), None).await.unwrap();
+    let revoked_at = |id: &'static str| async move { s.get_grant(id).await.unwrap().unwrap().revoked_at };
+
+    let real = Business {
+        subject: "bsub-new".into(),
+        name: "Công ty Cổ phần Sen".into(),
+        address: None,
+        verified: true,
+        created_at: 8_000,
+        updated_at: 8_000,
+        ..business("biz-new", "0100109106", "")
+    };
+    assert_eq!(s.take_over_business("biz-1", &real, 8_000).await.unwrap(), (2, 1));
+    assert_eq!(s.find_business_by_tax_code("0100109106").await.unwrap(), Some(real.clone()));
+    assert_eq!(s.get_business("biz-new").await.unwrap(), Some(real.clone()), "verified, active, new id and subject");
+    assert_eq!(s.get_business("biz-1").await.unwrap(), None);
+    assert!(s.list_business_members("biz-1").await.unwrap().is_empty(), "members and invitations gone");
+    assert!(s.list_business_members("biz-new").await.unwrap().is_empty());
+    assert!(s.list_memberships("acc-2").await.unwrap().is_empty());
+    assert_eq!(revoked_at("g-b1").await, Some(8_000));
+    assert_eq!(revoked_at("g-b1-old").await, Some(500));
+    assert_eq!(revoked_at("g-b2").await, None);
+    assert_eq!(revoked_at("g-self").await, None);
+    assert_eq!(s.get_business_member("biz-2", "acc-1").await.unwrap(), Some(other));
+
+    // Verified now, or gone: a second take-over changes nothing.
+    let again = Business { id: "biz-again".into(), subject: "bsub-again".into(), ..real.clone() };
+    assert_eq!(conflict_field(s.take_over_business("biz-new", &again, 9_000).await.map(|_| ())), "tax_code");
+    assert_eq!(conflict_field(s.take_over_business("biz-1", &again, 9_000).await.map(|_| ())), "tax_code");
+    assert_eq!(s.find_business_by_tax_code("0100109106").await.unwrap(), Some(real));
+    // A subject clash is a fault, and rolls the whole take-over back.
+    let rep3 = member("biz-3", "acc-2", ROLE_LEGAL_REPRESENTATIVE);
+    s.create_business(&business("biz-3", "0400000001", "Gamma"), Some(&rep3)).await.unwrap();
+    s.create_grant(&business_grant("g-b3", "acc-2", Some("biz-3")), None).await.unwrap();
+    let clash =
+        Business { subject: "bsub-new".into(), verified: true, ..business("biz-4", "0400000001", "Gamma thật") };
+    assert!(matches!(s.take_over_business("biz-3", &clash, 9_000).await, Err(StoreError::Backend(_))));
+    assert!(!s.get_business("biz-3").await.unwrap().unwrap().verified);
+    assert_eq!(s.list_business_members("biz-3").await.unwrap().len(), 1);
+    assert_eq!(revoked_at("g-b3").await, None);
+}
+
 /// The business a session's latest grant at a client acted for, which a
 /// logout notice needs to name the `sub` that client knows.
 pub(super) async fn session_business(s: &dyn Store) {

@@ -103,6 +103,7 @@ suite!(
     businesses,
     business_members,
     business_grant_revocation,
+    business_takeover,
     business_invitations,
     last_representative,
     session_business,
