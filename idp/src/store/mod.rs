@@ -180,8 +180,10 @@ pub struct Client {
     /// `pairwise` (a `sub` per sector).
     #[serde(default = "default_subject_type")]
     pub subject_type: String,
-    /// The host pairwise subjects are computed over: the host of
-    /// `sector_identifier_uri`, or the one host of the redirect URIs.
+    /// The sector pairwise subjects are computed over: the host of
+    /// `sector_identifier_uri` (proven by the document), or
+    /// `<organisation id>:<host>` for the one host of the redirect URIs
+    /// (unproven, so it belongs to the registering organisation only).
     #[serde(default)]
     pub sector_identifier: Option<String>,
     /// OIDC Registration §5: a JSON array of URIs that must hold every

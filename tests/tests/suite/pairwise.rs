@@ -31,9 +31,13 @@ fn serve_document(body: String) -> String {
     url
 }
 
-/// `idp-admin client register` with exactly `redirect_uri` and `extra`.
+/// `idp-admin client register` with exactly `redirect_uri` and `extra`, in the test organisation.
 fn register(idp: &Idp, redirect_uri: &str, extra: &[&str]) -> TestClient {
-    let org = idp.ensure_org();
+    register_in(idp, idp.ensure_org(), redirect_uri, extra)
+}
+
+/// `idp-admin client register` with exactly `redirect_uri` and `extra`, in organisation `org`.
+fn register_in(idp: &Idp, org: &str, redirect_uri: &str, extra: &[&str]) -> TestClient {
     let mut args =
         vec!["client", "register", "--name", "Dịch vụ", "--org", org, "--type", "confidential", "--redirect-uri"];
     args.push(redirect_uri);
@@ -65,7 +69,8 @@ fn pairwise_subjects_are_shared_within_a_sector_and_differ_across() {
     let pairwise = ["--subject-type", "pairwise", "--sector-identifier-uri", doc.as_str()];
     let a1 = register(&idp, &a1_uri, &[&pairwise[..], &["--backchannel-logout-uri", &bc]].concat());
     let a2 = register(&idp, &a2_uri, &pairwise);
-    // Sector localhost: no document, the redirect URI's host is the sector.
+    // Sector localhost of the test organisation: no document, the redirect URI's host is the
+    // sector, the organisation's own.
     let b = register(&idp, &format!("http://localhost:{pb}/cb"), &["--subject-type", "pairwise"]);
     let public = idp.register_client(&[]);
     assert_eq!(
@@ -73,9 +78,10 @@ fn pairwise_subjects_are_shared_within_a_sector_and_differ_across() {
         (Some("pairwise"), Some("127.0.0.1"))
     );
     assert_eq!(a1.view["sector_identifier_uri"], doc.as_str());
+    let own_localhost = format!("{}:localhost", b.view["organisation_id"].as_str().unwrap());
     assert_eq!(
         (b.view["subject_type"].as_str(), b.view["sector_identifier"].as_str()),
-        (Some("pairwise"), Some("localhost"))
+        (Some("pairwise"), Some(own_localhost.as_str()))
     );
     assert_eq!(
         (public.view["subject_type"].as_str(), public.view["sector_identifier"].as_str()),
@@ -169,37 +175,44 @@ fn registration_checks_the_sector_document_and_the_subject_type_stays() {
 }
 
 #[test]
-fn another_organisations_sector_needs_a_document_on_its_host() {
+fn unproven_sectors_are_per_organisation() {
     let idp = Idp::start();
-    let [pa, pb] = free_ports();
-    // Organisation A's service: no document, its redirect host 127.0.0.1 is its sector.
-    let a = register(&idp, &format!("http://127.0.0.1:{pa}/cb"), &["--subject-type", "pairwise"]);
-    assert_eq!(a.view["sector_identifier"], "127.0.0.1");
-    idp.admin_json(&["org", "create", "--code", "bo-tai-chinh", "--name", "Bộ Tài chính", "--kind", "ministry"]);
-    let b_uri = format!("http://127.0.0.1:{pb}/cb");
-    let register_b = |extra: &[&str]| {
-        let mut args = vec!["client", "register", "--name", "Thuế", "--org", "bo-tai-chinh", "--type", "confidential"];
-        args.extend_from_slice(&["--redirect-uri", &b_uri, "--subject-type", "pairwise"]);
-        args.extend_from_slice(extra);
-        idp.admin(&args)
-    };
+    let citizen = idp.citizen();
+    let [pa, pb, pa_doc, pb_doc] = free_ports();
+    let pairwise = ["--subject-type", "pairwise"];
+    // Organisation A's service: no document, so its sector is A's own on the host 127.0.0.1.
+    let a = register(&idp, &format!("http://127.0.0.1:{pa}/cb"), &pairwise);
+    let a_org = a.view["organisation_id"].as_str().unwrap();
+    assert_eq!(a.view["sector_identifier"], format!("{a_org}:127.0.0.1"));
 
-    // OIDC Core §8.1: organisation B naming a redirect URI on A's sector host proves nothing.
-    let refused = register_b(&[]);
-    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
-    assert_eq!(refused.status.code(), Some(1), "stderr {err:?}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "not one line: {err:?}");
-    assert!(
-        lines[0].contains("the sector 127.0.0.1 is already used by another organisation's services")
-            && lines[0].contains("sector_identifier_uri"),
-        "{err}"
-    );
+    // OIDC Core §8.1: organisation B naming a redirect URI on that host proves nothing, and
+    // gets a sector of its own: its token exchanges can never reveal A's subjects.
+    let b_org = "bo-tai-chinh";
+    idp.admin_json(&["org", "create", "--code", b_org, "--name", "Bộ Tài chính", "--kind", "ministry"]);
+    let b = register_in(&idp, b_org, &format!("http://127.0.0.1:{pb}/cb"), &pairwise);
+    let b_org_id = b.view["organisation_id"].as_str().unwrap();
+    assert_ne!(b_org_id, a_org);
+    assert_eq!(b.view["sector_identifier"], format!("{b_org_id}:127.0.0.1"));
 
-    // A document on that host listing B's redirect URI is the proof of control.
-    let doc = serve_document(json!([b_uri]).to_string());
-    let ok = register_b(&["--sector-identifier-uri", &doc, "--json"]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let view: Value = serde_json::from_slice(&ok.stdout).unwrap();
-    assert_eq!(view["client"]["sector_identifier"], "127.0.0.1", "{view}");
+    // A document on the host, listing the redirect URIs, is the proof of control: both
+    // organisations' proven clients share the sector 127.0.0.1.
+    let (a_doc_uri, b_doc_uri) = (format!("http://127.0.0.1:{pa_doc}/cb"), format!("http://127.0.0.1:{pb_doc}/cb"));
+    let doc = serve_document(json!([a_doc_uri, b_doc_uri]).to_string());
+    let proven = [&pairwise[..], &["--sector-identifier-uri", doc.as_str()]].concat();
+    let a_proven = register(&idp, &a_doc_uri, &proven);
+    let b_proven = register_in(&idp, b_org, &b_doc_uri, &proven);
+    assert_eq!(a_proven.view["sector_identifier"], "127.0.0.1");
+    assert_eq!(b_proven.view["sector_identifier"], "127.0.0.1");
+
+    let browser = Browser::new(&idp);
+    let password = Credentials::Password(&citizen.national_id, &citizen.password);
+    let mut subs = Vec::new();
+    for (i, client) in [&a, &b, &a_proven, &b_proven].into_iter().enumerate() {
+        let creds = if i == 0 { password } else { Credentials::None };
+        subs.push(sub(&Rp::new(&idp, client).sign_in(&browser, &[], &[], creds).id_payload));
+    }
+    let [s_a, s_b, s_a_proven, s_b_proven] = <[String; 4]>::try_from(subs).unwrap();
+    assert_ne!(s_a, s_b, "unproven sectors of two organisations, two subs");
+    assert_eq!(s_a_proven, s_b_proven, "one proven sector, one sub");
+    assert!(![&s_a, &s_b].contains(&&s_a_proven), "a proven sector is never an unproven one");
 }

@@ -211,13 +211,6 @@ pub enum ClientError {
         /// The redirect URI it lacks.
         redirect_uri: String,
     },
-    /// 400 `invalid_request`: OIDC Core §8.1: a pairwise client without a sector
-    /// document would share, through its redirect host, a sector another
-    /// organisation's clients use.
-    #[error(
-        "the sector {0} is already used by another organisation's services; register with a sector_identifier_uri on {0} listing your redirect URIs"
-    )]
-    SectorTaken(String),
     /// 400 `invalid_request`: an update tried to change `subject_type`.
     #[error(
         "subject_type cannot change from {from} to {to}: every sub the service holds would change (register a new client instead)"
@@ -230,10 +223,10 @@ pub enum ClientError {
     },
     /// 400 `invalid_request`: an update would move a pairwise client to another sector.
     #[error(
-        "the sector cannot change from {from:?} to {to:?}: every sub the service holds would change (keep the redirect URIs on {from:?}, or list them in a sector_identifier_uri on that host)"
+        "the sector cannot change from {from:?} to {to:?}: every sub the service holds would change (keep the sector's host, with or without a sector_identifier_uri as registered, or register a new client)"
     )]
     SectorChange {
-        /// The registered sector host.
+        /// The registered sector.
         from: String,
         /// The sector the change would give.
         to: String,
@@ -263,7 +256,7 @@ pub enum ClientError {
 /// Validate and store a new client. Returns the stored client and, for
 /// secret-based auth methods, the secret (shown once, never stored).
 /// `fetcher` reads a pairwise client's `sector_identifier_uri`; without one,
-/// the sector (the redirect host) must not be another organisation's.
+/// the sector is the organisation's own (`<organisation_id>:<host>`).
 pub async fn register(
     store: &dyn Store,
     fetcher: &dyn DocumentFetcher,
@@ -276,7 +269,6 @@ pub async fn register(
     };
     let (client, secret) = validate::build_client(input, &org.id, now)?;
     sector::verify_document(fetcher, &client).await?;
-    sector::check_sector_owner(store, &client).await?;
     store.create_client(&client).await?;
     Ok((client, secret))
 }

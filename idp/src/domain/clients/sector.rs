@@ -1,21 +1,22 @@
 //! Subject types and sectors (OIDC Core §8, §8.1; OIDC Registration §2, §5).
 //!
-//! A pairwise client's `sub` values are computed over its sector: the host
-//! of its `sector_identifier_uri`, or — without one — the one host all its
-//! redirect URIs share. Clients of one sector see the same `sub` for a
-//! citizen, so a sector document is how several services of one agency on
-//! different hosts share subjects; it must list every redirect URI of the
-//! client, which stops a client from claiming a sector it does not control.
-//! A sector taken from a redirect host is proven by nothing, so it is only
-//! accepted while no other organisation's client uses that sector
-//! ([`check_sector_owner`]).
+//! A pairwise client's `sub` values are computed over its sector. With a
+//! `sector_identifier_uri`, the sector is that document's host: the document
+//! must list every redirect URI of the client, and being served from the
+//! host is the proof of control, so clients of any organisation proven that
+//! way share the sector. Without one, the sector comes from the one host all
+//! its redirect URIs share, which proves nothing (codes never need to reach
+//! that host for a client to hold its `sub` values: a token exchange gives
+//! them), so it belongs to the registering organisation:
+//! `<organisation_id>:<host>`. Unproven sectors of two organisations, or an
+//! unproven and a proven one, never share a `sub`.
 
 use serde_json::Value;
 use url::Url;
 
 use super::ClientError;
 use super::validate::check_uri;
-use crate::store::{Client, Store};
+use crate::store::Client;
 
 /// `public`: one `sub` per citizen for every client.
 pub const PUBLIC: &str = "public";
@@ -42,18 +43,21 @@ pub trait DocumentFetcher: Send + Sync {
 pub(super) struct SubjectSettings {
     /// `public` or `pairwise`.
     pub subject_type: String,
-    /// The sector host (pairwise clients only).
+    /// The sector (pairwise clients only): the document's host, or
+    /// `<organisation_id>:<host>` without a document.
     pub sector_identifier: Option<String>,
     /// Where the sector's redirect URIs are listed (pairwise clients only).
     pub sector_identifier_uri: Option<String>,
 }
 
-/// The subject type and sector of a client with `redirect_uris` (already
-/// checked). Pure: the sector document itself is read by [`verify_document`].
+/// The subject type and sector of a client of `organisation_id` with
+/// `redirect_uris` (already checked). Pure: the sector document itself is
+/// read by [`verify_document`].
 pub(super) fn settings(
     subject_type: Option<String>,
     sector_identifier_uri: Option<String>,
     redirect_uris: &[String],
+    organisation_id: &str,
 ) -> Result<SubjectSettings, ClientError> {
     let subject_type = subject_type.unwrap_or_else(|| PUBLIC.to_owned());
     // An empty string (from an update) removes the URI.
@@ -72,7 +76,10 @@ pub(super) fn settings(
                     host(uri)
                         .ok_or_else(|| ClientError::InvalidSectorUri { uri: uri.clone(), reason: "has no host" })?
                 }
-                None => single_host(redirect_uris)?,
+                // OIDC Core §8.1 (unlinkability): an unproven host sector is the
+                // organisation's own, so no one can join another's by naming a
+                // redirect URI on its host.
+                None => format!("{organisation_id}:{}", single_host(redirect_uris)?),
             };
             Ok(SubjectSettings { subject_type, sector_identifier: Some(sector), sector_identifier_uri })
         }
@@ -111,32 +118,6 @@ pub(super) async fn verify_document(fetcher: &dyn DocumentFetcher, client: &Clie
     let text =
         fetcher.fetch_document(uri).await.map_err(|reason| ClientError::SectorFetch { uri: uri.clone(), reason })?;
     check_document(uri, &text, &client.redirect_uris)
-}
-
-/// OIDC Core §8.1 (unlinkability): a sector taken from the redirect host,
-/// without a document, proves nothing — codes never need to reach that host
-/// for the client to hold the sector's `sub` values (a token exchange gives
-/// them). So an organisation may not take, that way, a sector another
-/// organisation's clients already use; with a `sector_identifier_uri` on the
-/// sector host, the fetched document (checked by [`verify_document`]) is the
-/// proof of control. Registration is rare: listing every client is fine.
-pub(super) async fn check_sector_owner(store: &dyn Store, client: &Client) -> Result<(), ClientError> {
-    let Some(sector) = &client.sector_identifier else {
-        return Ok(());
-    };
-    if client.sector_identifier_uri.is_some() {
-        return Ok(());
-    }
-    let others = store.list_clients(None).await?;
-    let taken = others.iter().any(|c| {
-        c.organisation_id != client.organisation_id
-            && c.client_id != client.client_id
-            && c.sector_identifier.as_ref() == Some(sector)
-    });
-    if taken {
-        return Err(ClientError::SectorTaken(sector.clone()));
-    }
-    Ok(())
 }
 
 /// The document must be a JSON array of strings containing every redirect

@@ -318,7 +318,8 @@ fn subjects_are_public_unless_asked() {
 #[test]
 fn a_pairwise_sector_is_the_one_redirect_host_or_the_documents_host() {
     let (c, _) = build(pairwise(None, &["https://A.example.vn/cb", "https://a.example.vn:8443/other"])).unwrap();
-    assert_eq!((c.subject_type.as_str(), c.sector_identifier.as_deref()), ("pairwise", Some("a.example.vn")));
+    // Unproven by a document, the host sector is the organisation's own.
+    assert_eq!((c.subject_type.as_str(), c.sector_identifier.as_deref()), ("pairwise", Some("org-1:a.example.vn")));
     assert_eq!(c.sector_identifier_uri, None);
     let several = pairwise(None, &["https://a.example.vn/cb", "https://b.example.vn/cb"]);
     let err = build(several).unwrap_err();
@@ -410,71 +411,108 @@ fn an_update_cannot_change_the_subjects() {
     let moved =
         update::ClientUpdate { redirect_uris: Some(vec!["https://b.example.vn/cb".into()]), ..Default::default() };
     assert!(matches!(update::apply(&pw, moved, 2_000), Err(ClientError::SectorChange { .. })));
-    // Another path on the same host keeps it; so does a document on that host.
+    // Another path on the same host keeps it.
     let path =
         update::ClientUpdate { redirect_uris: Some(vec!["https://a.example.vn/new".into()]), ..Default::default() };
     let (kept, _) = update::apply(&pw, path, 2_000).unwrap();
-    assert_eq!(kept.sector_identifier.as_deref(), Some("a.example.vn"));
-    let doc = update::ClientUpdate {
-        sector_identifier_uri: Some("https://a.example.vn/sector.json".into()),
+    assert_eq!(kept.sector_identifier.as_deref(), Some("org-1:a.example.vn"));
+    // A document moves an unproven sector to the proven one (the bare host): refused.
+    const DOC: &str = "https://a.example.vn/sector.json";
+    let add_doc = update::ClientUpdate { sector_identifier_uri: Some(DOC.into()), ..Default::default() };
+    let err = update::apply(&pw, add_doc, 2_000).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::SectorChange { from, to } if from == "org-1:a.example.vn" && to == "a.example.vn")
+    );
+
+    // A proven client may list more redirect hosts, or move its document on the sector host.
+    let (proven, _) = build(pairwise(Some(DOC), &["https://a.example.vn/cb"])).unwrap();
+    let more = update::ClientUpdate {
+        sector_identifier_uri: Some("https://a.example.vn/other.json".into()),
         redirect_uris: Some(vec!["https://a.example.vn/cb".into(), "https://b.example.vn/cb".into()]),
         business_self_allowed: Some(true),
         ..Default::default()
     };
-    let (with_doc, _) = update::apply(&pw, doc, 2_000).unwrap();
-    assert_eq!(with_doc.sector_identifier_uri.as_deref(), Some("https://a.example.vn/sector.json"));
+    let (with_doc, _) = update::apply(&proven, more, 2_000).unwrap();
+    assert_eq!(with_doc.sector_identifier_uri.as_deref(), Some("https://a.example.vn/other.json"));
+    assert_eq!(with_doc.sector_identifier.as_deref(), Some("a.example.vn"));
     assert!(with_doc.business_self_allowed);
+    // Removing the document would make the sector the organisation's own: refused.
+    let remove = update::ClientUpdate { sector_identifier_uri: Some(String::new()), ..Default::default() };
+    assert!(matches!(update::apply(&proven, remove, 2_000), Err(ClientError::SectorChange { .. })));
 }
 
-/// A store with two organisations, `moh` (health) and `mof` (finance).
-async fn two_organisations() -> std::sync::Arc<dyn Store> {
+/// A store with two organisations, `moh` (health) and `mof` (finance), and their ids.
+async fn two_organisations() -> (std::sync::Arc<dyn Store>, [String; 2]) {
     let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
-    for code in ["moh", "mof"] {
+    let mut ids = [String::new(), String::new()];
+    for (code, id) in ["moh", "mof"].into_iter().zip(&mut ids) {
         let input = NewOrganisation { code: code.into(), name: format!("Bộ {code}"), kind: "ministry".into() };
-        create_organisation(store.as_ref(), 0, input).await.unwrap();
+        *id = create_organisation(store.as_ref(), 0, input).await.unwrap().id;
     }
-    store
+    (store, ids)
+}
+
+/// The pairwise `sub` a client sees for one citizen, with a fixed key.
+fn citizen_sub(client: &Client) -> String {
+    let account = crate::store::Account {
+        id: "acc-1".into(),
+        subject: "public-sub".into(),
+        kind: "citizen".into(),
+        status: "active".into(),
+        created_at: 0,
+    };
+    crate::domain::oidc::subjects::Subjects::with_key(vec![7; 32]).citizen(client, &account)
 }
 
 #[tokio::test]
-async fn a_redirect_host_sector_of_another_organisation_needs_a_document() {
-    let store = two_organisations().await;
-    let s = store.as_ref();
+async fn unproven_sectors_are_per_organisation() {
+    let (store, [moh, mof]) = two_organisations().await;
+    let fetcher = FakeFetcher(vec![]);
+    let reg = |org: &str, input: NewClient| {
+        let input = NewClient { organisation: org.into(), ..input };
+        register(store.as_ref(), &fetcher, 1_000, input)
+    };
+    let (health, _) = reg("moh", pairwise(None, &["https://health.gov.vn/cb"])).await.unwrap();
+    assert_eq!(health.sector_identifier, Some(format!("{moh}:health.gov.vn")));
+    // Another service of the same organisation on that host shares the sector, and the sub.
+    let (other, _) = reg("moh", pairwise(None, &["https://health.gov.vn/other"])).await.unwrap();
+    assert_eq!(other.sector_identifier, health.sector_identifier);
+    assert_eq!(citizen_sub(&other), citizen_sub(&health));
+
+    // OIDC Core §8.1: finance naming a redirect URI on health's host gets a sector of its
+    // own, so its token exchanges can never reveal health's subjects.
+    let (finance, _) = reg("mof", pairwise(None, &["https://health.gov.vn/finance-cb"])).await.unwrap();
+    assert_eq!(finance.sector_identifier, Some(format!("{mof}:health.gov.vn")));
+    assert_ne!(citizen_sub(&finance), citizen_sub(&health));
+}
+
+#[tokio::test]
+async fn a_document_proven_sector_is_the_bare_host() {
+    let (store, [moh, _]) = two_organisations().await;
     let health_doc = "https://health.gov.vn/sector.json";
     let fetcher = FakeFetcher(vec![
-        (health_doc, Ok(r#"["https://health.gov.vn/finance-cb"]"#)),
+        (health_doc, Ok(r#"["https://health.gov.vn/cb", "https://hoso.health.gov.vn/cb"]"#)),
         (SECTOR_URI, Ok(r#"["https://health.gov.vn/own-doc-cb"]"#)),
     ]);
     let reg = |org: &str, input: NewClient| {
         let input = NewClient { organisation: org.into(), ..input };
-        register(s, &fetcher, 1_000, input)
+        register(store.as_ref(), &fetcher, 1_000, input)
     };
-    let (health, _) = reg("moh", pairwise(None, &["https://health.gov.vn/cb"])).await.unwrap();
-    assert_eq!(health.sector_identifier.as_deref(), Some("health.gov.vn"));
-    // Another service of the same organisation shares its sector freely.
-    assert!(reg("moh", pairwise(None, &["https://health.gov.vn/other"])).await.is_ok());
-
-    // OIDC Core §8.1: finance may not take health's sector by naming a redirect URI there.
-    let err = reg("mof", pairwise(None, &["https://health.gov.vn/finance-cb"])).await.unwrap_err();
-    assert!(matches!(&err, ClientError::SectorTaken(h) if h == "health.gov.vn"), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "the sector health.gov.vn is already used by another organisation's services; \
-         register with a sector_identifier_uri on health.gov.vn listing your redirect URIs"
-    );
-    // A document on the sector host listing the redirect URIs proves control.
-    let (shared, _) = reg("mof", pairwise(Some(health_doc), &["https://health.gov.vn/finance-cb"])).await.unwrap();
+    let uris = ["https://health.gov.vn/cb", "https://hoso.health.gov.vn/cb"];
+    let (proven, _) = reg("moh", pairwise(Some(health_doc), &uris)).await.unwrap();
+    assert_eq!(proven.sector_identifier.as_deref(), Some("health.gov.vn"));
+    // The proven sector never shares subjects with the organisation's unproven one.
+    let (unproven, _) = reg("moh", pairwise(None, &["https://health.gov.vn/cb"])).await.unwrap();
+    assert_eq!(unproven.sector_identifier, Some(format!("{moh}:health.gov.vn")));
+    assert_ne!(citizen_sub(&proven), citizen_sub(&unproven));
+    // Whoever controls the host proves it the same way and shares the sector.
+    let (shared, _) = reg("mof", pairwise(Some(health_doc), &["https://health.gov.vn/cb"])).await.unwrap();
     assert_eq!(shared.sector_identifier.as_deref(), Some("health.gov.vn"));
-    // A document on another host gives another sector, whatever the redirect host.
+    assert_eq!(citizen_sub(&shared), citizen_sub(&proven));
+    // A document on another host gives that host's sector, whatever the redirect host.
     let (own, _) = reg("mof", pairwise(Some(SECTOR_URI), &["https://health.gov.vn/own-doc-cb"])).await.unwrap();
     assert_eq!(own.sector_identifier.as_deref(), Some("sector.health.gov.vn"));
-    // Public clients have no sector; a fresh host is nobody's yet.
-    assert!(
-        reg("mof", NewClient { redirect_uris: vec!["https://health.gov.vn/p".into()], ..confidential() }).await.is_ok()
-    );
-    assert!(reg("mof", pairwise(None, &["https://tax.mof.gov.vn/cb"])).await.is_ok());
-    // Once two organisations share the sector, an unproven claim is refused to either: the
-    // finance client could as well be the rightful one.
-    let err = reg("moh", pairwise(None, &["https://health.gov.vn/third"])).await.unwrap_err();
-    assert!(matches!(err, ClientError::SectorTaken(_)), "{err}");
+    // A document that does not list the redirect URIs proves nothing.
+    let err = reg("mof", pairwise(Some(health_doc), &["https://health.gov.vn/x"])).await.unwrap_err();
+    assert!(matches!(err, ClientError::SectorMissingRedirectUri { .. }), "{err}");
 }

@@ -56,8 +56,9 @@ pub struct ClientUpdate {
     /// Accepted only when it is the registered one: subjects cannot change type.
     #[serde(default)]
     pub subject_type: Option<String>,
-    /// Sector document (pairwise clients); its host must stay the sector; an
-    /// empty string removes it.
+    /// Sector document (pairwise clients). The sector must not change, so a
+    /// new document must be on the sector host, and a document can be neither
+    /// added to a client registered without one nor removed (`""`).
     #[serde(default)]
     pub sector_identifier_uri: Option<String>,
     /// With the `business` scope, whether the citizen may act as themself.
@@ -106,8 +107,9 @@ pub async fn update(
         return Err(ClientError::EmptyUpdate);
     }
     let current = get(store, client_id).await?;
-    // `apply` refuses any change of sector, so the sector stays the one
-    // `register` checked against other organisations' (`check_sector_owner`).
+    // `apply` refuses any change of sector (adding or removing a document
+    // changes it too: a proven sector is the bare host, an unproven one the
+    // organisation's), so every `sub` the service holds stays valid.
     let (updated, secret) = apply(&current, change, now)?;
     if updated.redirect_uris != current.redirect_uris || updated.sector_identifier_uri != current.sector_identifier_uri
     {

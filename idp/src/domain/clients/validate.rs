@@ -64,7 +64,8 @@ pub(super) fn build_client(
         return Err(ClientError::MissingRedirectUri);
     }
     // OIDC Core §8: the subject type, and for pairwise the sector its subjects are computed over.
-    let subjects = super::sector::settings(input.subject_type, input.sector_identifier_uri, &redirect_uris)?;
+    let subjects =
+        super::sector::settings(input.subject_type, input.sector_identifier_uri, &redirect_uris, organisation_id)?;
     let post_logout_redirect_uris = dedup(&input.post_logout_redirect_uris);
     for uri in &post_logout_redirect_uris {
         // OIDC RP-Initiated Logout §3: registered, exactly matched; same rules.

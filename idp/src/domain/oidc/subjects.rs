@@ -4,8 +4,10 @@
 //! `public` clients get the account's (or business's) stable random
 //! `subject`, the same everywhere. `pairwise` clients get
 //! `base64url(HMAC-SHA256(k, sector ‖ 0 ‖ kind ‖ 0 ‖ id))`: the same for
-//! every client of one sector (the host of `sector_identifier_uri`, or the
-//! one host of the redirect URIs), different across sectors, and not
+//! every client of one sector (the host of `sector_identifier_uri`, proven
+//! by its document, or `<organisation id>:<host>` for the one host of the
+//! redirect URIs, unproven and so the registering organisation's alone),
+//! different across sectors, and not
 //! computable without `k`. `k` is 256 random bits generated once per
 //! deployment, stored sealed under the key-encryption key (table
 //! `server_secrets`, name `pairwise`); the first node to start writes it and

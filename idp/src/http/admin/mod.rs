@@ -91,7 +91,8 @@ pub struct ClientView {
     frontchannel_logout_uri: Option<String>,
     /// `public` or `pairwise`.
     subject_type: String,
-    /// The host pairwise subjects are computed over.
+    /// The sector pairwise subjects are computed over: a host proven by a
+    /// sector document, or `<organisation id>:<redirect host>`.
     sector_identifier: Option<String>,
     /// Where the sector's redirect URIs were read from.
     sector_identifier_uri: Option<String>,
