@@ -512,14 +512,19 @@ async fn answer(
     };
     let (store, now) = (page.app.store.as_ref(), page.app.clock.now());
     let result = async {
-        // An unknown business has sent no invitation.
-        let business = find(store, tax_code).await.map_err(|_| BusinessError::NotInvited)?;
+        // An unknown business (`find` counts a malformed tax code as one)
+        // has sent no invitation; a store failure stays one (the 503 page,
+        // not a 404 "no invitation").
+        let business = find(store, tax_code).await.map_err(|e| match e {
+            BusinessError::NotFound => BusinessError::NotInvited,
+            e => e,
+        })?;
         match answer {
             Answer::Accept => {
                 let m = businesses::accept(store, now, &who.account_id, &business.id).await?;
                 Ok(json!({ "role": m.role }))
             }
-            Answer::Decline => businesses::decline(store, now, &who.account_id, &business.id).await.map(|()| json!({})),
+            Answer::Decline => businesses::decline(store, &who.account_id, &business.id).await.map(|()| json!({})),
         }
     }
     .await;

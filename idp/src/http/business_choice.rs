@@ -52,16 +52,16 @@ pub(super) async fn choice(app: &AppState, who: &SignedIn, pending: &Pending) ->
     })
 }
 
-/// Whom the citizen acted as at `client_id` in SSO session `sid`: the
-/// business of the session's latest grant there; "myself" when the session
-/// signed into the client but its latest grant (if any) acted for no
-/// business; `None` when the session never signed in there.
+/// Whom the citizen chose to act as at `client_id` in SSO session `sid`:
+/// the choice of the session's latest grant there with the `business`
+/// scope, or `None` when no such grant exists. A login without the scope
+/// chose nothing, so it never counts as "myself" (OIDC Core §3.1.2.6:
+/// `prompt=none` must not stand in for a choice the citizen never made).
 async fn remembered(app: &AppState, sid: &str, client_id: &str) -> Result<Option<Acting>, StoreError> {
-    if let Some(id) = app.store.session_business(sid, client_id).await? {
-        return Ok(Some(Acting::Business(id)));
-    }
-    let signed_into = app.store.list_session_clients(sid).await?.iter().any(|c| c == client_id);
-    Ok(signed_into.then_some(Acting::Myself))
+    Ok(app.store.session_business(sid, client_id).await?.map(|business| match business {
+        Some(id) => Acting::Business(id),
+        None => Acting::Myself,
+    }))
 }
 
 async fn self_allowed(app: &AppState, pending: &Pending) -> Result<bool, StoreError> {

@@ -116,7 +116,8 @@ pub trait BusinessStore: Send + Sync {
     /// its new id, subject, name, address, status, `verified` and times), so
     /// neither its public nor its pairwise `sub` (computed over the id) is the
     /// old one. Returns (members removed, grants revoked);
-    /// `Conflict("tax_code")` if `id` was verified meanwhile or is gone.
+    /// `Conflict("tax_code")` if `id` was verified meanwhile or is gone. Once
+    /// it has run, writing a member of `id` answers `NotFound`.
     async fn take_over_business(&self, id: &str, business: &Business, now: Timestamp) -> StoreResult<(u64, u64)>;
     /// Insert or replace the member row of (`business_id`, `account_id`).
     async fn put_business_member(&self, member: &BusinessMember) -> StoreResult<()>;
@@ -125,16 +126,23 @@ pub trait BusinessStore: Send + Sync {
     /// overwritten, however requests interleave). `false` if an active row
     /// was there and nothing was written.
     async fn invite_business_member(&self, member: &BusinessMember) -> StoreResult<bool>;
-    /// Make the invitation created at `invited_created_at` active, accepted at
-    /// `now`, in one statement. `false` if that invitation is no longer there
-    /// (withdrawn, replaced by a newer one, or already accepted).
+    /// Make the invitation created at `invited_created_at` for `invited_role`
+    /// active, accepted at `now`, in one statement. `false` if that invitation
+    /// is no longer there (withdrawn, replaced by a newer one, or already
+    /// accepted). The role is matched too: a re-invitation within the same
+    /// second has the same `created_at` but may name another role.
     async fn accept_business_invitation(
         &self,
         business_id: &str,
         account_id: &str,
         invited_created_at: Timestamp,
+        invited_role: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// Delete the member row of (`business_id`, `account_id`) only while it is
+    /// still an invitation, in one statement (a decline). `false` if there was
+    /// none: withdrawn, or accepted meanwhile (an active member is kept).
+    async fn delete_business_invitation(&self, business_id: &str, account_id: &str) -> StoreResult<bool>;
     /// One member row.
     async fn get_business_member(&self, business_id: &str, account_id: &str) -> StoreResult<Option<BusinessMember>>;
     /// A business's members with names, legal representatives first, then by name.
@@ -158,10 +166,13 @@ pub trait BusinessStore: Send + Sync {
         now: Timestamp,
         keep_representative_at: Option<Timestamp>,
     ) -> StoreResult<u64>;
-    /// The business the most recent grant of SSO session `sid` at `client_id`
-    /// acted for (`None` if there is no grant or it was the citizen's own), so
-    /// a logout notice names the `sub` that client was given.
-    async fn session_business(&self, sid: &str, client_id: &str) -> StoreResult<Option<String>>;
+    /// Whom the citizen chose to act as in the most recent grant of SSO
+    /// session `sid` at `client_id` that carried the `business` scope: `None`
+    /// when there is none (no choice was made there; a login without the
+    /// scope also has no business, but chose nothing), `Some(None)` for
+    /// "myself", `Some(Some(id))` for that business. `prompt=none` reuses it
+    /// and a logout notice names the `sub` that client was given.
+    async fn session_business(&self, sid: &str, client_id: &str) -> StoreResult<Option<Option<String>>>;
 }
 
 /// A secret the server generated for itself, sealed under the key-encryption key.

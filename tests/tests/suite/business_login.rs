@@ -309,6 +309,47 @@ fn a_citizen_without_a_business_is_told_why_and_sent_back() {
     assert!(t.id_payload.get("business").is_none() && t.id_payload.get("act").is_none(), "{}", t.id_payload);
 }
 
+/// OIDC Core §3.1.2.6: at a service that lets citizens act as themselves, `prompt=none` reuses
+/// "myself" only where the citizen chose it in this SSO session; an ordinary sign-in there
+/// (without the `business` scope) chose nothing.
+#[test]
+fn prompt_none_reuses_myself_only_when_chosen_in_this_session() {
+    let idp = Idp::start();
+    let citizen = idp.citizen();
+    let creds = Credentials::Password(&citizen.national_id, &citizen.password);
+    let reg = idp.register_client(&business_client(&["--business-self-allowed", "true"]));
+    let rp = Rp::new(&idp, &reg);
+    let silent = |browser: &Browser| {
+        let pending = rp.authorize(&["business"], &[("prompt", "none")]);
+        let redirect = match follow(&idp, browser, browser.get(&pending.url), Credentials::None) {
+            Stop::Left(url) => url,
+            Stop::Chooser(url) => panic!("prompt=none showed the chooser: {url}"),
+        };
+        (pending, redirect)
+    };
+
+    // First session: "myself" chosen on the chooser (the business scope is consented here).
+    let chose = Browser::new(&idp);
+    let pending = rp.authorize(&["business"], &[]);
+    let chooser = follow(&idp, &chose, chose.get(&pending.url), creds).chooser();
+    let redirect = follow(&idp, &chose, choose(&idp, &chose, &chooser, "myself"), Credentials::None).left();
+    assert_eq!(tokens(&rp, &pending, &redirect).id_payload["sub"], citizen.view["subject"]);
+
+    // Second session: signed in at the same service without the business scope. prompt=none
+    // with it must not take that sign-in for "myself".
+    let plain = Browser::new(&idp);
+    rp.sign_in(&plain, &[], &[], creds);
+    let (_, redirect) = silent(&plain);
+    assert_eq!(oauth::query_param(&redirect, "error").as_deref(), Some("interaction_required"), "{redirect}");
+
+    // The first session chose "myself" here, even with an ordinary sign-in since: reused.
+    rp.sign_in(&chose, &[], &[], Credentials::None);
+    let (pending, redirect) = silent(&chose);
+    let t = tokens(&rp, &pending, &redirect);
+    assert_eq!(t.id_payload["sub"], citizen.view["subject"]);
+    assert!(t.id_payload.get("business").is_none() && t.id_payload.get("act").is_none(), "{}", t.id_payload);
+}
+
 /// `POST /token` with the token-exchange grant as `rp`.
 fn exchange(rp: &Rp, subject_token: &str, audience: &str, scope: Option<&str>) -> oauth::Reply {
     let mut params = vec![

@@ -429,10 +429,20 @@ pub async fn add_member(
     };
     // Written only if the citizen is not an active member yet, in the same
     // statement, so a concurrent acceptance is never overwritten.
-    if !store.invite_business_member(&member).await? {
+    if !store.invite_business_member(&member).await.map_err(business_gone)? {
         return Err(BusinessError::AlreadyMember);
     }
     Ok(member)
+}
+
+/// A write that references the business failed its foreign key: the business
+/// is gone (an admin took its tax code over meanwhile), which the admin API
+/// answers 404, not 500.
+fn business_gone(e: StoreError) -> BusinessError {
+    match e {
+        StoreError::NotFound => BusinessError::NotFound,
+        e => BusinessError::Store(e),
+    }
 }
 
 /// The invited citizen accepts: from now on they may act for the business.
@@ -446,6 +456,17 @@ pub async fn accept(
         Some(m) if m.status == MEMBER_INVITED => m,
         _ => return Err(BusinessError::NotInvited),
     };
+    accept_read(store, now, member).await
+}
+
+/// [`accept`] once the invitation `member` has been read: exactly that one
+/// (its time and role) is accepted, or none.
+async fn accept_read(
+    store: &dyn Store,
+    now: Timestamp,
+    member: BusinessMember,
+) -> Result<BusinessMember, BusinessError> {
+    let (business_id, account_id) = (member.business_id.as_str(), member.account_id.as_str());
     // Checked at invitation too, but an invitation may predate the rule.
     require_verified_self(store, account_id).await?;
     let business = store.get_business(business_id).await?.ok_or(BusinessError::NotFound)?;
@@ -463,34 +484,29 @@ pub async fn accept(
     {
         return Err(BusinessError::NotInvited);
     }
-    // Accept exactly the invitation read above: if it was withdrawn or
-    // re-sent meanwhile, nothing is written.
-    if !store.accept_business_invitation(business_id, account_id, member.created_at, now).await? {
+    // Accept exactly the invitation read above, role included: if it was
+    // withdrawn or re-sent meanwhile (even within the same second, with
+    // another role), nothing is written.
+    let accepted = store
+        .accept_business_invitation(business_id, account_id, member.created_at, &member.role, now)
+        .await
+        .map_err(business_gone)?;
+    if !accepted {
         return Err(BusinessError::NotInvited);
     }
     Ok(BusinessMember { status: MEMBER_ACTIVE.to_owned(), accepted_at: Some(now), ..member })
 }
 
-/// The invited citizen declines: the invitation is deleted.
-pub async fn decline(
-    store: &dyn Store,
-    now: Timestamp,
-    account_id: &str,
-    business_id: &str,
-) -> Result<(), BusinessError> {
-    match store.get_business_member(business_id, account_id).await? {
-        Some(m) if m.status == MEMBER_INVITED => {}
-        _ => return Err(BusinessError::NotInvited),
-    }
-    // Guarded like a removal: should the invitation have been accepted in
-    // another tab meanwhile, declining it must not take the last legal
-    // representative away either.
-    match store.remove_business_member(business_id, account_id, now, Some(now)).await {
-        Ok(_) => Ok(()),
-        // Withdrawn meanwhile: there is nothing left to decline.
-        Err(StoreError::NotFound) => Err(BusinessError::NotInvited),
-        Err(StoreError::Conflict(_)) => Err(BusinessError::LastLegalRepresentative),
-        Err(e) => Err(e.into()),
+/// The invited citizen declines: the invitation is deleted. An invitation
+/// has no grants acting on it, so there is nothing to revoke.
+pub async fn decline(store: &dyn Store, account_id: &str, business_id: &str) -> Result<(), BusinessError> {
+    // Only while it is still an invitation, in one statement: accepted in
+    // another tab meanwhile, it is a membership that "decline" must not
+    // remove; withdrawn meanwhile, there is nothing left to decline.
+    if store.delete_business_invitation(business_id, account_id).await? {
+        Ok(())
+    } else {
+        Err(BusinessError::NotInvited)
     }
 }
 

@@ -98,7 +98,7 @@ async fn invitations_lapse_with_their_end_date_and_their_inviter() {
     assert!(matches!(orphan, Err(BusinessError::NotInvited)), "{orphan:?}");
     // A withdrawn invitation cannot be declined either.
     remove_member(store, NOW, &business, &other, Actor::Admin("admin:ops")).await.unwrap();
-    let gone = decline(store, NOW, &other, &business.id).await;
+    let gone = decline(store, &other, &business.id).await;
     assert!(matches!(gone, Err(BusinessError::NotInvited)), "{gone:?}");
 
     // Disabling revokes in the same step; an unknown tax code is NotFound.
@@ -183,4 +183,50 @@ async fn an_admin_takes_over_a_self_declared_tax_code() {
     let again = NewBusiness { tax_code: "0100109106".into(), name: "Sen".into(), address: None };
     let again = create(store, NOW + 120, again, Actor::Citizen(&squatter)).await;
     assert!(matches!(again, Err(BusinessError::TaxCodeTaken)), "{again:?}");
+}
+
+#[tokio::test]
+async fn only_the_invitation_read_is_accepted_role_included() {
+    let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+    let store = store.as_ref();
+    let (rep, staff) = (citizen(store, "001090012345").await, citizen(store, "079188001234").await);
+    let input = NewBusiness { tax_code: "0100109106".into(), name: "Công ty Sen".into(), address: None };
+    let business = create(store, NOW, input, Actor::Citizen(&rep)).await.unwrap().business;
+    let invite = |role: &str| NewMember { national_id: "079188001234".into(), role: role.into(), expires_at: None };
+    add_member(store, NOW, &business, invite(ROLE_AUTHORISED_STAFF), Actor::Citizen(&rep)).await.unwrap();
+    let seen = store.get_business_member(&business.id, &staff).await.unwrap().unwrap();
+
+    // Re-sent within the same second as a legal representative, after the
+    // invitee's page read the first one: that one is not accepted with a role
+    // the invitee never saw.
+    add_member(store, NOW, &business, invite(ROLE_LEGAL_REPRESENTATIVE), Actor::Citizen(&rep)).await.unwrap();
+    let stale = accept_read(store, NOW, seen).await;
+    assert!(matches!(stale, Err(BusinessError::NotInvited)), "{stale:?}");
+    let pending = store.get_business_member(&business.id, &staff).await.unwrap().unwrap();
+    assert_eq!((pending.status.as_str(), pending.role.as_str()), (MEMBER_INVITED, ROLE_LEGAL_REPRESENTATIVE));
+    // Read afresh, it is accepted with the role it shows.
+    let accepted = accept(store, NOW, &staff, &business.id).await.unwrap();
+    assert_eq!((accepted.status.as_str(), accepted.role.as_str()), (MEMBER_ACTIVE, ROLE_LEGAL_REPRESENTATIVE));
+
+    // Declining once accepted (another tab) removes nothing.
+    let late = decline(store, &staff, &business.id).await;
+    assert!(matches!(late, Err(BusinessError::NotInvited)), "{late:?}");
+    assert!(acting_for(store, &staff, &business.id, NOW).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn inviting_to_a_business_taken_over_meanwhile_is_not_found() {
+    let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+    let store = store.as_ref();
+    let squatter = citizen(store, "001090012345").await;
+    citizen(store, "079188001234").await;
+    let typed = NewBusiness { tax_code: "0100109106".into(), name: "Sen giả".into(), address: None };
+    let declared = create(store, NOW, typed, Actor::Citizen(&squatter)).await.unwrap().business;
+    let real = NewBusiness { tax_code: "0100109106".into(), name: "Công ty Sen".into(), address: None };
+    create(store, NOW, real, Actor::Admin("admin:ops")).await.unwrap();
+
+    // The admin API still holds the old row it looked up: 404, not 500.
+    let invite = NewMember { national_id: "079188001234".into(), role: ROLE_AUTHORISED_STAFF.into(), expires_at: None };
+    let gone = add_member(store, NOW, &declared, invite, Actor::Admin("admin:ops")).await;
+    assert!(matches!(gone, Err(BusinessError::NotFound)), "{gone:?}");
 }

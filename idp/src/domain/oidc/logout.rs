@@ -229,8 +229,9 @@ async fn end_one_session(
 }
 
 /// Back-Channel Logout §2.4/§2.6: the `sub` of the notice, or `""` for a
-/// `sid`-only logout token. After a login acting for a business the client
-/// knows the session by the business's `sub`, which every staff member of the
+/// `sid`-only logout token. When the session's latest login with the
+/// `business` scope at the client acted for a business, the client knows the
+/// session by the business's `sub`, which every staff member of the
 /// business shares: a service logging out by `sub` would sign all of them
 /// out, so only `sid` is sent (§2.4 asks for `sub` or `sid`). Otherwise the
 /// citizen's `sub` at this client (OIDC Core §8: pairwise clients have their
@@ -242,7 +243,7 @@ async fn notice_subject(
     client: &Client,
     account: &Account,
 ) -> Result<String, StoreError> {
-    if store.session_business(sid, &client.client_id).await?.is_some() {
+    if matches!(store.session_business(sid, &client.client_id).await?, Some(Some(_))) {
         return Ok(String::new());
     }
     Ok(subjects.citizen(client, account))

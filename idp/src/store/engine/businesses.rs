@@ -230,27 +230,33 @@ macro_rules! impl_businesses {
             async fn take_over_business(&self, id: &str, b: &Business, now: Timestamp) -> StoreResult<(u64, u64)> {
                 use $crate::store::engine::businesses::business_insert_err;
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
-                // A no-op write that only matches while unverified: it takes
-                // the row's lock on PostgreSQL (SQLite's BEGIN IMMEDIATE
-                // serialises writers), so of two admins registering the code
-                // at once only one takes it over.
-                let open = sqlx::query("UPDATE businesses SET updated_at = updated_at WHERE id = $1 AND verified = $2")
+                // Counted before the delete cascades to them. (A member
+                // written in the very instant is deleted too, uncounted.)
+                let members: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM business_members WHERE business_id = $1")
                     .bind(id)
-                    .bind(false)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                if open.rows_affected() == 0 {
+                // Delete, not re-key, the old row: a DELETE takes PostgreSQL's
+                // FOR UPDATE row lock, which waits for a member insert's
+                // foreign-key lock (a no-op UPDATE's lock does not), and
+                // cascades to every member row; an insert that comes later
+                // finds no business (`NotFound`), so none outlives the
+                // take-over. Only while unverified: of two admins registering
+                // the code at once only one takes it over. (SQLite's BEGIN
+                // IMMEDIATE serialises writers.) The tax code stays the one
+                // taken over.
+                let gone = sqlx::query("DELETE FROM businesses WHERE id = $1 AND verified = $2 RETURNING tax_code")
+                    .bind(id)
+                    .bind(false)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let Some(gone) = gone else {
                     tx.rollback().await.map_err(db_err)?;
                     return Err(StoreError::Conflict("tax_code"));
-                }
-                // Members first: their rows reference the id about to change.
-                let members = sqlx::query("DELETE FROM business_members WHERE business_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected();
+                };
+                let tax_code: String = col(&gone, "tax_code")?;
                 // Whoever holds them: nothing the self-declared business was
                 // trusted with outlives the take-over.
                 let revoked =
@@ -262,11 +268,11 @@ macro_rules! impl_businesses {
                         .map_err(db_err)?
                         .rows_affected();
                 sqlx::query(
-                    "UPDATE businesses SET id = $2, subject = $3, name = $4, address = $5, status = $6, \
-                     verified = $7, created_at = $8, updated_at = $9 WHERE id = $1",
+                    "INSERT INTO businesses (id, tax_code, subject, name, address, status, verified, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
-                .bind(id)
                 .bind(&b.id)
+                .bind(&tax_code)
                 .bind(&b.subject)
                 .bind(&b.name)
                 .bind(&b.address)
@@ -277,6 +283,7 @@ macro_rules! impl_businesses {
                 .execute(&mut *tx)
                 .await
                 .map_err(business_insert_err)?;
+                let members = u64::try_from(members).unwrap_or_default();
                 tx.commit().await.map_err(db_err)?;
                 Ok((members, revoked))
             }
@@ -317,20 +324,38 @@ macro_rules! impl_businesses {
                 business_id: &str,
                 account_id: &str,
                 invited_created_at: Timestamp,
+                invited_role: &str,
                 now: Timestamp,
             ) -> StoreResult<bool> {
                 // Only the very invitation the citizen saw: a withdrawn one is
-                // gone, a re-sent one (maybe with another role) has another
-                // `created_at`, so neither is resurrected or overwritten.
+                // gone, a re-sent one has another `created_at` or, within the
+                // same second, maybe another role, so neither is resurrected
+                // nor accepted with a role the citizen never saw.
                 let done = sqlx::query(
                     "UPDATE business_members SET status = $5, accepted_at = $4 WHERE business_id = $1 \
-                     AND account_id = $2 AND status = $6 AND created_at = $3",
+                     AND account_id = $2 AND status = $6 AND created_at = $3 AND role = $7",
                 )
                 .bind(business_id)
                 .bind(account_id)
                 .bind(invited_created_at)
                 .bind(now)
                 .bind(MEMBER_ACTIVE)
+                .bind(MEMBER_INVITED)
+                .bind(invited_role)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_business_invitation(&self, business_id: &str, account_id: &str) -> StoreResult<bool> {
+                // The status in the same statement: an invitation accepted in
+                // another tab meanwhile is an active member, not declined away.
+                let done = sqlx::query(
+                    "DELETE FROM business_members WHERE business_id = $1 AND account_id = $2 AND status = $3",
+                )
+                .bind(business_id)
+                .bind(account_id)
                 .bind(MEMBER_INVITED)
                 .execute(&self.pool)
                 .await
@@ -469,23 +494,22 @@ macro_rules! impl_businesses {
                 Ok(revoked)
             }
 
-            async fn session_business(&self, sid: &str, client_id: &str) -> StoreResult<Option<String>> {
-                // The latest grant decides: a citizen who signed in for a
-                // business and then for themselves at the same client was last
-                // known to it by their own `sub`. `id` breaks same-second ties.
+            async fn session_business(&self, sid: &str, client_id: &str) -> StoreResult<Option<Option<String>>> {
+                // Only grants with the `business` scope record a choice: an
+                // ordinary login also has no business_id, but the citizen
+                // never chose "myself" there. `scopes` is JSON text on both
+                // engines, so the quoted name matches exactly one scope. The
+                // latest such grant decides; `id` breaks same-second ties.
                 let row = sqlx::query(
                     "SELECT business_id FROM grants WHERE sid = $1 AND client_id = $2 \
-                     ORDER BY created_at DESC, id DESC LIMIT 1",
+                     AND scopes LIKE '%\"business\"%' ORDER BY created_at DESC, id DESC LIMIT 1",
                 )
                 .bind(sid)
                 .bind(client_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err)?;
-                match row {
-                    Some(r) => col(&r, "business_id"),
-                    None => Ok(None),
-                }
+                row.map(|r| col(&r, "business_id")).transpose()
             }
         }
 

@@ -243,6 +243,12 @@ pub(super) async fn business_takeover(s: &dyn Store) {
     assert_eq!(revoked_at("g-b2").await, None);
     assert_eq!(revoked_at("g-self").await, None);
     assert_eq!(s.get_business_member("biz-2", "acc-1").await.unwrap(), Some(other));
+    // A member written to the old id afterwards (a representative's invitation
+    // racing the take-over) finds no business: NotFound, not a fault.
+    let late = BusinessMember { status: MEMBER_INVITED.into(), ..member("biz-1", "acc-2", ROLE_AUTHORISED_STAFF) };
+    assert!(matches!(s.invite_business_member(&late).await, Err(StoreError::NotFound)));
+    assert!(matches!(s.put_business_member(&late).await, Err(StoreError::NotFound)));
+    assert!(s.list_memberships("acc-2").await.unwrap().is_empty());
 
     // Verified now, or gone: a second take-over changes nothing.
     let again = Business { id: "biz-again".into(), subject: "bsub-again".into(), ..real.clone() };
@@ -259,10 +265,27 @@ pub(super) async fn business_takeover(s: &dyn Store) {
     assert!(!s.get_business("biz-3").await.unwrap().unwrap().verified);
     assert_eq!(s.list_business_members("biz-3").await.unwrap().len(), 1);
     assert_eq!(revoked_at("g-b3").await, None);
+
+    // An invitation racing the take-over either lands first and goes with
+    // the business, or finds it gone: never a fault, never a survivor.
+    let rep5 = member("biz-5", "acc-1", ROLE_LEGAL_REPRESENTATIVE);
+    s.create_business(&business("biz-5", "0500000001", "Delta"), Some(&rep5)).await.unwrap();
+    let racing = BusinessMember { status: MEMBER_INVITED.into(), ..member("biz-5", "acc-2", ROLE_AUTHORISED_STAFF) };
+    let real5 =
+        Business { subject: "bsub-6".into(), verified: true, ..business("biz-6", "0500000001", "Delta thật") };
+    let (taken, invited) =
+        tokio::join!(s.take_over_business("biz-5", &real5, 9_500), s.invite_business_member(&racing));
+    let (members, _) = taken.unwrap();
+    assert!(matches!(invited, Ok(true) | Err(StoreError::NotFound)), "{invited:?}");
+    assert!((1..=2).contains(&members), "{members}");
+    assert!(s.list_business_members("biz-5").await.unwrap().is_empty());
+    assert!(s.list_business_members("biz-6").await.unwrap().is_empty());
+    assert!(s.list_memberships("acc-2").await.unwrap().iter().all(|m| m.business.id != "biz-5"));
 }
 
-/// The business a session's latest grant at a client acted for, which a
-/// logout notice needs to name the `sub` that client knows.
+/// Whom a session's latest business-scoped grant at a client acted as, which
+/// `prompt=none` reuses and a logout notice needs to name the `sub` that
+/// client knows. A login without the `business` scope chose nothing.
 pub(super) async fn session_business(s: &dyn Store) {
     seed(s).await;
     s.create_client(&client("cli-2", "org-1")).await.unwrap();
@@ -271,28 +294,42 @@ pub(super) async fn session_business(s: &dyn Store) {
     let at = |id: &str, business: Option<&str>, client: &str, created_at| Grant {
         client_id: client.into(),
         created_at,
+        scopes: vec!["openid".into(), "business".into()],
         ..business_grant(id, "acc-1", business)
     };
+    let plain = |id: &str, client: &str, created_at| Grant {
+        client_id: client.into(),
+        created_at,
+        scopes: vec!["openid".into(), "business_card".into()],
+        ..grant(id)
+    };
+    // An ordinary login (no `business` scope, even one named like it) is no choice.
+    s.create_grant(&plain("g-p0", "cli-1", 500), None).await.unwrap();
+    assert_eq!(s.session_business("sid-1", "cli-1").await.unwrap(), None);
     s.create_grant(&at("g-1", Some("biz-1"), "cli-1", 1_000), None).await.unwrap();
-    assert_eq!(s.session_business("sid-1", "cli-1").await.unwrap().as_deref(), Some("biz-1"));
-    // The latest grant wins, revoked or not; same-second ties go to the larger id.
+    assert_eq!(s.session_business("sid-1", "cli-1").await.unwrap(), Some(Some("biz-1".into())));
+    // The latest business-scoped grant wins, revoked or not; same-second ties go to the larger id.
     s.create_grant(&at("g-2", Some("biz-2"), "cli-1", 2_000), None).await.unwrap();
     s.create_grant(&at("g-0", Some("biz-1"), "cli-1", 2_000), None).await.unwrap();
     s.revoke_session_grants("sid-1", 2_500).await.unwrap();
-    assert_eq!(s.session_business("sid-1", "cli-1").await.unwrap().as_deref(), Some("biz-2"));
-    // Then the citizen signed in for themselves: their own `sub`.
+    assert_eq!(s.session_business("sid-1", "cli-1").await.unwrap(), Some(Some("biz-2".into())));
+    // A later ordinary login changes nothing.
+    s.create_grant(&plain("g-p1", "cli-1", 2_800), None).await.unwrap();
+    assert_eq!(s.session_business("sid-1", "cli-1").await.unwrap(), Some(Some("biz-2".into())));
+    // Then the citizen chose to act for themselves: their own `sub`.
     s.create_grant(&at("g-3", None, "cli-1", 3_000), None).await.unwrap();
-    assert_eq!(s.session_business("sid-1", "cli-1").await.unwrap(), None);
+    assert_eq!(s.session_business("sid-1", "cli-1").await.unwrap(), Some(None));
     // Other clients and other sessions are apart.
+    s.create_grant(&plain("g-p2", "cli-2", 500), None).await.unwrap();
     assert_eq!(s.session_business("sid-1", "cli-2").await.unwrap(), None);
     s.create_grant(&at("g-4", Some("biz-1"), "cli-2", 1_000), None).await.unwrap();
-    assert_eq!(s.session_business("sid-1", "cli-2").await.unwrap().as_deref(), Some("biz-1"));
+    assert_eq!(s.session_business("sid-1", "cli-2").await.unwrap(), Some(Some("biz-1".into())));
     assert_eq!(s.session_business("sid-9", "cli-1").await.unwrap(), None);
 }
 
-/// Invitations are written and accepted by single conditional statements: an
-/// active member is never overwritten, a withdrawn or re-sent invitation is
-/// never accepted.
+/// Invitations are written, accepted and declined by single conditional
+/// statements: an active member is never overwritten nor declined away, a
+/// withdrawn or re-sent invitation is never accepted.
 pub(super) async fn business_invitations(s: &dyn Store) {
     seed(s).await;
     named_citizen(s, "acc-2", "001090000002", "Trần Thị Bình").await;
@@ -314,12 +351,23 @@ pub(super) async fn business_invitations(s: &dyn Store) {
     assert!(s.invite_business_member(&resent).await.unwrap());
     assert_eq!(row("acc-2").await, Some(resent.clone()));
     // ... and the one the citizen saw before that can no longer be accepted.
-    assert!(!s.accept_business_invitation("biz-1", "acc-2", 2_000, 3_000).await.unwrap());
+    let (staff, rep) = (ROLE_AUTHORISED_STAFF, ROLE_LEGAL_REPRESENTATIVE);
+    assert!(!s.accept_business_invitation("biz-1", "acc-2", 2_000, staff, 3_000).await.unwrap());
     assert_eq!(row("acc-2").await, Some(resent.clone()));
-    assert!(s.accept_business_invitation("biz-1", "acc-2", 2_100, 3_000).await.unwrap());
+    // Re-sent within the same second with another role: the role the citizen
+    // saw no longer matches, so it is not accepted as the new one.
+    let same_second = invite("acc-2", staff, 2_100);
+    assert!(s.invite_business_member(&same_second).await.unwrap());
+    assert!(!s.accept_business_invitation("biz-1", "acc-2", 2_100, rep, 3_000).await.unwrap());
+    assert_eq!(row("acc-2").await, Some(same_second));
+    assert!(s.invite_business_member(&resent).await.unwrap());
+    assert!(s.accept_business_invitation("biz-1", "acc-2", 2_100, rep, 3_000).await.unwrap());
     let accepted = BusinessMember { status: MEMBER_ACTIVE.into(), accepted_at: Some(3_000), ..resent };
     assert_eq!(row("acc-2").await, Some(accepted.clone()));
-    assert!(!s.accept_business_invitation("biz-1", "acc-2", 2_100, 3_500).await.unwrap());
+    assert!(!s.accept_business_invitation("biz-1", "acc-2", 2_100, rep, 3_500).await.unwrap());
+    // Declining after accepting (another tab) removes nothing: still a member.
+    assert!(!s.delete_business_invitation("biz-1", "acc-2").await.unwrap());
+    assert_eq!(row("acc-2").await, Some(accepted.clone()));
 
     // An active member is neither re-invited nor re-added.
     assert!(!s.invite_business_member(&invite("acc-2", ROLE_AUTHORISED_STAFF, 4_000)).await.unwrap());
@@ -335,8 +383,14 @@ pub(super) async fn business_invitations(s: &dyn Store) {
     s.remove_business_member("biz-1", "acc-3", 5_000, None).await.unwrap();
     assert!(s.invite_business_member(&invite("acc-3", ROLE_AUTHORISED_STAFF, 5_100)).await.unwrap());
     s.remove_business_member("biz-1", "acc-3", 5_200, Some(5_200)).await.unwrap();
-    assert!(!s.accept_business_invitation("biz-1", "acc-3", 5_100, 5_300).await.unwrap());
+    assert!(!s.accept_business_invitation("biz-1", "acc-3", 5_100, ROLE_AUTHORISED_STAFF, 5_300).await.unwrap());
     assert_eq!(row("acc-3").await, None);
+    // A pending invitation is declined once; then there is none.
+    assert!(s.invite_business_member(&invite("acc-3", ROLE_AUTHORISED_STAFF, 5_400)).await.unwrap());
+    assert!(s.delete_business_invitation("biz-1", "acc-3").await.unwrap());
+    assert_eq!(row("acc-3").await, None);
+    assert!(!s.delete_business_invitation("biz-1", "acc-3").await.unwrap());
+    assert!(!s.delete_business_invitation("biz-9", "acc-3").await.unwrap());
     // Members need a real account and a real business.
     assert!(matches!(
         s.invite_business_member(&invite("ghost", ROLE_AUTHORISED_STAFF, 6_000)).await,

@@ -201,7 +201,11 @@ fn prompt_none_reuses_only_the_choice_made_at_this_client_in_this_session() {
     assert!(interaction(step.clone()), "{step:?}");
     let step = decide(&silent(None), Some(&who(50)), Some(&all), &remembered(None, &two[..1], false), 100);
     assert!(interaction(step.clone()), "{step:?}");
+    // Nor "myself" where the client allows it: a session that signed in here only without the
+    // `business` scope remembers no choice (the store answers `None`), so nothing is reused.
     let step = decide(&silent(None), Some(&who(50)), Some(&all), &remembered(None, &[], true), 100);
+    assert!(interaction(step.clone()), "{step:?}");
+    let step = decide(&silent(None), Some(&who(50)), Some(&all), &remembered(None, &two, true), 100);
     assert!(interaction(step.clone()), "{step:?}");
     // The citizen may no longer act for the business chosen then.
     let step = decide(&silent(None), Some(&who(50)), Some(&all), &remembered(b2(), &two[..1], false), 100);
