@@ -100,6 +100,31 @@ macro_rules! impl_businesses {
                 })
             }
 
+            /// Insert one business row under `tax_code`, on a pool or in a transaction;
+            /// a duplicate tax code is `Conflict("tax_code")`.
+            async fn insert_business<'e, E>(exec: E, b: &Business, tax_code: &str) -> StoreResult<()>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO businesses (id, tax_code, subject, name, address, status, verified, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&b.id)
+                .bind(tax_code)
+                .bind(&b.subject)
+                .bind(&b.name)
+                .bind(&b.address)
+                .bind(&b.status)
+                .bind(b.verified)
+                .bind(b.created_at)
+                .bind(b.updated_at)
+                .execute(exec)
+                .await
+                .map_err($crate::store::engine::businesses::business_insert_err)?;
+                Ok(())
+            }
+
             /// The insert-or-replace of one member row, on a pool or in a transaction.
             async fn upsert_business_member<'e, E>(exec: E, m: &BusinessMember) -> StoreResult<()>
             where
@@ -131,24 +156,8 @@ macro_rules! impl_businesses {
         #[async_trait::async_trait]
         impl BusinessStore for $store {
             async fn create_business(&self, b: &Business, first_member: Option<&BusinessMember>) -> StoreResult<()> {
-                use $crate::store::engine::businesses::business_insert_err;
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
-                sqlx::query(
-                    "INSERT INTO businesses (id, tax_code, subject, name, address, status, verified, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&b.id)
-                .bind(&b.tax_code)
-                .bind(&b.subject)
-                .bind(&b.name)
-                .bind(&b.address)
-                .bind(&b.status)
-                .bind(b.verified)
-                .bind(b.created_at)
-                .bind(b.updated_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(business_insert_err)?;
+                Self::insert_business(&mut *tx, b, &b.tax_code).await?;
                 if let Some(m) = first_member {
                     Self::upsert_business_member(&mut *tx, m).await?;
                 }
@@ -228,7 +237,6 @@ macro_rules! impl_businesses {
             }
 
             async fn take_over_business(&self, id: &str, b: &Business, now: Timestamp) -> StoreResult<(u64, u64)> {
-                use $crate::store::engine::businesses::business_insert_err;
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
                 // Counted before the delete cascades to them. (A member
                 // written in the very instant is deleted too, uncounted.)
@@ -267,22 +275,7 @@ macro_rules! impl_businesses {
                         .await
                         .map_err(db_err)?
                         .rows_affected();
-                sqlx::query(
-                    "INSERT INTO businesses (id, tax_code, subject, name, address, status, verified, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&b.id)
-                .bind(&tax_code)
-                .bind(&b.subject)
-                .bind(&b.name)
-                .bind(&b.address)
-                .bind(&b.status)
-                .bind(b.verified)
-                .bind(b.created_at)
-                .bind(b.updated_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(business_insert_err)?;
+                Self::insert_business(&mut *tx, b, &tax_code).await?;
                 let members = u64::try_from(members).unwrap_or_default();
                 tx.commit().await.map_err(db_err)?;
                 Ok((members, revoked))
