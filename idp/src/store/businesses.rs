@@ -194,8 +194,7 @@ pub trait ServerSecretStore: Send + Sync {
     /// Insert `secret` unless one with its name exists; return the one
     /// stored (first writer wins, so every node ends up with the same value).
     async fn put_server_secret_if_absent(&self, secret: &ServerSecret) -> StoreResult<ServerSecret>;
-    /// Every secret (for `keys rewrap`).
+    /// Every secret (for `keys rewrap`, which re-seals them in
+    /// `KeyLifecycleStore::rewrap_signing_keys`).
     async fn list_server_secrets(&self) -> StoreResult<Vec<ServerSecret>>;
-    /// Replace the sealed value and KEK id of one secret (after a rewrap).
-    async fn rewrap_server_secret(&self, name: &str, value_enc: &[u8], kek_id: &str) -> StoreResult<()>;
 }

@@ -539,20 +539,6 @@ macro_rules! impl_businesses {
                     .map(Self::server_secret)
                     .collect()
             }
-
-            async fn rewrap_server_secret(&self, name: &str, value_enc: &[u8], kek_id: &str) -> StoreResult<()> {
-                let done = sqlx::query("UPDATE server_secrets SET value_enc = $2, kek_id = $3 WHERE name = $1")
-                    .bind(name)
-                    .bind(value_enc)
-                    .bind(kek_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
-            }
         }
     };
 }

@@ -461,10 +461,19 @@ pub(super) async fn server_secrets(s: &dyn Store) {
     assert_eq!(s.put_server_secret_if_absent(&alpha).await.unwrap(), alpha);
     assert_eq!(s.list_server_secrets().await.unwrap(), [alpha.clone(), stored.clone()]);
 
-    s.rewrap_server_secret("pairwise", &[4, 5, 6, 0], "kek-2").await.unwrap();
-    let rewrapped = ServerSecret { value_enc: vec![4, 5, 6, 0], kek_id: "kek-2".into(), ..stored };
-    assert_eq!(s.list_server_secrets().await.unwrap(), [alpha, rewrapped]);
-    assert!(matches!(s.rewrap_server_secret("ghost", &[1], "kek-2").await, Err(StoreError::NotFound)));
+    // `keys rewrap` moves secrets with the signing keys, all or nothing: one
+    // left under the old KEK, or one no longer under the KEK it names, changes nothing.
+    let rewrapped = ServerSecret { value_enc: vec![4, 5, 6, 0], kek_id: "kek-2".into(), ..stored.clone() };
+    let alpha2 = ServerSecret { value_enc: vec![7], kek_id: "kek-2".into(), ..alpha.clone() };
+    let ghost = ServerSecret { name: "ghost".into(), ..alpha2.clone() };
+    let pairwise_only = [(rewrapped.clone(), stored.kek_id.clone())];
+    assert!(!s.rewrap_signing_keys(&[], &pairwise_only).await.unwrap(), "alpha would stay under kek-1");
+    let with_ghost = [(rewrapped.clone(), stored.kek_id.clone()), (ghost, "kek-1".into())];
+    assert!(!s.rewrap_signing_keys(&[], &with_ghost).await.unwrap(), "no such secret");
+    assert_eq!(s.list_server_secrets().await.unwrap(), [alpha.clone(), stored.clone()]);
+    let both = [(alpha2.clone(), "kek-1".into()), (rewrapped.clone(), stored.kek_id.clone())];
+    assert!(s.rewrap_signing_keys(&[], &both).await.unwrap());
+    assert_eq!(s.list_server_secrets().await.unwrap(), [alpha2, rewrapped]);
 }
 
 /// The client columns for pairwise subjects and the grant's business round-trip.
