@@ -6,11 +6,13 @@ use serde_json::{Map, Value, json};
 
 use super::authorize::{CodeGrant, code_key, code_used_key};
 use super::claims::{ClaimsRequest, id_token_extra_claims, userinfo_claims};
-use super::tokens::{AccessTokenFor, Ctx, IdTokenFor, access_token, check_access_token, client_alg, id_token};
+use super::tokens::{
+    AccessTokenFor, Ctx, IdTokenFor, TokenOwner, access_token, check_access_token, client_alg, id_token,
+};
 use super::{OAuthError, OAuthErrorCode as E, Params, split_scopes};
 use crate::crypto::{constant_time_eq, random_id, random_token, sha256_b64url, sha256_hex};
 use crate::domain::businesses::{acting_for, business_claim};
-use crate::store::{Account, Client, Grant, RefreshToken, Rotation};
+use crate::store::{Account, Client, Grant, Membership, RefreshToken, Rotation};
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -145,17 +147,34 @@ pub async fn principal(
     grant: &Grant,
     account: &Account,
 ) -> Result<Option<Principal>, OAuthError> {
-    let citizen = ctx.subjects.citizen(client, account);
-    let Some(business_id) = grant.business_id.as_deref() else {
-        return Ok(Some(Principal { subject: citizen, extra: Map::new() }));
+    let acting = match grant.business_id.as_deref() {
+        None => None,
+        Some(business_id) => match acting_for(ctx.store, &account.id, business_id, ctx.now).await? {
+            Some(m) => Some(m),
+            None => return Ok(None),
+        },
     };
-    let Some(membership) = acting_for(ctx.store, &account.id, business_id, ctx.now).await? else { return Ok(None) };
+    Ok(Some(principal_of(ctx, client, grant, account, acting.as_ref())))
+}
+
+/// [`principal`] once the membership is known: `acting` must be the
+/// membership that still allows `grant.business_id` (`None` for a grant
+/// without one), as [`check_access_token`] returns it in [`TokenOwner`].
+pub fn principal_of(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    grant: &Grant,
+    account: &Account,
+    acting: Option<&Membership>,
+) -> Principal {
+    let citizen = ctx.subjects.citizen(client, account);
+    let Some(membership) = acting else { return Principal { subject: citizen, extra: Map::new() } };
     let mut extra = Map::new();
     if grant.scopes.iter().any(|s| s == "business") {
-        extra.insert("business".into(), business_claim(&membership));
+        extra.insert("business".into(), business_claim(membership));
     }
     extra.insert("act".into(), json!({ "sub": citizen }));
-    Ok(Some(Principal { subject: ctx.subjects.business(client, &membership.business), extra }))
+    Principal { subject: ctx.subjects.business(client, &membership.business), extra }
 }
 
 fn new_refresh_row(ctx: &Ctx<'_>, token: &str, grant: &Grant) -> RefreshToken {
@@ -451,9 +470,8 @@ pub async fn userinfo(ctx: &Ctx<'_>, token: &str) -> Result<Value, OAuthError> {
     if !scopes.iter().any(|s| s == "openid") {
         return Err(OAuthError::new(E::InsufficientScope, "the access token lacks the openid scope"));
     }
-    let gid = at.str("gid").ok_or_else(invalid)?;
-    let grant = ctx.store.get_grant(gid).await?.ok_or_else(invalid)?;
-    let citizen = ctx.store.get_citizen(&grant.account_id).await?.ok_or_else(invalid)?;
+    // The grant, citizen and membership as the liveness check just read them.
+    let TokenOwner { grant, citizen, acting } = at.owner.clone().ok_or_else(invalid)?;
     let request = grant.claims.as_deref().and_then(ClaimsRequest::from_stored);
     let mut claims = userinfo_claims(&citizen.profile, &scopes, request.as_ref());
     // The `sub` the token's audience knows: the client itself, or the
@@ -464,7 +482,7 @@ pub async fn userinfo(ctx: &Ctx<'_>, token: &str) -> Result<Value, OAuthError> {
     };
     // The token's own scopes decide (a refresh may have narrowed them).
     let narrowed = Grant { scopes, ..grant };
-    let who = principal(ctx, &audience, &narrowed, &citizen.account).await?.ok_or_else(invalid)?;
+    let who = principal_of(ctx, &audience, &narrowed, &citizen.account, acting.as_ref());
     claims.extend(who.extra);
     // An exchanged token names the whole chain of actors (RFC 8693 §4.1).
     if let Some(act) = at.claims.get("act") {

@@ -10,7 +10,7 @@ use crate::crypto::jwt::Alg;
 use crate::crypto::random_id;
 use crate::domain::businesses::acting_for;
 use crate::domain::keys::Keyring;
-use crate::store::{Client, Store, Timestamp};
+use crate::store::{Citizen, Client, Grant, Membership, Store, Timestamp};
 
 /// Token lifetimes in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +163,20 @@ pub struct LiveAccessToken {
     pub claims: Map<String, Value>,
     /// The client it was issued to (`client_id`), active.
     pub client: Client,
+    /// What the checks read for a citizen's token (`gid`), so its users
+    /// (UserInfo, token exchange) need not read it again.
+    pub owner: Option<TokenOwner>,
+}
+
+/// The live grant behind a citizen's access token, as [`check_access_token`] found it.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    /// The grant, live.
+    pub grant: Grant,
+    /// The citizen, active.
+    pub citizen: Citizen,
+    /// For a grant acting for a business: the membership that still allows it.
+    pub acting: Option<Membership>,
 }
 
 impl LiveAccessToken {
@@ -191,22 +205,25 @@ pub async fn check_access_token(ctx: &Ctx<'_>, token: &str) -> Result<Option<Liv
     if ctx.store.is_jti_revoked(jti).await? {
         return Ok(None);
     }
+    let mut owner = None;
     if let Some(gid) = str_claim("gid") {
         match ctx.store.get_grant(gid).await? {
             Some(g) if g.revoked_at.is_none() && g.expires_at > ctx.now => {
                 // A disabled account's tokens stop working at once.
-                match ctx.store.get_citizen(&g.account_id).await? {
-                    Some(c) if c.account.status == "active" => {}
+                let citizen = match ctx.store.get_citizen(&g.account_id).await? {
+                    Some(c) if c.account.status == "active" => c,
                     _ => return Ok(None),
-                }
+                };
                 // So do those of a citizen who may no longer act for the
                 // business: removal revokes the grant, but an authorisation
                 // that ran out (or a business disabled) ends without a write.
-                if let Some(business_id) = &g.business_id
-                    && acting_for(ctx.store, &g.account_id, business_id, ctx.now).await?.is_none()
-                {
-                    return Ok(None);
-                }
+                let acting = match &g.business_id {
+                    None => None,
+                    Some(business_id) => match acting_for(ctx.store, &g.account_id, business_id, ctx.now).await? {
+                        Some(m) => Some(m),
+                        None => return Ok(None),
+                    },
+                };
                 // An exchanged token's `client_id` is the requester, not the
                 // grant's client: disabling that client must still end every
                 // token derived from its grant.
@@ -215,6 +232,7 @@ pub async fn check_access_token(ctx: &Ctx<'_>, token: &str) -> Result<Option<Liv
                 {
                     return Ok(None);
                 }
+                owner = Some(TokenOwner { grant: g, citizen, acting });
             }
             _ => return Ok(None),
         }
@@ -229,7 +247,7 @@ pub async fn check_access_token(ctx: &Ctx<'_>, token: &str) -> Result<Option<Liv
         return Ok(None);
     }
     match ctx.store.get_client(client_id).await? {
-        Some(client) if client.status == "active" => Ok(Some(LiveAccessToken { claims, client })),
+        Some(client) if client.status == "active" => Ok(Some(LiveAccessToken { claims, client, owner })),
         _ => Ok(None),
     }
 }

@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::grants::{TokenResponse, allows, principal, require};
-use super::tokens::{AccessTokenFor, Ctx, LiveAccessToken, access_token, check_access_token, client_alg};
+use super::grants::{TokenResponse, allows, principal_of, require};
+use super::tokens::{AccessTokenFor, Ctx, LiveAccessToken, TokenOwner, access_token, check_access_token, client_alg};
 use super::{OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, split_scopes};
 use crate::store::{Client, Grant, Timestamp};
 
@@ -167,15 +167,11 @@ pub async fn token_exchange(ctx: &Ctx<'_>, client: &Client, params: &Params) -> 
     let scopes = exchange_scopes(&subject.scopes(), &audience.scopes, request.scope)?;
     let dead = || OAuthError::invalid_request("subject_token does not speak for a citizen's live grant");
     // A client_credentials token has no citizen behind it: nothing to pass on.
-    let gid = subject.str("gid").ok_or_else(dead)?;
-    let grant = ctx.store.get_grant(gid).await?.ok_or_else(dead)?;
-    let account = match ctx.store.get_citizen(&grant.account_id).await? {
-        Some(c) if c.account.status == "active" => c.account,
-        _ => return Err(dead()),
-    };
+    // Otherwise the grant, citizen and membership as the liveness check read them.
+    let TokenOwner { grant, citizen, acting } = subject.owner.clone().ok_or_else(dead)?;
     // `sub` as the audience knows the citizen (or the business).
     let narrowed = Grant { scopes, ..grant };
-    let who = principal(ctx, &audience, &narrowed, &account).await?.ok_or_else(dead)?;
+    let who = principal_of(ctx, &audience, &narrowed, &citizen.account, acting.as_ref());
     let mut extra = who.extra;
     let chain = actor_chain(&client.client_id, subject.claims.get("act"), extra.get("act"))?;
     extra.insert("act".into(), chain);
@@ -189,7 +185,7 @@ pub async fn token_exchange(ctx: &Ctx<'_>, client: &Client, params: &Params) -> 
             subject: &who.subject,
             client_id: &client.client_id,
             scopes: &narrowed.scopes,
-            grant_id: Some(gid),
+            grant_id: Some(&narrowed.id),
             sid: subject.str("sid"),
             auth: auth.map(|(t, acr)| (t, acr, amr.as_slice())),
             audience: Some(&audience.client_id),
@@ -199,7 +195,7 @@ pub async fn token_exchange(ctx: &Ctx<'_>, client: &Client, params: &Params) -> 
     )?;
     // DESIGN §5: a revoked key revokes the grants it signed for.
     if let Some(kid) = crate::crypto::jwt::peek_header(&token).ok().and_then(|h| h.key_id().map(str::to_owned)) {
-        ctx.store.add_grant_signing_kid(gid, &kid).await?;
+        ctx.store.add_grant_signing_kid(&narrowed.id, &kid).await?;
     }
     Ok(TokenResponse {
         access_token: token,

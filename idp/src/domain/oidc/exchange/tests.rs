@@ -11,7 +11,7 @@ use super::*;
 use crate::cache::MemoryCache;
 use crate::crypto::kek::Kek;
 use crate::domain::keys::Keyring;
-use crate::domain::oidc::grants::introspect;
+use crate::domain::oidc::grants::{introspect, principal};
 use crate::domain::oidc::subjects::Subjects;
 use crate::domain::oidc::tokens::Lifetimes;
 use crate::store::{
