@@ -299,8 +299,18 @@ pub type CacheAndNotifier = (Arc<dyn Cache>, Arc<dyn Notifier>);
 /// in-process. Redis is connected lazily: a node starts while Redis is down,
 /// answers 503 on `/readyz` and on requests that need the cache, and recovers
 /// by itself when Redis is back.
-pub fn open_cache(config: &Config) -> Result<CacheAndNotifier, StartError> {
+///
+/// Also decides who switches on the store's read cache (`store::live`): the
+/// Redis listener while it is subscribed; without Redis, this function when
+/// the store is SQLite (one node), and nobody on PostgreSQL (nodes could not
+/// tell each other about a revocation).
+pub fn open_cache(config: &Config, store: &dyn Store) -> Result<CacheAndNotifier, StartError> {
     let Some(url) = &config.redis_url else {
+        if store.engine() == "sqlite" {
+            store.live().enable();
+        } else {
+            tracing::info!("read cache off: without Redis, nodes cannot tell each other what changed");
+        }
         return Ok((Arc::new(MemoryCache::new()), Arc::new(NoopNotifier)));
     };
     let redis_err = |e: crate::cache::CacheError| {
@@ -311,14 +321,14 @@ pub fn open_cache(config: &Config) -> Result<CacheAndNotifier, StartError> {
     };
     let client = crate::cache::redis_client(url).map_err(redis_err)?;
     let conn = crate::cache::connection_manager(client.clone()).map_err(redis_err)?;
-    let notifier = RedisNotifier::start(client, conn.clone(), &config.redis_prefix);
+    let notifier = RedisNotifier::start(client, conn.clone(), &config.redis_prefix, store.live().clone());
     Ok((Arc::new(RedisCache::new(conn, &config.redis_prefix)), Arc::new(notifier)))
 }
 
 /// Build the state: store, keys, pages, hasher.
 pub async fn build(config: Config) -> Result<App, StartError> {
     let store = open_store(&config).await?;
-    let (cache, notifier) = open_cache(&config)?;
+    let (cache, notifier) = open_cache(&config, store.as_ref())?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let cache: Arc<dyn Cache> = Arc::new(crate::metrics::CountingCache::new(cache, metrics.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -401,6 +411,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let admin_router = crate::http::admin_router(app.clone());
     let has_admin = app.store.list_admin_tokens().await.map(|t| !t.is_empty()).unwrap_or(true);
     spawn_key_notices(app.clone(), stop.clone());
+    spawn_store_watch(app.clone(), stop.clone());
     eprintln!(
         "Motcua ready in {} ms\n  issuer:    {}\n  listening: http://{}\n  admin API: http://{} (and /metrics)\n  database:  {}\n  cache:     {}",
         started.elapsed().as_millis(),
@@ -566,6 +577,51 @@ fn spawn_logout_delivery(app: App, mut stop: tokio::sync::watch::Receiver<bool>)
                         tracing::error!(error = %e, "recording a logout delivery failed");
                     }
                 });
+            }
+        }
+    });
+}
+
+/// SQLite only: every 250 ms, drop the read cache if another process wrote
+/// to the database file (a second node on the same file, an operator's
+/// `sqlite3`), which no notice reaches; off while the check fails.
+fn spawn_store_watch(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if app.store.engine() != "sqlite" {
+        return;
+    }
+    // With Redis, its listener switches the cache on and off; this only empties it.
+    let switches = app.config.redis_url.is_none();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
+            match app.store.changed_elsewhere().await {
+                Ok(changed) => {
+                    if failing {
+                        failing = false;
+                        if switches {
+                            app.store.live().enable();
+                        }
+                    } else if changed {
+                        tracing::debug!("another process wrote to the database; read cache emptied");
+                        app.store.live().apply(&[crate::store::live::ALL.to_owned()]);
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "cannot check the database for other writers; read cache off");
+                        failing = true;
+                        if switches {
+                            app.store.live().disable();
+                        } else {
+                            app.store.live().apply(&[crate::store::live::ALL.to_owned()]);
+                        }
+                    }
+                }
             }
         }
     });

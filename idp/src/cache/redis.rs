@@ -17,9 +17,12 @@ use futures_util::StreamExt as _;
 use tokio::sync::Notify;
 
 use super::{Cache, CacheError, CacheResult, Notifier};
+use crate::store::live::{Broadcast, LiveCache};
 
 /// Channel (under the prefix) on which key-change notices travel.
 const KEYS_CHANNEL: &str = "keys";
+/// Channel of the read cache's invalidation marks (after the prefix).
+const LIVE_CHANNEL: &str = "live";
 
 /// `INCR`, and set the expiry only when the counter is new, so a window is
 /// not extended by every attempt inside it.
@@ -134,9 +137,13 @@ impl Cache for RedisCache {
     }
 }
 
-/// Key-change notices over Redis pub/sub: [`Notifier::keys_changed`]
-/// publishes on `<prefix>keys`; a listener task with its own connection
-/// (re-subscribing with backoff after a loss) wakes [`Notifier::key_notice`].
+/// Notices between nodes over Redis pub/sub, with a listener task on its own
+/// connection (re-subscribing with backoff after a loss):
+/// - key changes: [`Notifier::keys_changed`] publishes on `<prefix>keys`, and
+///   the listener wakes [`Notifier::key_notice`];
+/// - the store's read cache ([`LiveCache`]): this node's invalidation marks
+///   are published on `<prefix>live`, other nodes' marks applied as they
+///   come, and the cache is switched on only while subscribed.
 pub struct RedisNotifier {
     conn: ConnectionManager,
     channel: String,
@@ -146,42 +153,121 @@ pub struct RedisNotifier {
 
 impl RedisNotifier {
     /// Start listening on `client`'s server; notices published by this
-    /// same notifier are ignored (the node reloaded already).
-    pub fn start(client: Client, conn: ConnectionManager, prefix: &str) -> Self {
-        Self::start_with_ping(client, conn, prefix, Duration::from_secs(30))
+    /// same notifier are ignored (the node acted on them already).
+    pub fn start(client: Client, conn: ConnectionManager, prefix: &str, live: Arc<LiveCache>) -> Self {
+        Self::start_with_ping(client, conn, prefix, Duration::from_secs(30), live)
     }
 
     /// [`RedisNotifier::start`], checking the subscription every `ping_every`.
-    pub(crate) fn start_with_ping(client: Client, conn: ConnectionManager, prefix: &str, ping_every: Duration) -> Self {
-        let channel = format!("{prefix}{KEYS_CHANNEL}");
+    pub(crate) fn start_with_ping(
+        client: Client,
+        conn: ConnectionManager,
+        prefix: &str,
+        ping_every: Duration,
+        live: Arc<LiveCache>,
+    ) -> Self {
+        let channels = Channels { keys: format!("{prefix}{KEYS_CHANNEL}"), live: format!("{prefix}{LIVE_CHANNEL}") };
         let node = crate::crypto::random_id();
         let notice = Arc::new(Notify::new());
-        tokio::spawn(listen(client, channel.clone(), node.clone(), notice.clone(), ping_every));
+        let (marks, outbox) = tokio::sync::mpsc::unbounded_channel();
+        live.broadcast_to(marks);
+        tokio::spawn(publish_marks(conn.clone(), channels.live.clone(), node.clone(), outbox));
+        let channel = channels.keys.clone();
+        tokio::spawn(listen(client, channels, node.clone(), notice.clone(), ping_every, live));
         Self { conn, channel, node, notice }
     }
 }
 
+/// The two pub/sub channels.
+struct Channels {
+    keys: String,
+    live: String,
+}
+
+/// Publish this node's cache invalidation marks, as `node\nmark\nmark…`,
+/// batching what queued up during the previous publish, and tell each
+/// waiting write whether they went out. A failed publish is tried again
+/// (marks are idempotent) for about a second before giving up.
+async fn publish_marks(
+    conn: ConnectionManager,
+    channel: String,
+    node: String,
+    mut outbox: tokio::sync::mpsc::UnboundedReceiver<Broadcast>,
+) {
+    const BATCH: usize = 512;
+    const TRIES: u32 = 4;
+    while let Some(first) = outbox.recv().await {
+        let mut payload = node.clone();
+        let mut count = 0;
+        let mut waiting = Vec::new();
+        let mut next = Some(first);
+        while let Some(batch) = next.take() {
+            for m in &batch.marks {
+                payload.push('\n');
+                payload.push_str(m);
+                count += 1;
+            }
+            waiting.push(batch.sent);
+            if count < BATCH {
+                next = outbox.try_recv().ok();
+            }
+        }
+        let mut sent = false;
+        for attempt in 0..TRIES {
+            match ::redis::cmd("PUBLISH").arg(&channel).arg(&payload).query_async::<i64>(&mut conn.clone()).await {
+                Ok(_) => {
+                    sent = true;
+                    break;
+                }
+                Err(e) if attempt + 1 == TRIES => tracing::warn!(
+                    error = %e,
+                    marks = count,
+                    "could not publish cache invalidations; other nodes drop those rows when their entries expire"
+                ),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
+            }
+        }
+        for w in waiting {
+            // The write may have stopped waiting (its timeout).
+            let _ = w.send(sent);
+        }
+    }
+}
+
 /// Subscribe, forward notices, and after any loss re-subscribe with backoff
-/// (0.5 s doubling to 30 s). Every (re)subscription also counts as a notice:
-/// one published while the subscription was down would otherwise be missed.
+/// (0.5 s doubling to 30 s). Every (re)subscription also counts as a key
+/// notice: one published while the subscription was down would otherwise be
+/// missed; for the same reason the read cache is switched off while the
+/// subscription is down and starts empty when it is back.
 /// A ping every `ping_every` finds a connection that died silently.
-async fn listen(client: Client, channel: String, node: String, notice: Arc<Notify>, ping_every: Duration) {
+async fn listen(
+    client: Client,
+    channels: Channels,
+    node: String,
+    notice: Arc<Notify>,
+    ping_every: Duration,
+    live: Arc<LiveCache>,
+) {
     const TIMEOUT: Duration = Duration::from_secs(5);
     let mut delay = Duration::from_millis(500);
     loop {
         match tokio::time::timeout(TIMEOUT, client.get_async_pubsub()).await {
             Ok(Ok(pubsub)) => {
                 let (mut sink, mut messages) = pubsub.split();
-                match tokio::time::timeout(TIMEOUT, sink.subscribe(&channel)).await {
+                match tokio::time::timeout(TIMEOUT, sink.subscribe(&[&channels.keys, &channels.live])).await {
                     Ok(Ok(())) => {
                         delay = Duration::from_millis(500);
                         tracing::debug!("key-change notices: subscribed");
                         notice.notify_one();
+                        live.enable();
                         let mut ping = tokio::time::interval(ping_every);
                         ping.tick().await;
                         loop {
                             tokio::select! {
                                 msg = messages.next() => match msg {
+                                    Some(msg) if msg.get_channel_name() == channels.live => {
+                                        apply_marks(&live, &node, msg.get_payload_bytes());
+                                    }
                                     Some(msg) if msg.get_payload_bytes() != node.as_bytes() => notice.notify_one(),
                                     Some(_) => {}
                                     None => break,
@@ -194,6 +280,7 @@ async fn listen(client: Client, channel: String, node: String, notice: Arc<Notif
                                 }
                             }
                         }
+                        live.disable();
                         tracing::warn!("key-change notices: subscription lost; reconnecting");
                     }
                     Ok(Err(e)) => tracing::warn!(error = %e, "key-change notices: cannot subscribe"),
@@ -206,6 +293,21 @@ async fn listen(client: Client, channel: String, node: String, notice: Arc<Notif
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(30));
     }
+}
+
+/// Apply another node's marks (`node\nmark…`); ours were applied already.
+fn apply_marks(live: &LiveCache, node: &str, payload: &[u8]) {
+    let Ok(text) = std::str::from_utf8(payload) else {
+        // Not from a Motcua node: the safe reading is "anything may have changed".
+        live.apply(&[crate::store::live::ALL.to_owned()]);
+        return;
+    };
+    let mut lines = text.split('\n');
+    if lines.next() == Some(node) {
+        return;
+    }
+    let marks: Vec<String> = lines.map(str::to_owned).collect();
+    live.apply(&marks);
 }
 
 #[async_trait]

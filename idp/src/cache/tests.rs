@@ -137,8 +137,8 @@ async fn redis_cache_passes_the_suite() -> CacheResult<()> {
 async fn redis_notices_reach_other_nodes_but_not_the_sender() -> CacheResult<()> {
     let Some((cache, client)) = test_redis() else { return Ok(()) };
     // Pinging the subscription every 100 ms: a ping that failed would resubscribe and notify.
-    let a = RedisNotifier::start_with_ping(client.clone(), cache.connection(), cache.prefix(), MS_100);
-    let b = RedisNotifier::start_with_ping(client, cache.connection(), cache.prefix(), MS_100);
+    let a = RedisNotifier::start_with_ping(client.clone(), cache.connection(), cache.prefix(), MS_100, Arc::default());
+    let b = RedisNotifier::start_with_ping(client, cache.connection(), cache.prefix(), MS_100, Arc::default());
     // Each listener signals once when it (re)subscribes: consume that first.
     for n in [&a, &b] {
         tokio::time::timeout(Duration::from_secs(5), n.key_notice())
@@ -153,6 +153,57 @@ async fn redis_notices_reach_other_nodes_but_not_the_sender() -> CacheResult<()>
         .map_err(|_| CacheError("node B did not hear node A's notice".into()))?;
     // A ignores its own notice.
     assert!(tokio::time::timeout(Duration::from_millis(300), a.key_notice()).await.is_err());
+    Ok(())
+}
+
+/// Two nodes' read caches: on once subscribed, and a row one node's write
+/// changed is dropped by the other at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::panic)]
+async fn redis_carries_read_cache_invalidations_between_nodes() -> CacheResult<()> {
+    use crate::store::live::{LiveCache, account_mark};
+    let Some((cache, client)) = test_redis() else { return Ok(()) };
+    let (live_a, live_b) = (Arc::new(LiveCache::new()), Arc::new(LiveCache::new()));
+    let a = RedisNotifier::start_with_ping(client.clone(), cache.connection(), cache.prefix(), MS_100, live_a.clone());
+    let _b = RedisNotifier::start_with_ping(client, cache.connection(), cache.prefix(), MS_100, live_b.clone());
+    a.key_notice().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !(live_a.enabled() && live_b.enabled()) {
+        assert!(std::time::Instant::now() < deadline, "read caches not switched on after subscribing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let citizen = crate::store::Citizen {
+        account: crate::store::Account {
+            id: "acc-1".into(),
+            subject: "sub-1".into(),
+            kind: "citizen".into(),
+            status: "active".into(),
+            created_at: 1,
+        },
+        profile: crate::store::CitizenProfile {
+            account_id: "acc-1".into(),
+            national_id: "001099012345".into(),
+            national_id_verified: true,
+            full_name: "Nguyễn Văn An".into(),
+            email: None,
+            email_verified: false,
+            phone: None,
+            phone_verified: false,
+            birthdate: None,
+            gender: None,
+            address: None,
+            updated_at: 1,
+        },
+    };
+    live_b.put_citizen(live_b.ticket(), &citizen);
+    assert!(live_b.citizen("acc-1").is_some());
+    // Node A disables the account: node B stops serving its cached row.
+    live_a.invalidate(&[account_mark("acc-1")]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while live_b.citizen("acc-1").is_some() {
+        assert!(std::time::Instant::now() < deadline, "node B still serves the row node A changed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Ok(())
 }
 

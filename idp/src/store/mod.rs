@@ -8,6 +8,7 @@
 mod businesses;
 mod engine;
 mod keys;
+pub mod live;
 mod logout;
 mod passkeys;
 pub mod postgres;
@@ -501,6 +502,15 @@ pub trait ConsentStore: Send + Sync {
 pub trait GrantStore: Send + Sync {
     /// Insert a grant and, optionally, its first refresh token, atomically.
     async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()>;
+    /// [`GrantStore::create_grant`], recording in the same transaction the
+    /// keys that signed the grant's first tokens (see
+    /// `KeyLifecycleStore::add_grant_signing_kid`).
+    async fn create_signed_grant(
+        &self,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+        kids: &[String],
+    ) -> StoreResult<()>;
     /// By id.
     async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<Grant>>;
     /// Mark revoked (idempotent; keeps the first revocation time).
@@ -596,6 +606,14 @@ pub trait Store:
 {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
+    /// The read cache of hot rows (see [`live`]); the application switches
+    /// it on when every node can hear about every write.
+    fn live(&self) -> &Arc<live::LiveCache>;
+    /// Whether another process wrote to the database since the last call
+    /// (SQLite: `PRAGMA data_version` on the writer connection; PostgreSQL:
+    /// never asked, always `false`). For the read cache: a second node on
+    /// the same SQLite file, or an operator's SQL, is noticed this way.
+    async fn changed_elsewhere(&self) -> StoreResult<bool>;
     /// Engine name for logs (`sqlite`, `postgres`).
     fn engine(&self) -> &'static str;
 }

@@ -35,6 +35,9 @@ const MAX_LIFETIME: Duration = Duration::from_secs(1800);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Writes go through the same pool (PostgreSQL runs writers side by side).
+    writer: PgPool,
+    live: std::sync::Arc<super::live::LiveCache>,
 }
 
 impl PgStore {
@@ -68,7 +71,7 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("postgres migrations: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self { writer: pool.clone(), pool, live: std::sync::Arc::default() })
     }
 }
 
@@ -87,6 +90,14 @@ pub async fn fresh_test_database(base_url: &str) -> StoreResult<String> {
     conn.close().await.map_err(db_err)?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
+}
+
+impl PgStore {
+    /// Other nodes tell this one through Redis (the read cache is off without it).
+    #[allow(clippy::unused_async)]
+    async fn engine_changed_elsewhere(&self) -> StoreResult<bool> {
+        Ok(false)
+    }
 }
 
 engine::impl_store! {

@@ -284,8 +284,9 @@ fn outage_mid_load(outage: impl FnOnce(&str)) {
     }
     let lost = seen.iter().filter(|s| s.what == "refresh lost in a commit").count();
     eprintln!("503s during the outage: {unavailable:?}; refresh families lost in an interrupted commit: {lost}");
-    // The outage was real: every kind of request saw it.
-    for what in ["client_credentials", "refresh", "readyz"] {
+    // The outage was real: the requests that must write saw it. (client_credentials reads
+    // only the client, which the node's read cache holds, and signs: it may keep working.)
+    for what in ["refresh", "readyz"] {
         assert!(
             unavailable.get(what).copied().unwrap_or(0) > 0,
             "no 503 for {what} during the outage: {unavailable:?}"

@@ -15,7 +15,7 @@ macro_rules! impl_accounts {
                 .bind(&org.name)
                 .bind(&org.kind)
                 .bind(org.created_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -49,7 +49,7 @@ macro_rules! impl_accounts {
         impl AccountStore for $store {
             async fn create_citizen(&self, citizen: &Citizen, password_hash: Option<&str>) -> StoreResult<()> {
                 let (a, p) = (&citizen.account, &citizen.profile);
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 sqlx::query(
                     "INSERT INTO accounts (id, subject, kind, status, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -100,13 +100,21 @@ macro_rules! impl_accounts {
             }
 
             async fn get_citizen(&self, account_id: &str) -> StoreResult<Option<Citizen>> {
-                sqlx::query(concat!(citizen_select!(), "WHERE a.id = $1"))
+                if let Some(c) = self.live.citizen(account_id) {
+                    return Ok(Some(c));
+                }
+                let ticket = self.live.ticket();
+                let citizen = sqlx::query(concat!(citizen_select!(), "WHERE a.id = $1"))
                     .bind(account_id)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?
                     .map(|r| Self::citizen(&r))
-                    .transpose()
+                    .transpose()?;
+                if let Some(c) = &citizen {
+                    self.live.put_citizen(ticket, c);
+                }
+                Ok(citizen)
             }
 
             async fn find_citizen_by_national_id(&self, national_id: &str) -> StoreResult<Option<Citizen>> {
@@ -149,7 +157,7 @@ macro_rules! impl_accounts {
                 .bind(account_id)
                 .bind(hash)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -159,9 +167,10 @@ macro_rules! impl_accounts {
                 let done = sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2")
                     .bind(status)
                     .bind(account_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                    .execute(&self.writer)
+                    .await;
+                self.live.invalidate(&[$crate::store::live::account_mark(account_id)]).await;
+                let done = done.map_err(db_err)?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -221,20 +230,28 @@ macro_rules! impl_accounts {
                 .bind(&c.sector_identifier)
                 .bind(&c.sector_identifier_uri)
                 .bind(c.business_self_allowed)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
             }
 
             async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
-                sqlx::query(concat!(client_select!(), "WHERE client_id = $1"))
+                if let Some(c) = self.live.client(client_id) {
+                    return Ok(Some(c));
+                }
+                let ticket = self.live.ticket();
+                let client = sqlx::query(concat!(client_select!(), "WHERE client_id = $1"))
                     .bind(client_id)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?
                     .map(|r| Self::client(&r))
-                    .transpose()
+                    .transpose()?;
+                if let Some(c) = &client {
+                    self.live.put_client(ticket, c);
+                }
+                Ok(client)
             }
 
             async fn list_clients(&self, organisation_id: Option<&str>) -> StoreResult<Vec<Client>> {
@@ -285,9 +302,10 @@ macro_rules! impl_accounts {
                 .bind(&c.sector_identifier)
                 .bind(&c.sector_identifier_uri)
                 .bind(c.business_self_allowed)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+                .execute(&self.writer)
+                .await;
+                self.live.invalidate(&[$crate::store::live::client_mark(&c.client_id)]).await;
+                let done = done.map_err(db_err)?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -328,7 +346,7 @@ macro_rules! impl_accounts {
                 .bind(&consent.client_id)
                 .bind(to_json(&consent.scopes)?)
                 .bind(consent.granted_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())

@@ -52,7 +52,7 @@ macro_rules! impl_audit {
         #[async_trait::async_trait]
         impl AuditStore for $store {
             async fn append_audit_event(&self, event: &AuditEvent, chain: AuditChain) -> StoreResult<AuditEvent> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 // Moving the head first takes its row lock (PostgreSQL) inside
                 // the write transaction (SQLite: BEGIN IMMEDIATE): concurrent
                 // appends queue here, so each reads the hash the previous one wrote.
@@ -161,7 +161,7 @@ macro_rules! impl_audit {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 // What is already there, in two indexed lookups per chunk.
                 let mut present: HashSet<String> = HashSet::new();
                 let mut emails: HashSet<String> = HashSet::new();

@@ -156,7 +156,7 @@ macro_rules! impl_businesses {
         #[async_trait::async_trait]
         impl BusinessStore for $store {
             async fn create_business(&self, b: &Business, first_member: Option<&BusinessMember>) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 Self::insert_business(&mut *tx, b, &b.tax_code).await?;
                 if let Some(m) = first_member {
                     Self::upsert_business_member(&mut *tx, m).await?;
@@ -202,7 +202,7 @@ macro_rules! impl_businesses {
                     .bind(id)
                     .bind(status)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 if done.rows_affected() == 0 {
@@ -212,7 +212,7 @@ macro_rules! impl_businesses {
             }
 
             async fn disable_business(&self, id: &str, now: Timestamp) -> StoreResult<u64> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 let done = sqlx::query("UPDATE businesses SET status = 'disabled', updated_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(now)
@@ -232,12 +232,14 @@ macro_rules! impl_businesses {
                         .await
                         .map_err(db_err)?
                         .rows_affected();
-                tx.commit().await.map_err(db_err)?;
+                let committed = tx.commit().await;
+                self.live.invalidate(&[$crate::store::live::business_mark(id)]).await;
+                committed.map_err(db_err)?;
                 Ok(revoked)
             }
 
             async fn take_over_business(&self, id: &str, b: &Business, now: Timestamp) -> StoreResult<(u64, u64)> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 // Counted before the delete cascades to them. (A member
                 // written in the very instant is deleted too, uncounted.)
                 let members: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM business_members WHERE business_id = $1")
@@ -277,12 +279,14 @@ macro_rules! impl_businesses {
                         .rows_affected();
                 Self::insert_business(&mut *tx, b, &tax_code).await?;
                 let members = u64::try_from(members).unwrap_or_default();
-                tx.commit().await.map_err(db_err)?;
+                let committed = tx.commit().await;
+                self.live.invalidate(&[$crate::store::live::business_mark(id)]).await;
+                committed.map_err(db_err)?;
                 Ok((members, revoked))
             }
 
             async fn put_business_member(&self, m: &BusinessMember) -> StoreResult<()> {
-                Self::upsert_business_member(&self.pool, m).await
+                Self::upsert_business_member(&self.writer, m).await
             }
 
             async fn invite_business_member(&self, m: &BusinessMember) -> StoreResult<bool> {
@@ -306,7 +310,7 @@ macro_rules! impl_businesses {
                 .bind(m.created_at)
                 .bind(m.accepted_at)
                 .bind(MEMBER_INVITED)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() > 0)
@@ -335,7 +339,7 @@ macro_rules! impl_businesses {
                 .bind(MEMBER_ACTIVE)
                 .bind(MEMBER_INVITED)
                 .bind(invited_role)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() > 0)
@@ -350,7 +354,7 @@ macro_rules! impl_businesses {
                 .bind(business_id)
                 .bind(account_id)
                 .bind(MEMBER_INVITED)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() > 0)
@@ -424,7 +428,7 @@ macro_rules! impl_businesses {
                 now: Timestamp,
                 keep_representative_at: Option<Timestamp>,
             ) -> StoreResult<u64> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 if keep_representative_at.is_some() {
                     // A no-op write takes the business row's lock on
                     // PostgreSQL, so removals guarded this way run one after
@@ -483,7 +487,9 @@ macro_rules! impl_businesses {
                 .await
                 .map_err(db_err)?
                 .rows_affected();
-                tx.commit().await.map_err(db_err)?;
+                let committed = tx.commit().await;
+                self.live.invalidate(&[$crate::store::live::business_mark(business_id)]).await;
+                committed.map_err(db_err)?;
                 Ok(revoked)
             }
 
@@ -519,7 +525,7 @@ macro_rules! impl_businesses {
                 .bind(&s.value_enc)
                 .bind(&s.kek_id)
                 .bind(s.created_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 let row = sqlx::query("SELECT name, value_enc, kek_id, created_at FROM server_secrets WHERE name = $1")

@@ -6,7 +6,16 @@ macro_rules! impl_grants {
         #[async_trait::async_trait]
         impl GrantStore for $store {
             async fn create_grant(&self, g: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                self.create_signed_grant(g, refresh, &[]).await
+            }
+
+            async fn create_signed_grant(
+                &self,
+                g: &Grant,
+                refresh: Option<&RefreshToken>,
+                kids: &[String],
+            ) -> StoreResult<()> {
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 sqlx::query(
                     "INSERT INTO grants (id, account_id, client_id, scopes, claims, sid, \
                      auth_time, acr, amr, created_at, expires_at, revoked_at, business_id) \
@@ -32,27 +41,51 @@ macro_rules! impl_grants {
                     // The first token belongs to this grant, whatever `t.grant_id` says.
                     insert_refresh(&mut *tx, &g.id, t).await?;
                 }
-                tx.commit().await.map_err(db_err)
+                for kid in kids {
+                    sqlx::query(
+                        "INSERT INTO grant_signing_kids (grant_id, kid) VALUES ($1, $2) \
+                         ON CONFLICT (grant_id, kid) DO NOTHING",
+                    )
+                    .bind(&g.id)
+                    .bind(kid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                for kid in kids {
+                    self.live.put_fact($crate::store::live::signing_kid_fact(&g.id, kid), 0);
+                }
+                Ok(())
             }
 
             async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<Grant>> {
-                sqlx::query(concat!(grant_select!(), "WHERE id = $1"))
+                if let Some(g) = self.live.grant(grant_id) {
+                    return Ok(Some(g));
+                }
+                let ticket = self.live.ticket();
+                let grant = sqlx::query(concat!(grant_select!(), "WHERE id = $1"))
                     .bind(grant_id)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?
                     .map(|r| Self::grant(&r))
-                    .transpose()
+                    .transpose()?;
+                if let Some(g) = &grant {
+                    self.live.put_grant(ticket, g);
+                }
+                Ok(grant)
             }
 
             async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> StoreResult<()> {
                 // `revoked_at IS NULL` keeps the first revocation time.
-                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                let done = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(grant_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                    .execute(&self.writer)
+                    .await;
+                self.live.invalidate(&[$crate::store::live::grant_mark(grant_id)]).await;
+                done.map_err(db_err)?;
                 Ok(())
             }
 
@@ -83,7 +116,7 @@ macro_rules! impl_grants {
                 new: &RefreshToken,
                 now: Timestamp,
             ) -> StoreResult<Rotation> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 // RFC 6819 §5.2.2.3 / OAuth 2.0 Security BCP §4.14: a refresh token
                 // rotates once. The conditional UPDATE is the arbiter: of two
                 // concurrent callers exactly one sees a row affected (PostgreSQL
@@ -124,24 +157,32 @@ macro_rules! impl_grants {
             }
 
             async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()> {
-                sqlx::query(
+                let done = sqlx::query(
                     "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) \
                      ON CONFLICT (jti) DO NOTHING",
                 )
                 .bind(jti)
                 .bind(expires_at)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+                .execute(&self.writer)
+                .await;
+                self.live.invalidate(&[$crate::store::live::jti_mark(jti)]).await;
+                done.map_err(db_err)?;
                 Ok(())
             }
 
             async fn is_jti_revoked(&self, jti: &str) -> StoreResult<bool> {
+                if self.live.jti_live(jti) {
+                    return Ok(false);
+                }
+                let ticket = self.live.ticket();
                 let row = sqlx::query("SELECT jti FROM revoked_jtis WHERE jti = $1")
                     .bind(jti)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?;
+                if row.is_none() {
+                    self.live.put_jti_live(ticket, jti);
+                }
                 Ok(row.is_some())
             }
         }

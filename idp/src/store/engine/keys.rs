@@ -34,7 +34,7 @@ macro_rules! impl_keys {
         #[async_trait::async_trait]
         impl KeyLifecycleStore for $store {
             async fn change_signing_keys(&self, updates: &[KeyUpdate], inserts: &[SigningKey]) -> StoreResult<bool> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 for u in updates {
                     // Compare-and-set on the state: PostgreSQL re-checks the
                     // condition after waiting for a concurrent writer's row lock,
@@ -67,7 +67,7 @@ macro_rules! impl_keys {
                 let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND state = $2")
                     .bind(kid)
                     .bind(state)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
@@ -83,7 +83,7 @@ macro_rules! impl_keys {
                     (None, Some((s, _))) => s.kek_id.clone(),
                     (None, None) => return Ok(true),
                 };
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 for (k, old_kek) in keys {
                     let done = sqlx::query(
                         "UPDATE signing_keys SET private_enc = $1, kek_id = $2 WHERE kid = $3 AND kek_id = $4",
@@ -160,7 +160,7 @@ macro_rules! impl_keys {
                     .bind(s.updated_at),
                     None => sqlx::query("DELETE FROM key_schedule WHERE id = 1"),
                 }
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -172,22 +172,29 @@ macro_rules! impl_keys {
                 let done = sqlx::query("UPDATE key_schedule SET next_at = $1 WHERE id = 1 AND next_at = $2")
                     .bind(new)
                     .bind(old)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn add_grant_signing_kid(&self, grant_id: &str, kid: &str) -> StoreResult<()> {
+                // Every refresh re-signs with the same key: once recorded, the
+                // row stays (it is never deleted), so the write is skipped.
+                let fact = $crate::store::live::signing_kid_fact(grant_id, kid);
+                if self.live.fact(&fact).is_some() {
+                    return Ok(());
+                }
                 sqlx::query(
                     "INSERT INTO grant_signing_kids (grant_id, kid) VALUES ($1, $2) \
                      ON CONFLICT (grant_id, kid) DO NOTHING",
                 )
                 .bind(grant_id)
                 .bind(kid)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
+                self.live.put_fact(fact, 0);
                 Ok(())
             }
 
@@ -200,10 +207,10 @@ macro_rules! impl_keys {
                 )
                 .bind(now)
                 .bind(kid)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected())
+                .execute(&self.writer)
+                .await;
+                self.live.invalidate(&[$crate::store::live::ALL.to_owned()]).await;
+                Ok(done.map_err(db_err)?.rows_affected())
             }
         }
     };

@@ -35,7 +35,7 @@ macro_rules! impl_logout {
         #[async_trait::async_trait]
         impl LogoutOutboxStore for $store {
             async fn enqueue_logout_notices(&self, notices: &[LogoutNotice]) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 for n in notices {
                     sqlx::query(
                         "INSERT INTO logout_outbox (id, client_id, target_uri, subject, sid, alg, attempts, \
@@ -92,7 +92,7 @@ macro_rules! impl_logout {
                     .bind(&n.id)
                     .bind(lease_until)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     if done.rows_affected() == 1 {
@@ -110,7 +110,7 @@ macro_rules! impl_logout {
                 )
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -139,7 +139,7 @@ macro_rules! impl_logout {
                 .bind(next_attempt_at)
                 .bind(now)
                 .bind(lease_until)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -153,10 +153,10 @@ macro_rules! impl_logout {
                 )
                 .bind(sid)
                 .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected())
+                .execute(&self.writer)
+                .await;
+                self.live.invalidate(&[$crate::store::live::session_mark(sid)]).await;
+                Ok(done.map_err(db_err)?.rows_affected())
             }
 
             async fn revoke_account_grants(&self, account_id: &str, now: Timestamp) -> StoreResult<u64> {
@@ -164,10 +164,10 @@ macro_rules! impl_logout {
                     sqlx::query("UPDATE grants SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL")
                         .bind(account_id)
                         .bind(now)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(db_err)?;
-                Ok(done.rows_affected())
+                        .execute(&self.writer)
+                        .await;
+                self.live.invalidate(&[$crate::store::live::account_mark(account_id)]).await;
+                Ok(done.map_err(db_err)?.rows_affected())
             }
 
             async fn live_account_sessions(&self, account_id: &str, now: Timestamp) -> StoreResult<Vec<SsoSession>> {
@@ -207,7 +207,7 @@ macro_rules! impl_logout {
             }
 
             async fn revoke_consent(&self, account_id: &str, client_id: &str, now: Timestamp) -> StoreResult<bool> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 let gone = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
                     .bind(account_id)
                     .bind(client_id)
@@ -224,7 +224,9 @@ macro_rules! impl_logout {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
+                let committed = tx.commit().await;
+                self.live.invalidate(&[$crate::store::live::account_mark(account_id)]).await;
+                committed.map_err(db_err)?;
                 Ok(gone.rows_affected() > 0)
             }
 

@@ -49,7 +49,7 @@ macro_rules! impl_passkeys {
                 .bind(p.backup_eligible)
                 .bind(p.backup_state)
                 .bind(&p.device)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -87,7 +87,7 @@ macro_rules! impl_passkeys {
                 .bind(p.backup_eligible)
                 .bind(p.backup_state)
                 .bind(p.last_used_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 if done.rows_affected() == 0 {
@@ -101,7 +101,7 @@ macro_rules! impl_passkeys {
                     .bind(id)
                     .bind(account_id)
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 if done.rows_affected() == 0 {
@@ -111,7 +111,7 @@ macro_rules! impl_passkeys {
             }
 
             async fn delete_passkey(&self, account_id: &str, id: &str, keep_last: bool) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 // A no-op write on the account row: a row lock on PostgreSQL
                 // (SQLite's BEGIN IMMEDIATE already holds the write lock), so
                 // concurrent deletions for one account count one after the other.

@@ -22,13 +22,18 @@ macro_rules! impl_sessions {
                 .bind(&s.user_agent)
                 .bind(s.last_seen_at)
                 .bind(&s.place)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
             }
 
             async fn touch_sso_session(&self, sid: &str, now: Timestamp, not_before: Timestamp) -> StoreResult<bool> {
+                // Known recent: no statement at all (it would queue for the writer).
+                let fact = format!("seen {sid}");
+                if self.live.fact(&fact).is_some_and(|seen| seen >= not_before) {
+                    return Ok(false);
+                }
                 // The condition in the UPDATE: a recent `last_seen_at` matches no row, so no write.
                 let done = sqlx::query(
                     "UPDATE sso_sessions SET last_seen_at = $1 \
@@ -37,9 +42,12 @@ macro_rules! impl_sessions {
                 .bind(now)
                 .bind(sid)
                 .bind(not_before)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
+                if done.rows_affected() > 0 {
+                    self.live.put_fact(fact, now);
+                }
                 Ok(done.rows_affected() > 0)
             }
 
@@ -57,7 +65,7 @@ macro_rules! impl_sessions {
                 sqlx::query("UPDATE sso_sessions SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(sid)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(())
@@ -71,13 +79,17 @@ macro_rules! impl_sessions {
                 )
                 .bind(now)
                 .bind(account_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected())
             }
 
             async fn add_session_client(&self, sid: &str, client_id: &str, now: Timestamp) -> StoreResult<()> {
+                let fact = format!("client {sid} {client_id}");
+                if self.live.fact(&fact).is_some() {
+                    return Ok(());
+                }
                 // DO NOTHING keeps the first sign-in time.
                 sqlx::query(
                     "INSERT INTO session_clients (sid, client_id, first_at) VALUES ($1, $2, $3) \
@@ -86,9 +98,10 @@ macro_rules! impl_sessions {
                 .bind(sid)
                 .bind(client_id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
+                self.live.put_fact(fact, now);
                 Ok(())
             }
 
@@ -120,7 +133,7 @@ macro_rules! impl_sessions {
             }
 
             async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
-                Self::insert_key(&self.pool, k).await
+                Self::insert_key(&self.writer, k).await
             }
 
             async fn update_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
@@ -133,7 +146,7 @@ macro_rules! impl_sessions {
                 .bind(k.created_at)
                 .bind(k.activated_at)
                 .bind(k.retired_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 if done.rows_affected() == 0 {
@@ -158,7 +171,7 @@ macro_rules! impl_sessions {
                 .bind(t.created_at)
                 .bind(t.expires_at)
                 .bind(t.revoked_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -189,7 +202,7 @@ macro_rules! impl_sessions {
                 sqlx::query("UPDATE admin_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                     .bind(now)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 sqlx::query(concat!(admin_select!(), "WHERE id = $1"))
@@ -225,7 +238,7 @@ macro_rules! impl_sessions {
                 .bind(id)
                 .bind(data)
                 .bind(expires_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -234,7 +247,7 @@ macro_rules! impl_sessions {
             async fn delete_web_session(&self, id: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM web_sessions WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(())
@@ -243,12 +256,12 @@ macro_rules! impl_sessions {
             async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
                 let sessions = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 let jtis = sqlx::query("DELETE FROM revoked_jtis WHERE expires_at <= $1")
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 // Logout notices are kept 30 days after their outcome, for operators.
@@ -257,7 +270,7 @@ macro_rules! impl_sessions {
                      OR (given_up_at IS NOT NULL AND given_up_at <= $1 - 2592000)",
                 )
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(sessions.rows_affected() + jtis.rows_affected() + notices.rows_affected())
@@ -267,8 +280,18 @@ macro_rules! impl_sessions {
         #[async_trait::async_trait]
         impl Store for $store {
             async fn ping(&self) -> StoreResult<()> {
+                // Both pools: a wedged writer must show on /readyz too.
                 sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+                sqlx::query("SELECT 1").execute(&self.writer).await.map_err(db_err)?;
                 Ok(())
+            }
+
+            async fn changed_elsewhere(&self) -> StoreResult<bool> {
+                self.engine_changed_elsewhere().await
+            }
+
+            fn live(&self) -> &std::sync::Arc<$crate::store::live::LiveCache> {
+                &self.live
             }
 
             fn engine(&self) -> &'static str {

@@ -4,7 +4,7 @@
 use super::fixtures::*;
 use crate::store::*;
 
-fn business(id: &str, tax_code: &str, name: &str) -> Business {
+pub(super) fn business(id: &str, tax_code: &str, name: &str) -> Business {
     Business {
         id: id.into(),
         tax_code: tax_code.into(),
@@ -18,7 +18,7 @@ fn business(id: &str, tax_code: &str, name: &str) -> Business {
     }
 }
 
-fn member(business_id: &str, account_id: &str, role: &str) -> BusinessMember {
+pub(super) fn member(business_id: &str, account_id: &str, role: &str) -> BusinessMember {
     BusinessMember {
         business_id: business_id.into(),
         account_id: account_id.into(),
@@ -38,7 +38,7 @@ async fn named_citizen(s: &dyn Store, id: &str, national_id: &str, full_name: &s
     s.create_citizen(&c, None).await.unwrap();
 }
 
-fn business_grant(id: &str, account_id: &str, business_id: Option<&str>) -> Grant {
+pub(super) fn business_grant(id: &str, account_id: &str, business_id: Option<&str>) -> Grant {
     Grant { account_id: account_id.into(), business_id: business_id.map(Into::into), ..grant(id) }
 }
 

@@ -12,7 +12,7 @@ pub(super) fn org(id: &str, code: &str) -> Organisation {
     }
 }
 
-pub(super) fn citizen(id: &str, national_id: &str, email: Option<&str>) -> Citizen {
+pub(crate) fn citizen(id: &str, national_id: &str, email: Option<&str>) -> Citizen {
     Citizen {
         account: Account {
             id: id.into(),

@@ -11,12 +11,14 @@ mod businesses;
 pub(crate) mod fixtures;
 mod logout;
 mod passkeys;
+mod read_cache;
 
 use self::audit::*;
 use self::behaviour::*;
 use self::businesses::*;
 use self::logout::*;
 use self::passkeys::*;
+use self::read_cache::*;
 use super::*;
 
 // ---------------------------------------------------------------- harness
@@ -76,6 +78,31 @@ macro_rules! suite {
                 }
             )*
         }
+        // Again with the read cache switched on (as a node runs with SQLite,
+        // or with Redis): every write must drop what it changed, so each
+        // test's reads after its writes still see them.
+        mod on_sqlite_with_read_cache {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_dir, store) = super::sqlite_store().await;
+                    super::Store::live(&store).enable();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+        mod on_postgres_with_read_cache {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some((store, base, db)) = super::postgres_store().await else { return };
+                    super::Store::live(&store).enable();
+                    super::$name(&store).await;
+                    drop(store);
+                    super::drop_database(&base, &db).await;
+                }
+            )*
+        }
     };
 }
 
@@ -109,6 +136,7 @@ suite!(
     session_business,
     server_secrets,
     subject_and_business_columns,
+    read_cache_follows_writes,
 );
 
 // ---------------------------------------------------------------- migrations
