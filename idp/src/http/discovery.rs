@@ -78,7 +78,7 @@ async fn jwks(State(app): State<App>) -> Response {
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::CONTENT_TYPE, "application/jwk-set+json"),
         ],
-        app.keys.jwks().to_string(),
+        app.keys.jwks_text(),
     )
         .into_response()
 }

@@ -64,7 +64,26 @@ struct KeySet {
     by_kid: HashMap<String, Arc<LoadedKey>>,
     active: HashMap<Alg, Arc<LoadedKey>>,
     jwks: Arc<Value>,
+    /// `jwks` serialised once: the JWKS endpoint is fetched by every relying
+    /// party and resource server.
+    jwks_text: bytes::Bytes,
+    /// Tokens this set verified, by their exact text (see [`Keyring::verify`]).
+    verified: std::sync::Mutex<HashMap<String, Arc<Verified>>>,
 }
+
+/// A verified token's header `typ` and claims.
+type Verified = (Option<String>, Map<String, Value>);
+
+/// Verified tokens kept per key set. A resource server introspects the same
+/// access token on every API call, and UserInfo sees it again: the RSA
+/// verification and the JSON parse are done once. Tokens are kept by their
+/// exact text, so only what verified is ever served; a reload starts a new
+/// set with an empty map, so a key that left the set verifies nothing more.
+/// Only the signature is remembered: expiry and revocation are checked by
+/// the caller on every use. A few thousand tokens of 1–2 KB each at most;
+/// past that the map starts over. (A map, not a caching crate: there is no
+/// expiry or eviction order to manage.)
+const VERIFIED_CAPACITY: usize = 4096;
 
 /// The KEKs this node knows, by id; `current` wraps new keys.
 struct Keks {
@@ -115,7 +134,13 @@ impl Keyring {
         let ring = Self {
             keks: RwLock::new(Keks { current, by_id }),
             options,
-            set: RwLock::new(Arc::new(KeySet { by_kid: HashMap::new(), active: HashMap::new(), jwks: Arc::default() })),
+            set: RwLock::new(Arc::new(KeySet {
+                by_kid: HashMap::new(),
+                active: HashMap::new(),
+                jwks: Arc::default(),
+                jwks_text: bytes::Bytes::new(),
+                verified: std::sync::Mutex::default(),
+            })),
         };
         let mut keys = store.list_signing_keys().await?;
         // First start: generate every missing key at once on the blocking
@@ -249,20 +274,38 @@ impl Keyring {
     /// Verify a JWS signed by one of our published keys; returns header `typ`
     /// and the claims. `None` when the signature, kid or alg does not check out.
     pub fn verify(&self, token: &str) -> Option<(Option<String>, Map<String, Value>)> {
-        let header = jwt::peek_header(token).ok()?;
         let set = self.snapshot();
+        let lock = |m: &std::sync::Mutex<HashMap<String, Arc<Verified>>>| {
+            // Entries are whole values: a panic elsewhere cannot leave one half-written.
+            m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(token).cloned()
+        };
+        if let Some(hit) = lock(&set.verified) {
+            return Some((*hit).clone());
+        }
+        let header = jwt::peek_header(token).ok()?;
         let key = set.by_kid.get(header.key_id()?)?;
         // The alg must be the key's own: never let the token choose (RFC 8725 §3.1).
         if header.algorithm()? != key.alg.as_str() {
             return None;
         }
         let (header, claims) = jwt::verify(token, key.verifier.as_ref()).ok()?;
-        Some((header.token_type().map(str::to_owned), claims))
+        let verified = (header.token_type().map(str::to_owned), claims);
+        let mut kept = set.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= VERIFIED_CAPACITY {
+            kept.clear();
+        }
+        kept.insert(token.to_owned(), Arc::new(verified.clone()));
+        Some(verified)
     }
 
     /// The JWKS document (published keys: next, active, retired).
     pub fn jwks(&self) -> Arc<Value> {
         self.snapshot().jwks.clone()
+    }
+
+    /// The JWKS document as served (cheap to clone).
+    pub fn jwks_text(&self) -> bytes::Bytes {
+        self.snapshot().jwks_text.clone()
     }
 
     /// Algorithms with an active key, for discovery.
@@ -356,5 +399,7 @@ fn build(keks: &Keks, keys: &[SigningKey]) -> Result<KeySet, KeyError> {
         by_kid.insert(k.kid.clone(), loaded);
         published.push(Value::Object(jwk_map));
     }
-    Ok(KeySet { by_kid, active, jwks: Arc::new(json!({ "keys": published })) })
+    let jwks = json!({ "keys": published });
+    let jwks_text = bytes::Bytes::from(jwks.to_string());
+    Ok(KeySet { by_kid, active, jwks: Arc::new(jwks), jwks_text, verified: std::sync::Mutex::default() })
 }
