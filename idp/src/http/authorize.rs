@@ -198,11 +198,9 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
             }
         };
     }
-    if let Err(e) = save_pending(app, session, &id, &pending).await {
-        tracing::error!(error = %e, "session write failed");
-        return unavailable(app, locale, rid);
-    }
-    proceed(app, session, locale, rid, &id, pending).await
+    // Not in the session yet: a request answered at once (single sign-on,
+    // `prompt=none`) never needs it there, and so costs no session write.
+    proceed_unsaved(app, session, locale, rid, &id, pending, false).await
 }
 
 /// Query of `/authorize/continue`, `/login`, `/consent`.
@@ -272,6 +270,21 @@ pub async fn proceed(
     id: &str,
     pending: Pending,
 ) -> Response {
+    proceed_unsaved(app, session, locale, rid, id, pending, true).await
+}
+
+/// [`proceed`], for a request that is in the browser's session only if
+/// `saved`: it is put there when a page (sign-in, step-up, chooser,
+/// consent) must come next.
+async fn proceed_unsaved(
+    app: &AppState,
+    session: &Session,
+    locale: Locale,
+    rid: &str,
+    id: &str,
+    pending: Pending,
+    saved: bool,
+) -> Response {
     let server_error = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "authorization step failed");
         error_page(app, locale, rid, StatusCode::INTERNAL_SERVER_ERROR, "err.server_error", "server_error")
@@ -319,13 +332,23 @@ pub async fn proceed(
         Err(e) => return store_down(&e),
     };
     let step = authorize::decide(&pending.request, seen.as_ref(), consent.as_ref(), &progress, now);
+    let page_next = matches!(step, Step::Login | Step::StepUp | Step::ChooseBusiness | Step::Consent);
+    if page_next
+        && !saved
+        && let Err(e) = save_pending(app, session, id, &pending).await
+    {
+        tracing::error!(error = %e, "session write failed");
+        return unavailable(app, locale, rid);
+    }
     match (step, who) {
         (Step::Login, _) => Redirect::to(&format!("/login?req={id}")).into_response(),
         (Step::StepUp, _) => Redirect::to(&format!("/passkeys/step-up?req={id}")).into_response(),
         (Step::ChooseBusiness, _) => Redirect::to(&format!("/choose-business?req={id}")).into_response(),
         (Step::Consent, _) => Redirect::to(&format!("/consent?req={id}")).into_response(),
         (Step::Fail(err), _) => {
-            remove_pending(session, id).await;
+            if saved {
+                remove_pending(session, id).await;
+            }
             respond_to_client(app, locale, rid, &pending.request.return_to, Err(&err))
         }
         (Step::Issue(acting), Some(who)) => {
@@ -339,7 +362,9 @@ pub async fn proceed(
                 app.config.code_ttl,
             )
             .await;
-            remove_pending(session, id).await;
+            if saved {
+                remove_pending(session, id).await;
+            }
             // A code issued without a login step in this flow is a single sign-on.
             if code.is_ok() && !pending.login_done {
                 app.metrics.login(crate::metrics::LoginMethod::Sso, crate::metrics::LoginOutcome::Success);

@@ -119,11 +119,14 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
         grant.scopes.iter().any(|s| s == "offline_access") && client.grant_types.iter().any(|g| g == "refresh_token");
     let refresh = offline.then(random_token);
     let refresh_row = refresh.as_ref().map(|t| new_refresh_row(ctx, t, &grant));
-    ctx.store.create_grant(&grant, refresh_row.as_ref()).await?;
-    ctx.cache.put(&code_used_key(code), grant.id.as_bytes(), USED_CODE_MEMORY).await?;
     let claims = cg.claims.as_deref().and_then(ClaimsRequest::from_stored);
     let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
-    respond(ctx, client, &grant, &who, cg.nonce.as_deref(), extra, refresh).await
+    // Signed first, so the grant, its refresh token and the keys that signed
+    // its tokens are one write.
+    let (at, idt, kids) = sign_tokens(ctx, client, &grant, &who, cg.nonce.as_deref(), extra)?;
+    ctx.store.create_signed_grant(&grant, refresh_row.as_ref(), &kids).await?;
+    ctx.cache.put(&code_used_key(code), grant.id.as_bytes(), USED_CODE_MEMORY).await?;
+    Ok(token_response(ctx, &grant, at, idt, refresh))
 }
 
 /// Who a grant's tokens speak of, as one client must see it.
@@ -187,19 +190,6 @@ fn new_refresh_row(ctx: &Ctx<'_>, token: &str, grant: &Grant) -> RefreshToken {
     }
 }
 
-async fn respond(
-    ctx: &Ctx<'_>,
-    client: &Client,
-    grant: &Grant,
-    who: &Principal,
-    nonce: Option<&str>,
-    extra: Map<String, Value>,
-    refresh_token: Option<String>,
-) -> Result<TokenResponse, OAuthError> {
-    let (at, idt) = sign_for(ctx, client, grant, who, nonce, extra).await?;
-    Ok(token_response(ctx, grant, at, idt, refresh_token))
-}
-
 /// The access token and (for `openid` grants) ID token of `grant`, with the
 /// keys that signed them recorded against the grant.
 async fn sign_for(
@@ -208,8 +198,26 @@ async fn sign_for(
     grant: &Grant,
     who: &Principal,
     nonce: Option<&str>,
-    mut extra: Map<String, Value>,
+    extra: Map<String, Value>,
 ) -> Result<(String, Option<String>), OAuthError> {
+    let (at, idt, kids) = sign_tokens(ctx, client, grant, who, nonce, extra)?;
+    for kid in kids {
+        ctx.store.add_grant_signing_kid(&grant.id, &kid).await?;
+    }
+    Ok((at, idt))
+}
+
+/// The access token and (for `openid` grants) ID token of `grant`, and the
+/// keys that signed them, to be recorded against the grant (DESIGN §5:
+/// revoking a key revokes every grant any of whose tokens it signed).
+fn sign_tokens(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    grant: &Grant,
+    who: &Principal,
+    nonce: Option<&str>,
+    mut extra: Map<String, Value>,
+) -> Result<(String, Option<String>, Vec<String>), OAuthError> {
     let alg = client_alg(&client.signing_alg);
     let subject = who.subject.as_str();
     let at = access_token(
@@ -247,15 +255,11 @@ async fn sign_for(
     } else {
         None
     };
-    // DESIGN §5: revoking a key revokes every grant any of whose tokens it
-    // signed. Both tokens are looked at: a rotation may fall between them.
+    // Both tokens are looked at: a rotation may fall between them.
     let kid_of = |jwt: &str| crate::crypto::jwt::peek_header(jwt).ok().and_then(|h| h.key_id().map(str::to_owned));
     let mut kids: Vec<String> = [Some(at.as_str()), idt.as_deref()].into_iter().flatten().filter_map(kid_of).collect();
     kids.dedup();
-    for kid in kids {
-        ctx.store.add_grant_signing_kid(&grant.id, &kid).await?;
-    }
-    Ok((at, idt))
+    Ok((at, idt, kids))
 }
 
 fn token_response(

@@ -46,10 +46,18 @@ impl Subjects {
 
     /// Read the deployment's pairwise key, creating it on first start.
     pub async fn load(store: &dyn Store, keys: &Keyring, now: Timestamp) -> Result<Self, String> {
-        let (value_enc, kek_id) =
-            keys.seal_secret(PAIRWISE_SECRET.as_bytes(), &random_bytes(32)).map_err(|e| e.to_string())?;
-        let candidate = ServerSecret { name: PAIRWISE_SECRET.to_owned(), value_enc, kek_id, created_at: now };
-        let stored = store.put_server_secret_if_absent(&candidate).await.map_err(|e| e.to_string())?;
+        // Read first: every start but the very first finds the key, and needs
+        // neither a new sealed candidate nor a write.
+        let existing = store.list_server_secrets().await.map_err(|e| e.to_string())?;
+        let stored = match existing.into_iter().find(|s| s.name == PAIRWISE_SECRET) {
+            Some(stored) => stored,
+            None => {
+                let (value_enc, kek_id) =
+                    keys.seal_secret(PAIRWISE_SECRET.as_bytes(), &random_bytes(32)).map_err(|e| e.to_string())?;
+                let candidate = ServerSecret { name: PAIRWISE_SECRET.to_owned(), value_enc, kek_id, created_at: now };
+                store.put_server_secret_if_absent(&candidate).await.map_err(|e| e.to_string())?
+            }
+        };
         let key = keys
             .open_secret(&stored.kek_id, PAIRWISE_SECRET.as_bytes(), &stored.value_enc)
             .map_err(|e| e.to_string())?;
