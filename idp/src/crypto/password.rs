@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use argon2::password_hash::PasswordHasher as _;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use super::Secret;
@@ -129,6 +129,43 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified against when the account
     /// does not exist so that unknown users cost the same time as known ones.
     dummy: Arc<String>,
+    /// Argon2 working memory, reused between logins.
+    memory: Arc<WorkingMemory>,
+}
+
+/// Argon2 working memory (19 MiB a hash with the default parameters), kept
+/// for the next login instead of allocated and zeroed for each: at most one
+/// buffer per hash allowed in flight, so memory stays bounded at
+/// `max_in_flight` buffers. Without it, each blocking thread's allocator
+/// arena kept its own freed 19 MiB, and a login burst left the process at
+/// hundreds of MiB (`bench/`: peak VmHWM). Argon2 writes every block before
+/// reading it, so a reused buffer needs no clearing.
+struct WorkingMemory {
+    /// Blocks per buffer with our own parameters; hashes with other costs
+    /// (imported) get a buffer of their own, not kept.
+    blocks: usize,
+    max_kept: usize,
+    kept: std::sync::Mutex<Vec<Vec<Block>>>,
+}
+
+impl WorkingMemory {
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        if blocks == self.blocks
+            && let Some(b) = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
+        {
+            return b;
+        }
+        vec![Block::default(); blocks]
+    }
+
+    fn give(&self, buffer: Vec<Block>) {
+        if buffer.len() == self.blocks {
+            let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if kept.len() < self.max_kept {
+                kept.push(buffer);
+            }
+        }
+    }
 }
 
 impl PasswordHasher {
@@ -137,7 +174,15 @@ impl PasswordHasher {
     pub fn new(memory_kib: u32, iterations: u32, max_in_flight: usize) -> Result<Self, HashError> {
         let params = Params::new(memory_kib, iterations, 1, None).map_err(|e| HashError(e.to_string()))?;
         let dummy = dummy_hash(&params)?;
-        Ok(Self { params, permits: Arc::new(Semaphore::new(max_in_flight.max(1))), dummy: Arc::new(dummy) })
+        let max_in_flight = max_in_flight.max(1);
+        let memory =
+            WorkingMemory { blocks: params.block_count(), max_kept: max_in_flight, kept: std::sync::Mutex::default() };
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+            dummy: Arc::new(dummy),
+            memory: Arc::new(memory),
+        })
     }
 
     /// Hash a password to a PHC string.
@@ -155,15 +200,37 @@ impl PasswordHasher {
         let Ok(_permit) = self.permits.acquire().await else { return false };
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|h| Argon2::default().verify_password(nfc(&password).as_bytes(), &h).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let memory = self.memory.clone();
+        let ok = tokio::task::spawn_blocking(move || verify_blocking(&hash, nfc(&password).as_bytes(), &memory))
+            .await
+            .unwrap_or(false);
         known && ok
     }
+}
+
+/// Recompute the hash of `password` with the parameters, salt and output
+/// length of the PHC string `hash`, in reused working memory, and compare in
+/// constant time. (What `Argon2::verify_password` does, but that allocates
+/// and zeroes the working memory on every call.)
+fn verify_blocking(hash: &str, password: &[u8], memory: &WorkingMemory) -> bool {
+    let Ok(phc) = PasswordHash::new(hash) else { return false };
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else { return false };
+    let Ok(params) = Params::try_from(&phc) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(phc.algorithm.as_str()) else { return false };
+    let version = match phc.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut out = vec![0u8; expected.len()];
+    let mut blocks = memory.take(params.block_count());
+    let done = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt.as_ref(),
+        &mut out,
+        &mut blocks[..],
+    );
+    memory.give(blocks);
+    done.is_ok() && super::constant_time_eq(&out, expected.as_ref())
 }
 
 /// Unicode NFC, so a Vietnamese password typed with precomposed letters (ư,
@@ -224,6 +291,40 @@ mod tests {
         assert_eq!(check_policy(&Secret::new("short")), Err(PasswordPolicyError::TooShort));
         assert_eq!(check_policy(&Secret::new("Password123")), Err(PasswordPolicyError::TooCommon));
         assert_eq!(check_policy(&Secret::new("mưa rơi trên phố cổ")), Ok(()));
+        Ok(())
+    }
+
+    /// Verification in reused working memory: again and again, at once, and
+    /// for hashes with other costs (imported), whose buffers are not kept.
+    #[tokio::test]
+    async fn working_memory_is_reused_and_bounded() -> Result<(), HashError> {
+        let h = PasswordHasher::new(1024, 1, 2)?;
+        let ours = h.hash(Secret::new("correct horse")).await?;
+        let other = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(2048, 2, 1, Some(24)).map_err(|e| HashError(e.to_string()))?,
+        )
+        .hash_password_with_salt(b"correct horse", b"saltsaltsaltsalt")
+        .map(|p| p.to_string())
+        .map_err(|e| HashError(e.to_string()))?;
+        let mut checks = Vec::new();
+        for round in 0..6 {
+            let (h, ours, other) = (h.clone(), ours.clone(), other.clone());
+            checks.push(tokio::spawn(async move {
+                let right = h.verify(Some(ours.clone()), Secret::new("correct horse")).await
+                    && h.verify(Some(other.clone()), Secret::new("correct horse")).await;
+                let wrong = h.verify(Some(ours), Secret::new(format!("wrong {round}"))).await
+                    || h.verify(Some(other), Secret::new("correct horsE")).await;
+                right && !wrong
+            }));
+        }
+        for c in checks {
+            assert!(c.await.map_err(|e| HashError(e.to_string()))?);
+        }
+        let kept = h.memory.kept.lock().map(|k| k.iter().map(Vec::len).collect::<Vec<_>>()).unwrap_or_default();
+        assert!(!kept.is_empty() && kept.len() <= 2, "at most one buffer per hash in flight: {kept:?}");
+        assert!(kept.iter().all(|&n| n == h.params.block_count()), "only buffers of our own size are kept: {kept:?}");
         Ok(())
     }
 }
