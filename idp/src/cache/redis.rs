@@ -187,7 +187,8 @@ struct Channels {
 /// Publish this node's cache invalidation marks, as `node\nmark\nmark…`,
 /// batching what queued up during the previous publish, and tell each
 /// waiting write whether they went out. A failed publish is tried again
-/// (marks are idempotent) for about a second before giving up.
+/// (marks are idempotent) for about a second before giving up, and what
+/// queued meanwhile is dropped (the other nodes' entries expire first).
 async fn publish_marks(
     conn: ConnectionManager,
     channel: String,
@@ -225,6 +226,14 @@ async fn publish_marks(
                     "could not publish cache invalidations; other nodes drop those rows when their entries expire"
                 ),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
+            }
+        }
+        if !sent {
+            // Redis is unreachable or hung: what queued meanwhile would only
+            // arrive after the other nodes' entries expired anyway. Answer it
+            // now instead of growing the queue.
+            while let Ok(batch) = outbox.try_recv() {
+                waiting.push(batch.sent);
             }
         }
         for w in waiting {

@@ -172,29 +172,7 @@ async fn redis_carries_read_cache_invalidations_between_nodes() -> CacheResult<(
         assert!(std::time::Instant::now() < deadline, "read caches not switched on after subscribing");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let citizen = crate::store::Citizen {
-        account: crate::store::Account {
-            id: "acc-1".into(),
-            subject: "sub-1".into(),
-            kind: "citizen".into(),
-            status: "active".into(),
-            created_at: 1,
-        },
-        profile: crate::store::CitizenProfile {
-            account_id: "acc-1".into(),
-            national_id: "001099012345".into(),
-            national_id_verified: true,
-            full_name: "Nguyễn Văn An".into(),
-            email: None,
-            email_verified: false,
-            phone: None,
-            phone_verified: false,
-            birthdate: None,
-            gender: None,
-            address: None,
-            updated_at: 1,
-        },
-    };
+    let citizen = crate::store::tests::fixtures::citizen("acc-1", "001099012345", None);
     live_b.put_citizen(live_b.ticket(), &citizen);
     assert!(live_b.citizen("acc-1").is_some());
     // Node A disables the account: node B stops serving its cached row.

@@ -69,7 +69,7 @@ pub const ALL: &str = "*";
 
 /// A sequence number taken before a database read.
 #[derive(Debug, Clone, Copy)]
-pub struct Ticket(u64);
+pub struct Ticket(u64, Instant);
 
 struct Entry<T> {
     value: T,
@@ -113,6 +113,10 @@ pub struct LiveCache {
     seq: AtomicU64,
     maps: Mutex<Maps>,
     broadcast: Mutex<Option<UnboundedSender<Broadcast>>>,
+    /// Until when writes do not wait for the publisher (it just failed:
+    /// Redis is unreachable or hung, and each write would wait the full
+    /// [`PUBLISH_WAIT`]).
+    no_wait_until: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for LiveCache {
@@ -128,21 +132,17 @@ impl Default for LiveCache {
 }
 
 fn client_deps(c: &Client) -> [String; 1] {
-    [format!("c:{}", c.client_id)]
+    [client_mark(&c.client_id)]
 }
 
 fn citizen_deps(c: &Citizen) -> [String; 1] {
-    [format!("a:{}", c.account.id)]
+    [account_mark(&c.account.id)]
 }
 
 fn grant_deps(g: &Grant) -> Vec<String> {
-    let mut deps = vec![format!("g:{}", g.id), format!("a:{}", g.account_id)];
-    if let Some(sid) = &g.sid {
-        deps.push(format!("s:{sid}"));
-    }
-    if let Some(b) = &g.business_id {
-        deps.push(format!("b:{b}"));
-    }
+    let mut deps = vec![grant_mark(&g.id), account_mark(&g.account_id)];
+    deps.extend(g.sid.as_deref().map(session_mark));
+    deps.extend(g.business_id.as_deref().map(business_mark));
     deps
 }
 
@@ -154,6 +154,7 @@ impl LiveCache {
             seq: AtomicU64::new(1),
             maps: Mutex::new(Maps::default()),
             broadcast: Mutex::new(None),
+            no_wait_until: Mutex::new(None),
         }
     }
 
@@ -182,7 +183,7 @@ impl LiveCache {
 
     /// Take before reading the database; pass to the `put_*` call after.
     pub fn ticket(&self) -> Ticket {
-        Ticket(self.seq.load(Ordering::Acquire))
+        Ticket(self.seq.load(Ordering::Acquire), Instant::now())
     }
 
     fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -196,25 +197,72 @@ impl LiveCache {
     /// that once the write is answered, no node serves what it changed.
     pub async fn invalidate(&self, marks: &[String]) {
         self.apply(marks);
-        let sender = self.broadcast.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let Some(sender) = sender else { return };
-        let (sent, taken) = oneshot::channel();
-        // The receiver lives as long as the node; after it stopped (shutdown)
-        // there is no one left to tell.
-        if sender.send(Broadcast { marks: marks.to_vec(), sent }).is_err() {
+        let Some(taken) = self.send(marks.to_vec()) else { return };
+        let skip = *self.no_wait_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if skip.is_some_and(|until| Instant::now() < until) {
             return;
         }
         match tokio::time::timeout(PUBLISH_WAIT, taken).await {
             Ok(Ok(true)) => {}
             // The publisher logged why; other nodes drop the rows within TTL.
-            _ => tracing::warn!(
-                marks = marks.len(),
-                "other nodes were not told about a change in time; they drop the rows within {} s",
-                TTL.as_secs()
-            ),
+            // The next writes for a while do not wait for it.
+            _ => {
+                *self.no_wait_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(Instant::now() + TTL);
+                tracing::warn!(
+                    marks = marks.len(),
+                    "other nodes were not told about a change in time; they drop the rows within {} s",
+                    TTL.as_secs()
+                );
+            }
         }
     }
 
+    /// Queue marks for the other nodes; the answer says whether they went out.
+    fn send(&self, marks: Vec<String>) -> Option<oneshot::Receiver<bool>> {
+        let sender = self.broadcast.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
+        let (sent, taken) = oneshot::channel();
+        // The receiver lives as long as the node; after it stopped (shutdown)
+        // there is no one left to tell.
+        sender.send(Broadcast { marks, sent }).ok()?;
+        Some(taken)
+    }
+
+    /// Marks for a write about to run, applied even if the caller is
+    /// cancelled mid-write (a client that disconnects drops its request's
+    /// future, while the database may still commit): call
+    /// [`PendingMarks::done`] after the write.
+    pub fn pending(&self, marks: Vec<String>) -> PendingMarks<'_> {
+        PendingMarks { live: self, marks: Some(marks) }
+    }
+}
+
+/// See [`LiveCache::pending`].
+pub struct PendingMarks<'a> {
+    live: &'a LiveCache,
+    marks: Option<Vec<String>>,
+}
+
+impl PendingMarks<'_> {
+    /// The write ran (or failed): invalidate, here and on the other nodes.
+    pub async fn done(mut self) {
+        if let Some(marks) = self.marks.take() {
+            self.live.invalidate(&marks).await;
+        }
+    }
+}
+
+impl Drop for PendingMarks<'_> {
+    fn drop(&mut self) {
+        // Cancelled: apply here, and queue for the other nodes without waiting.
+        if let Some(marks) = self.marks.take() {
+            self.live.apply(&marks);
+            drop(self.live.send(marks));
+        }
+    }
+}
+
+impl LiveCache {
     /// Marks from another node's writes (or from this module): applied only.
     pub fn apply(&self, marks: &[String]) {
         let now = Instant::now();
@@ -251,75 +299,66 @@ impl LiveCache {
         }
     }
 
-    /// A cached active-or-not client.
-    pub fn client(&self, client_id: &str) -> Option<Client> {
+    /// A fresh entry of one kind, cloned out.
+    fn lookup<T: Clone, D: AsRef<[String]>>(
+        &self,
+        kind: fn(&Maps) -> &HashMap<String, Entry<T>>,
+        key: &str,
+        deps: impl Fn(&T) -> D,
+    ) -> Option<T> {
         if !self.enabled() {
             return None;
         }
         let maps = self.maps();
-        let e = maps.clients.get(client_id)?;
-        maps.fresh(e.ticket, e.at, &client_deps(&e.value)).then(|| e.value.clone())
+        let e = kind(&maps).get(key)?;
+        maps.fresh(e.ticket, e.at, deps(&e.value).as_ref()).then(|| e.value.clone())
+    }
+
+    /// Keep an entry of one kind, read with `ticket`.
+    fn keep<T>(&self, kind: fn(&mut Maps) -> &mut HashMap<String, Entry<T>>, key: String, ticket: Ticket, value: T) {
+        if self.enabled() {
+            insert(kind(&mut self.maps()), key, ticket, value);
+        }
+    }
+
+    /// A cached client (active or not).
+    pub fn client(&self, client_id: &str) -> Option<Client> {
+        self.lookup(|m| &m.clients, client_id, client_deps)
     }
 
     /// Keep a client read with `ticket`.
     pub fn put_client(&self, ticket: Ticket, client: &Client) {
-        if self.enabled() {
-            let mut maps = self.maps();
-            insert(&mut maps.clients, client.client_id.clone(), ticket, client.clone());
-        }
+        self.keep(|m| &mut m.clients, client.client_id.clone(), ticket, client.clone());
     }
 
     /// A cached citizen.
     pub fn citizen(&self, account_id: &str) -> Option<Citizen> {
-        if !self.enabled() {
-            return None;
-        }
-        let maps = self.maps();
-        let e = maps.citizens.get(account_id)?;
-        maps.fresh(e.ticket, e.at, &citizen_deps(&e.value)).then(|| e.value.clone())
+        self.lookup(|m| &m.citizens, account_id, citizen_deps)
     }
 
     /// Keep a citizen read with `ticket`.
     pub fn put_citizen(&self, ticket: Ticket, citizen: &Citizen) {
-        if self.enabled() {
-            let mut maps = self.maps();
-            insert(&mut maps.citizens, citizen.account.id.clone(), ticket, citizen.clone());
-        }
+        self.keep(|m| &mut m.citizens, citizen.account.id.clone(), ticket, citizen.clone());
     }
 
     /// A cached grant.
     pub fn grant(&self, grant_id: &str) -> Option<Grant> {
-        if !self.enabled() {
-            return None;
-        }
-        let maps = self.maps();
-        let e = maps.grants.get(grant_id)?;
-        maps.fresh(e.ticket, e.at, &grant_deps(&e.value)).then(|| e.value.clone())
+        self.lookup(|m| &m.grants, grant_id, grant_deps)
     }
 
     /// Keep a grant read with `ticket`.
     pub fn put_grant(&self, ticket: Ticket, grant: &Grant) {
-        if self.enabled() {
-            let mut maps = self.maps();
-            insert(&mut maps.grants, grant.id.clone(), ticket, grant.clone());
-        }
+        self.keep(|m| &mut m.grants, grant.id.clone(), ticket, grant.clone());
     }
 
     /// Whether `jti` is known not to be revoked.
     pub fn jti_live(&self, jti: &str) -> bool {
-        if !self.enabled() {
-            return false;
-        }
-        let maps = self.maps();
-        maps.live_jtis.get(jti).is_some_and(|e| maps.fresh(e.ticket, e.at, &[format!("j:{jti}")]))
+        self.lookup(|m| &m.live_jtis, jti, |()| [jti_mark(jti)]).is_some()
     }
 
     /// Remember that `jti` was not revoked when read with `ticket`.
     pub fn put_jti_live(&self, ticket: Ticket, jti: &str) {
-        if self.enabled() {
-            let mut maps = self.maps();
-            insert(&mut maps.live_jtis, jti.to_owned(), ticket, ());
-        }
+        self.keep(|m| &mut m.live_jtis, jti.to_owned(), ticket, ());
     }
 }
 
@@ -353,7 +392,8 @@ fn insert<T>(map: &mut HashMap<String, Entry<T>>, key: String, ticket: Ticket, v
             map.clear();
         }
     }
-    map.insert(key, Entry { value, ticket: ticket.0, at: Instant::now() });
+    // The entry's age counts from when its read began.
+    map.insert(key, Entry { value, ticket: ticket.0, at: ticket.1 });
 }
 
 /// The fact "key `kid` signed a token of grant `grant_id`".
@@ -480,6 +520,21 @@ mod tests {
         writer.await.unwrap();
         live.apply(&[account_mark("a2")]);
         assert!(rx.try_recv().is_err(), "marks from other nodes are not sent back");
+    }
+
+    #[tokio::test]
+    async fn a_write_cancelled_midway_still_invalidates() {
+        let live = LiveCache::new();
+        live.enable();
+        live.put_grant(live.ticket(), &grant("g1", "a1", None, None));
+        let write = async {
+            let marks = live.pending(vec![grant_mark("g1")]);
+            // The request is dropped here, while the database may commit.
+            std::future::pending::<()>().await;
+            marks.done().await;
+        };
+        assert!(tokio::time::timeout(Duration::from_millis(10), write).await.is_err());
+        assert!(live.grant("g1").is_none());
     }
 
     #[test]

@@ -86,12 +86,23 @@ impl SqliteStore {
         // worker thread on every query.
         // One connection for the life of the store: `data_version` is
         // compared on the same connection (see `changed_elsewhere`).
+        let data_version = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let replaced = data_version.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
             .test_before_acquire(false)
+            // Should sqlx ever replace the connection, its `data_version`
+            // starts afresh: count that as a change (-1 matches nothing).
+            .after_connect(move |_, _| {
+                let replaced = replaced.clone();
+                Box::pin(async move {
+                    replaced.store(-1, std::sync::atomic::Ordering::Release);
+                    Ok(())
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
@@ -106,7 +117,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Self::with(pool, writer).await
+        Self::with(pool, writer, data_version).await
     }
 
     async fn migrated(pool: SqlitePool, writer: SqlitePool) -> StoreResult<Self> {
@@ -114,11 +125,15 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(format!("sqlite migrations: {e}")))?;
-        Self::with(pool, writer).await
+        Self::with(pool, writer, std::sync::Arc::default()).await
     }
 
-    async fn with(pool: SqlitePool, writer: SqlitePool) -> StoreResult<Self> {
-        let store = Self { pool, writer, data_version: std::sync::Arc::default(), live: std::sync::Arc::default() };
+    async fn with(
+        pool: SqlitePool,
+        writer: SqlitePool,
+        data_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    ) -> StoreResult<Self> {
+        let store = Self { pool, writer, data_version, live: std::sync::Arc::default() };
         store.engine_changed_elsewhere().await?;
         Ok(store)
     }

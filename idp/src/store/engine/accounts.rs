@@ -164,12 +164,13 @@ macro_rules! impl_accounts {
             }
 
             async fn set_account_status(&self, account_id: &str, status: &str) -> StoreResult<()> {
+                let marks = self.live.pending(vec![$crate::store::live::account_mark(account_id)]);
                 let done = sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2")
                     .bind(status)
                     .bind(account_id)
                     .execute(&self.writer)
                     .await;
-                self.live.invalidate(&[$crate::store::live::account_mark(account_id)]).await;
+                marks.done().await;
                 let done = done.map_err(db_err)?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
@@ -268,6 +269,7 @@ macro_rules! impl_accounts {
             }
 
             async fn update_client(&self, c: &Client) -> StoreResult<()> {
+                let marks = self.live.pending(vec![$crate::store::live::client_mark(&c.client_id)]);
                 let done = sqlx::query(
                     "UPDATE clients SET name = $2, client_type = $3, auth_method = $4, \
                      secret_hash = $5, redirect_uris = $6, post_logout_redirect_uris = $7, \
@@ -304,7 +306,7 @@ macro_rules! impl_accounts {
                 .bind(c.business_self_allowed)
                 .execute(&self.writer)
                 .await;
-                self.live.invalidate(&[$crate::store::live::client_mark(&c.client_id)]).await;
+                marks.done().await;
                 let done = done.map_err(db_err)?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);

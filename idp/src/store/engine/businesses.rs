@@ -212,6 +212,7 @@ macro_rules! impl_businesses {
             }
 
             async fn disable_business(&self, id: &str, now: Timestamp) -> StoreResult<u64> {
+                let marks = self.live.pending(vec![$crate::store::live::business_mark(id)]);
                 let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 let done = sqlx::query("UPDATE businesses SET status = 'disabled', updated_at = $2 WHERE id = $1")
                     .bind(id)
@@ -233,12 +234,13 @@ macro_rules! impl_businesses {
                         .map_err(db_err)?
                         .rows_affected();
                 let committed = tx.commit().await;
-                self.live.invalidate(&[$crate::store::live::business_mark(id)]).await;
+                marks.done().await;
                 committed.map_err(db_err)?;
                 Ok(revoked)
             }
 
             async fn take_over_business(&self, id: &str, b: &Business, now: Timestamp) -> StoreResult<(u64, u64)> {
+                let marks = self.live.pending(vec![$crate::store::live::business_mark(id)]);
                 let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 // Counted before the delete cascades to them. (A member
                 // written in the very instant is deleted too, uncounted.)
@@ -280,7 +282,7 @@ macro_rules! impl_businesses {
                 Self::insert_business(&mut *tx, b, &tax_code).await?;
                 let members = u64::try_from(members).unwrap_or_default();
                 let committed = tx.commit().await;
-                self.live.invalidate(&[$crate::store::live::business_mark(id)]).await;
+                marks.done().await;
                 committed.map_err(db_err)?;
                 Ok((members, revoked))
             }
@@ -428,6 +430,7 @@ macro_rules! impl_businesses {
                 now: Timestamp,
                 keep_representative_at: Option<Timestamp>,
             ) -> StoreResult<u64> {
+                let marks = self.live.pending(vec![$crate::store::live::business_mark(business_id)]);
                 let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 if keep_representative_at.is_some() {
                     // A no-op write takes the business row's lock on
@@ -488,7 +491,7 @@ macro_rules! impl_businesses {
                 .map_err(db_err)?
                 .rows_affected();
                 let committed = tx.commit().await;
-                self.live.invalidate(&[$crate::store::live::business_mark(business_id)]).await;
+                marks.done().await;
                 committed.map_err(db_err)?;
                 Ok(revoked)
             }

@@ -78,13 +78,14 @@ macro_rules! impl_grants {
             }
 
             async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> StoreResult<()> {
+                let marks = self.live.pending(vec![$crate::store::live::grant_mark(grant_id)]);
                 // `revoked_at IS NULL` keeps the first revocation time.
                 let done = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(grant_id)
                     .execute(&self.writer)
                     .await;
-                self.live.invalidate(&[$crate::store::live::grant_mark(grant_id)]).await;
+                marks.done().await;
                 done.map_err(db_err)?;
                 Ok(())
             }
@@ -157,6 +158,7 @@ macro_rules! impl_grants {
             }
 
             async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()> {
+                let marks = self.live.pending(vec![$crate::store::live::jti_mark(jti)]);
                 let done = sqlx::query(
                     "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) \
                      ON CONFLICT (jti) DO NOTHING",
@@ -165,7 +167,7 @@ macro_rules! impl_grants {
                 .bind(expires_at)
                 .execute(&self.writer)
                 .await;
-                self.live.invalidate(&[$crate::store::live::jti_mark(jti)]).await;
+                marks.done().await;
                 done.map_err(db_err)?;
                 Ok(())
             }

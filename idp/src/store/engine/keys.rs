@@ -199,6 +199,7 @@ macro_rules! impl_keys {
             }
 
             async fn revoke_grants_signed_by(&self, kid: &str, now: Timestamp) -> StoreResult<u64> {
+                let marks = self.live.pending(vec![$crate::store::live::ALL.to_owned()]);
                 // `grant_signing_kids` holds every key that signed one of a
                 // grant's tokens (0005 copied the older `grants.signing_kid`).
                 let done = sqlx::query(
@@ -209,7 +210,7 @@ macro_rules! impl_keys {
                 .bind(kid)
                 .execute(&self.writer)
                 .await;
-                self.live.invalidate(&[$crate::store::live::ALL.to_owned()]).await;
+                marks.done().await;
                 Ok(done.map_err(db_err)?.rows_affected())
             }
         }

@@ -146,6 +146,7 @@ macro_rules! impl_logout {
             }
 
             async fn revoke_session_grants(&self, sid: &str, now: Timestamp) -> StoreResult<u64> {
+                let marks = self.live.pending(vec![$crate::store::live::session_mark(sid)]);
                 // `scopes` is a JSON list of strings: the quoted name matches whole entries only.
                 let done = sqlx::query(
                     "UPDATE grants SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL \
@@ -155,18 +156,19 @@ macro_rules! impl_logout {
                 .bind(now)
                 .execute(&self.writer)
                 .await;
-                self.live.invalidate(&[$crate::store::live::session_mark(sid)]).await;
+                marks.done().await;
                 Ok(done.map_err(db_err)?.rows_affected())
             }
 
             async fn revoke_account_grants(&self, account_id: &str, now: Timestamp) -> StoreResult<u64> {
+                let marks = self.live.pending(vec![$crate::store::live::account_mark(account_id)]);
                 let done =
                     sqlx::query("UPDATE grants SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL")
                         .bind(account_id)
                         .bind(now)
                         .execute(&self.writer)
                         .await;
-                self.live.invalidate(&[$crate::store::live::account_mark(account_id)]).await;
+                marks.done().await;
                 Ok(done.map_err(db_err)?.rows_affected())
             }
 
@@ -207,6 +209,7 @@ macro_rules! impl_logout {
             }
 
             async fn revoke_consent(&self, account_id: &str, client_id: &str, now: Timestamp) -> StoreResult<bool> {
+                let marks = self.live.pending(vec![$crate::store::live::account_mark(account_id)]);
                 let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 let gone = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
                     .bind(account_id)
@@ -225,7 +228,7 @@ macro_rules! impl_logout {
                 .await
                 .map_err(db_err)?;
                 let committed = tx.commit().await;
-                self.live.invalidate(&[$crate::store::live::account_mark(account_id)]).await;
+                marks.done().await;
                 committed.map_err(db_err)?;
                 Ok(gone.rows_affected() > 0)
             }
