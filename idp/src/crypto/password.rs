@@ -187,23 +187,31 @@ impl PasswordHasher {
 
     /// Hash a password to a PHC string.
     pub async fn hash(&self, password: Secret) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        let permit = self.permits.clone().acquire_owned().await.map_err(|e| HashError(e.to_string()))?;
         let params = self.params.clone();
-        tokio::task::spawn_blocking(move || hash_blocking(&params, &password))
-            .await
-            .map_err(|e| HashError(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_blocking(&params, &password)
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))?
     }
 
     /// Verify `password` against `hash`; with `None` verifies against a dummy
     /// hash and returns false, taking the same time.
     pub async fn verify(&self, hash: Option<String>, password: Secret) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let Ok(permit) = self.permits.clone().acquire_owned().await else { return false };
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
         let memory = self.memory.clone();
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(&hash, nfc(&password).as_bytes(), &memory))
-            .await
-            .unwrap_or(false);
+        // The permit goes with the hash: a request dropped meanwhile (the
+        // client hung up) does not free a slot while its hash still runs.
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_blocking(&hash, nfc(&password).as_bytes(), &memory)
+        })
+        .await
+        .unwrap_or(false);
         known && ok
     }
 }
@@ -216,6 +224,14 @@ fn verify_blocking(hash: &str, password: &[u8], memory: &WorkingMemory) -> bool 
     let Ok(phc) = PasswordHash::new(hash) else { return false };
     let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else { return false };
     let Ok(params) = Params::try_from(&phc) else { return false };
+    // The costs an import accepts: a stored hash asking for more (restored
+    // or written by hand) fails the login instead of exhausting memory.
+    if params.m_cost() > MAX_IMPORTED_MEMORY_KIB
+        || params.t_cost() > MAX_IMPORTED_TIME
+        || params.p_cost() > MAX_IMPORTED_LANES
+    {
+        return false;
+    }
     let Ok(algorithm) = Algorithm::try_from(phc.algorithm.as_str()) else { return false };
     let version = match phc.version.map(Version::try_from).transpose() {
         Ok(v) => v.unwrap_or_default(),
