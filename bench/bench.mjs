@@ -38,7 +38,7 @@ const freePort = () => new Promise((resolve) => {
 const status = (pid) => {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number((new RegExp(`${k}:\\s+(\\d+)`).exec(s) || [0, 0])[1]);
-  return { rss_kb: kb('VmRSS'), hwm_kb: kb('VmHWM') };
+  return { rss_kb: kb('VmRSS'), anon_kb: kb('RssAnon'), hwm_kb: kb('VmHWM') };
 };
 const cpuSeconds = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -266,12 +266,25 @@ function markdown(res) {
   }
   L.push(`| Start-up to first discovery (ms) | ${fmt(res.motcua.startup_ms, 1)} (first ever start: ${fmt(res.motcua.first_startup_ms, 1)}) | | | ${fmt(res.peer.startup_ms, 1)} | | | | | |`);
   L.push(`| Memory idle / peak, VmRSS / VmHWM (MiB) | ${fmt(res.motcua.rss_idle_kb / 1024, 1)} / ${fmt(res.motcua.hwm_kb / 1024, 1)} | | | ${fmt(res.peer.rss_idle_kb / 1024, 1)} / ${fmt(res.peer.hwm_kb / 1024, 1)} | | | | | |`);
+  L.push(`| Private memory idle, RssAnon (MiB; the rest of VmRSS is file pages of the program and its libraries) | ${fmt(res.motcua.anon_idle_kb / 1024, 1)} | | | ${fmt(res.peer.anon_idle_kb / 1024, 1)} | | | | | |`);
   L.push('');
   const lp = m.login_password;
   L.push(`HTTP requests per complete login: Motcua ${lp.motcua.http_requests_per_login}, peer ${lp.peer.http_requests_per_login} (password); Motcua ${m.login_sso.motcua.http_requests_per_login}, peer ${m.login_sso.peer.http_requests_per_login} (SSO).`, '');
   L.push(`Reference: \`openssl speed rsa2048\` ${fmt(res.reference.openssl_rsa2048.sign_per_s)} sign/s on one core; Argon2id (m=${ARGON2.memoryCost} KiB, t=${ARGON2.timeCost}, p=1) ${fmt(res.reference.argon2id_motcua_crate.hashes_per_s, 1)} hashes per CPU-second with Motcua's \`argon2\` crate (bench/argon2-speed, ${res.reference.argon2id_motcua_crate.threads} hashes at once, measured just before the password logins), ${fmt(res.reference.argon2id_node_peer, 1)}/s (one at a time, wall clock) with the peer's \`argon2\` npm package.`, '');
   L.push('## Targets', '', '| target | value | goal | |', '|---|---|---|---|');
   for (const v of res.verdicts) L.push(`| ${v.what} | ${v.value} | ${v.goal} | ${v.pass ? 'PASS' : '**MISS**'} |`);
+  // What the RSA signatures alone allow: Motcua's token responses for a login carry two RS256
+  // signatures (the ID token and the RFC 9068 JWT access token); the peer's carry one (its access
+  // tokens are opaque). Even with everything else free, Motcua's rate per CPU-second cannot pass
+  // sign/s ÷ 2, which bounds the ratio against the peer's measured rate.
+  const sign = res.reference.openssl_rsa2048.sign_per_s;
+  L.push('', '## Ceilings set by RSA signing', '',
+    `Each refresh and each complete login signs two RS256 tokens at Motcua (ID token, JWT access token) and one at the peer (opaque access token). At ${fmt(sign)} RSA-2048 signatures per core-second, two signatures alone cap Motcua at ${fmt(sign / 2)} per CPU-second, whatever else it does:`, '',
+    '| scenario | ceiling /CPU-s (signatures only) | ceiling ratio vs the peer measured | Motcua measured | share of the ceiling |', '|---|---:|---:|---:|---:|');
+  for (const id of ['refresh', 'login_sso']) {
+    const r = m[id]; const cap = sign / 2;
+    L.push(`| ${SCENARIOS.find((s) => s.id === id).title} | ${fmt(cap)} | ${fmt(cap / r.peer.per_cpu_s, 2)}× | ${fmt(r.motcua.per_cpu_s)} | ${fmt(100 * r.motcua.per_cpu_s / cap, 0)}% |`);
+  }
   L.push('', '## Published anchors (Motcua per CPU-second = per vCPU)', '');
   const kc = (x, k) => `${fmt(x)} vs ${k} (${fmt(x / k, 1)}×)`;
   L.push(`- Keycloak sizing guide, per vCPU: password logins ${kc(lp.motcua.per_cpu_s, 15)}; client-credentials ${kc(m.cc_rs256.motcua.per_cpu_s, 120)}; refresh ${kc(m.refresh.motcua.per_cpu_s, 120)}; memory ${fmt(res.motcua.hwm_kb / 1024, 0)} MiB peak vs 1,250 MB per node.`);
@@ -300,7 +313,7 @@ async function main() {
   const motcua = await setupMotcua(hash);
   const peer = await setupPeer(hash, dummyHash);
   await sleep(1000);
-  for (const sys of [motcua, peer]) sys.rss_idle_kb = status(sys.pid).rss_kb;
+  for (const sys of [motcua, peer]) Object.assign(sys, { rss_idle_kb: status(sys.pid).rss_kb, anon_idle_kb: status(sys.pid).anon_kb });
 
   log('setup: logins that yield refresh tokens and an access token to introspect');
   for (const sys of [motcua, peer]) {
@@ -331,7 +344,7 @@ async function main() {
     results[s.id] = r;
     log(`${s.id}: Motcua ${r.motcua.per_s}/s (${r.motcua.per_cpu_s}/CPU-s, p99 ${r.motcua.p99_ms} ms, ${r.motcua.errors} errors); peer ${r.peer.per_s}/s (${r.peer.per_cpu_s}/CPU-s, p99 ${r.peer.p99_ms} ms, ${r.peer.errors} errors)`);
   }
-  const sysOut = (sys) => ({ ...status(sys.pid), startup_ms: sys.startup_ms, rss_idle_kb: sys.rss_idle_kb });
+  const sysOut = (sys) => ({ ...status(sys.pid), startup_ms: sys.startup_ms, rss_idle_kb: sys.rss_idle_kb, anon_idle_kb: sys.anon_idle_kb });
   const git = (args) => { try { return execFileSync('git', ['-C', ROOT, ...args]).toString().trim(); } catch { return '?'; } };
   const res = {
     timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
