@@ -200,7 +200,7 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
     }
     // Not in the session yet: a request answered at once (single sign-on,
     // `prompt=none`) never needs it there, and so costs no session write.
-    proceed_unsaved(app, session, locale, rid, &id, pending, false).await
+    proceed(app, session, locale, rid, &id, pending, false).await
 }
 
 /// Query of `/authorize/continue`, `/login`, `/consent`.
@@ -245,7 +245,7 @@ async fn resume(
         },
     };
     let locale = lang.with_ui_locales(pending.request.ui_locales.as_deref());
-    proceed(&app, &session, locale, &rid, &q.req, pending).await
+    proceed(&app, &session, locale, &rid, &q.req, pending, true).await
 }
 
 /// The translated 503 page: the cache or the session store is unreachable.
@@ -261,22 +261,11 @@ async fn take_parked(app: &AppState, id: &str) -> Result<Option<Pending>, crate:
     Ok((app.clock.now() - p.created_at <= app.config.login_ttl).then_some(p))
 }
 
-/// Decide and act: show login or consent, or answer the client.
+/// Decide and act: carry a pending request one step further (sign-in, step-up, chooser,
+/// consent, or the answer to the client). The request is in the browser's
+/// session only if `saved`; it is put there when a page must come next, so
+/// a request answered at once costs no session write.
 pub async fn proceed(
-    app: &AppState,
-    session: &Session,
-    locale: Locale,
-    rid: &str,
-    id: &str,
-    pending: Pending,
-) -> Response {
-    proceed_unsaved(app, session, locale, rid, id, pending, true).await
-}
-
-/// [`proceed`], for a request that is in the browser's session only if
-/// `saved`: it is put there when a page (sign-in, step-up, chooser,
-/// consent) must come next.
-async fn proceed_unsaved(
     app: &AppState,
     session: &Session,
     locale: Locale,

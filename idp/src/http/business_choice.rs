@@ -201,7 +201,7 @@ async fn choose_submit(
     if let Err(e) = save_pending(&app, &session, &form.req, &pending).await {
         return page.unavailable(&e);
     }
-    proceed(&app, &session, locale, &rid, &form.req, pending).await
+    proceed(&app, &session, locale, &rid, &form.req, pending, true).await
 }
 
 /// The posted choice, if it is open to the citizen now.

@@ -420,5 +420,5 @@ async fn consent_submit(
     if let Err(e) = save_pending(&app, &session, &form.req, &pending).await {
         return page.unavailable(&e);
     }
-    proceed(&app, &session, locale, &rid, &form.req, pending).await
+    proceed(&app, &session, locale, &rid, &form.req, pending, true).await
 }

@@ -194,7 +194,8 @@ impl LiveCache {
 
     /// Marks from this node's own writes: applied here, then sent to the
     /// other nodes. Waits (up to [`PUBLISH_WAIT`]) until Redis took them, so
-    /// that once the write is answered, no node serves what it changed.
+    /// that once the write is answered the other nodes have been sent them
+    /// (they apply them within milliseconds, as their listeners read).
     pub async fn invalidate(&self, marks: &[String]) {
         self.apply(marks);
         let Some(taken) = self.send(marks.to_vec()) else { return };
