@@ -141,6 +141,11 @@ pub fn peek_header(token: &str) -> Result<JwsHeader, JwsError> {
     Ok(JwsHeader::from_map(map)?)
 }
 
+/// The `kid` of a compact JWS we signed (to record which key signed a grant's tokens).
+pub fn key_id(token: &str) -> Option<String> {
+    peek_header(token).ok().and_then(|h| h.key_id().map(str::to_owned))
+}
+
 /// Verify a compact JWS with `verifier`; returns the claims object.
 pub fn verify(
     token: &str,

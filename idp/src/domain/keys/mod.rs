@@ -275,11 +275,11 @@ impl Keyring {
     /// and the claims. `None` when the signature, kid or alg does not check out.
     pub fn verify(&self, token: &str) -> Option<(Option<String>, Map<String, Value>)> {
         let set = self.snapshot();
-        let lock = |m: &std::sync::Mutex<HashMap<String, Arc<Verified>>>| {
-            // Entries are whole values: a panic elsewhere cannot leave one half-written.
-            m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(token).cloned()
-        };
-        if let Some(hit) = lock(&set.verified) {
+        // Entries are whole values: a panic elsewhere cannot leave one
+        // half-written. They are `Arc`s so the claims are cloned after the
+        // lock is released.
+        let hit = set.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(token).cloned();
+        if let Some(hit) = hit {
             return Some((*hit).clone());
         }
         let header = jwt::peek_header(token).ok()?;

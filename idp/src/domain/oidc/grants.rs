@@ -256,8 +256,8 @@ fn sign_tokens(
         None
     };
     // Both tokens are looked at: a rotation may fall between them.
-    let kid_of = |jwt: &str| crate::crypto::jwt::peek_header(jwt).ok().and_then(|h| h.key_id().map(str::to_owned));
-    let mut kids: Vec<String> = [Some(at.as_str()), idt.as_deref()].into_iter().flatten().filter_map(kid_of).collect();
+    let mut kids: Vec<String> =
+        [Some(at.as_str()), idt.as_deref()].into_iter().flatten().filter_map(crate::crypto::jwt::key_id).collect();
     kids.dedup();
     Ok((at, idt, kids))
 }

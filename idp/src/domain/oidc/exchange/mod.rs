@@ -194,7 +194,7 @@ pub async fn token_exchange(ctx: &Ctx<'_>, client: &Client, params: &Params) -> 
         },
     )?;
     // DESIGN §5: a revoked key revokes the grants it signed for.
-    if let Some(kid) = crate::crypto::jwt::peek_header(&token).ok().and_then(|h| h.key_id().map(str::to_owned)) {
+    if let Some(kid) = crate::crypto::jwt::key_id(&token) {
         ctx.store.add_grant_signing_kid(&narrowed.id, &kid).await?;
     }
     Ok(TokenResponse {
