@@ -40,18 +40,28 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
+    serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
 #[async_trait]
 impl SessionStore for DurableSessions {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        // Ids are 128-bit random; on the (astronomically rare) collision pick another.
-        while self.load(&record.id).await?.is_some() {
+        // Ids are 128-bit random; on the (astronomically rare) collision pick
+        // another. The insert itself tells, so no read comes first. The
+        // record carries its id, so it is encoded again with each new one.
+        loop {
+            let data = encode(record)?;
+            let expires_at = record.expiry_date.unix_timestamp();
+            if self.store.create_web_session(&record.id.to_string(), &data, expires_at).await.map_err(backend)? {
+                return Ok(());
+            }
             record.id = Id::default();
         }
-        self.save(record).await
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data = encode(record)?;
         self.store
             .save_web_session(&record.id.to_string(), &data, record.expiry_date.unix_timestamp())
             .await
@@ -98,29 +108,31 @@ impl CacheSessions {
     }
 
     /// The record and its time to live; `None` when it has already expired.
-    fn encode(&self, record: &Record) -> session_store::Result<Option<(Vec<u8>, Duration)>> {
+    fn with_ttl(&self, record: &Record) -> session_store::Result<Option<(Vec<u8>, Duration)>> {
         let secs = record.expiry_date.unix_timestamp() - self.clock.now();
         if secs <= 0 {
             return Ok(None);
         }
-        let data = serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        Ok(Some((data, Duration::from_secs(secs.unsigned_abs()))))
+        Ok(Some((encode(record)?, Duration::from_secs(secs.unsigned_abs()))))
     }
 }
 
 #[async_trait]
 impl SessionStore for CacheSessions {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let Some((data, ttl)) = self.encode(record)? else { return Ok(()) };
-        // Ids are 128-bit random; on the (astronomically rare) collision pick another.
-        while !self.cache.put_if_absent(&Self::key(&record.id), &data, ttl).await.map_err(backend)? {
+        // Ids are 128-bit random; on the (astronomically rare) collision pick
+        // another, encoded again since the record carries its id.
+        loop {
+            let Some((data, ttl)) = self.with_ttl(record)? else { return Ok(()) };
+            if self.cache.put_if_absent(&Self::key(&record.id), &data, ttl).await.map_err(backend)? {
+                return Ok(());
+            }
             record.id = Id::default();
         }
-        Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self.encode(record)? {
+        match self.with_ttl(record)? {
             Some((data, ttl)) => self.cache.put(&Self::key(&record.id), &data, ttl).await.map_err(backend),
             None => self.delete(&record.id).await,
         }
@@ -199,6 +211,33 @@ mod tests {
     use super::*;
     use crate::cache::MemoryCache;
     use crate::clock::FixedClock;
+
+    /// On an id collision the record is stored under its new id, and carries it.
+    async fn collision_picks_a_new_id(store: &dyn SessionStore, taken: &mut Record) {
+        store.create(taken).await.unwrap();
+        let mut record = Record { id: taken.id, data: Default::default(), expiry_date: taken.expiry_date };
+        record.data.insert("who".into(), serde_json::json!("second"));
+        store.create(&mut record).await.unwrap();
+        assert_ne!(record.id, taken.id);
+        let loaded = store.load(&record.id).await.unwrap().unwrap();
+        assert_eq!(loaded.id, record.id);
+        assert_eq!(loaded.data.get("who"), Some(&serde_json::json!("second")));
+        assert_eq!(store.load(&taken.id).await.unwrap().unwrap().data.get("who"), Some(&serde_json::json!("first")));
+    }
+
+    #[tokio::test]
+    async fn an_id_collision_stores_the_new_id_in_both_stores() {
+        let clock = Arc::new(FixedClock::new(1_760_000_000));
+        let expiry = tower_sessions::cookie::time::OffsetDateTime::from_unix_timestamp(1_760_000_060).unwrap();
+        let first = || {
+            let mut r = Record { id: Id::default(), data: Default::default(), expiry_date: expiry };
+            r.data.insert("who".into(), serde_json::json!("first"));
+            r
+        };
+        collision_picks_a_new_id(&CacheSessions::new(Arc::new(MemoryCache::new()), clock.clone()), &mut first()).await;
+        let store = crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 2).await.unwrap();
+        collision_picks_a_new_id(&DurableSessions::new(Arc::new(store), clock), &mut first()).await;
+    }
 
     #[tokio::test]
     async fn cache_sessions_round_trip_and_expire() {

@@ -1,5 +1,6 @@
-//! An in-process read cache of the rows every token request reads: clients,
-//! citizens, grants and the "not revoked" answer for an access token's `jti`.
+//! An in-process read cache of the rows every token request and sign-in
+//! reads: clients, citizens, grants, consents and the "not revoked" answer
+//! for an access token's `jti`.
 //!
 //! Introspection, UserInfo and the token endpoint read the same few rows
 //! over and over (a resource server introspects one token per API call).
@@ -11,8 +12,9 @@
 //! **Invalidation.** Each write names what it changed as *marks*: `c:` a
 //! client, `a:` an account (the citizen and all its grants), `g:` a grant,
 //! `s:` the grants of an SSO session, `b:` the grants acting for a business,
-//! `j:` a revoked `jti`, or `*` everything. A cached row depends on marks
-//! (a grant on its own, its account's, its session's and its business's),
+//! `n:` a consent, `j:` a revoked `jti`, or `*` everything. A cached row depends on marks
+//! (a grant on its own, its account's, its session's and its business's;
+//! a consent on its own, its account's and its client's),
 //! and it is served only if it was read after the latest of them:
 //! a read takes a [`Ticket`] (a sequence number) *before* it asks the
 //! database, and an entry whose ticket is older than a mark is dead. A read
@@ -51,7 +53,7 @@ pub struct Broadcast {
     pub sent: oneshot::Sender<bool>,
 }
 
-use super::{Citizen, Client, Grant};
+use super::{Citizen, Client, Consent, Grant};
 
 /// How long an entry (and a mark) lives: the bound on staleness should a
 /// notice from another node be lost (see the module doc).
@@ -87,6 +89,8 @@ struct Maps {
     citizens: HashMap<String, Entry<Citizen>>,
     grants: HashMap<String, Entry<Grant>>,
     live_jtis: HashMap<String, Entry<()>>,
+    /// Consents by "account client".
+    consents: HashMap<String, Entry<Consent>>,
     /// Facts about rows that are never deleted or rolled back, so they
     /// cannot turn false: see [`LiveCache::fact`].
     facts: HashMap<String, i64>,
@@ -137,6 +141,14 @@ fn client_deps(c: &Client) -> [String; 1] {
 
 fn citizen_deps(c: &Citizen) -> [String; 1] {
     [account_mark(&c.account.id)]
+}
+
+fn consent_deps(c: &Consent) -> [String; 3] {
+    [consent_mark(&c.account_id, &c.client_id), account_mark(&c.account_id), client_mark(&c.client_id)]
+}
+
+fn consent_key(account_id: &str, client_id: &str) -> String {
+    format!("{account_id} {client_id}")
 }
 
 fn grant_deps(g: &Grant) -> Vec<String> {
@@ -277,6 +289,7 @@ impl LiveCache {
                 maps.citizens.clear();
                 maps.grants.clear();
                 maps.live_jtis.clear();
+                maps.consents.clear();
                 maps.facts.clear();
             } else {
                 maps.marks.insert(m.clone(), Mark { seq });
@@ -352,6 +365,16 @@ impl LiveCache {
         self.keep(|m| &mut m.grants, grant.id.clone(), ticket, grant.clone());
     }
 
+    /// A cached consent of `account_id` to `client_id`.
+    pub fn consent(&self, account_id: &str, client_id: &str) -> Option<Consent> {
+        self.lookup(|m| &m.consents, &consent_key(account_id, client_id), consent_deps)
+    }
+
+    /// Keep a consent read with `ticket`.
+    pub fn put_consent(&self, ticket: Ticket, consent: &Consent) {
+        self.keep(|m| &mut m.consents, consent_key(&consent.account_id, &consent.client_id), ticket, consent.clone());
+    }
+
     /// Whether `jti` is known not to be revoked.
     pub fn jti_live(&self, jti: &str) -> bool {
         self.lookup(|m| &m.live_jtis, jti, |()| [jti_mark(jti)]).is_some()
@@ -402,6 +425,11 @@ pub fn signing_kid_fact(grant_id: &str, kid: &str) -> String {
     format!("kid {grant_id} {kid}")
 }
 
+/// The fact "session `sid` was last seen at the value or later".
+pub fn seen_fact(sid: &str) -> String {
+    format!("seen {sid}")
+}
+
 /// The marks of a change to a client.
 pub fn client_mark(client_id: &str) -> String {
     format!("c:{client_id}")
@@ -410,6 +438,11 @@ pub fn client_mark(client_id: &str) -> String {
 /// The marks of a change to an account (its citizen row and all its grants).
 pub fn account_mark(account_id: &str) -> String {
     format!("a:{account_id}")
+}
+
+/// The mark of a change to one consent (a withdrawal marks the account).
+pub fn consent_mark(account_id: &str, client_id: &str) -> String {
+    format!("n:{}", consent_key(account_id, client_id))
 }
 
 /// The mark of a change to one grant.

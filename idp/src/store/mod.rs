@@ -524,6 +524,9 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()>;
     /// Whether an access token id is deny-listed.
     async fn is_jti_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// An access token id just minted, not yet handed out: nobody can have
+    /// deny-listed it, so the read cache may answer for it until a write does.
+    fn issued_jti(&self, jti: &str);
 }
 
 /// SSO sessions and the clients each one has signed into.
@@ -577,6 +580,8 @@ pub trait WebSessionStore: Send + Sync {
     async fn load_web_session(&self, id: &str, now: Timestamp) -> StoreResult<Option<Vec<u8>>>;
     /// Insert or replace.
     async fn save_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<()>;
+    /// Insert a new web session; false (nothing written) when `id` is taken.
+    async fn create_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<bool>;
     /// Delete (idempotent).
     async fn delete_web_session(&self, id: &str) -> StoreResult<()>;
     /// Delete expired rows (and expired jti deny-list entries, and logout

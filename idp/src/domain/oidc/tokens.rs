@@ -82,7 +82,8 @@ pub fn access_token(ctx: &Ctx<'_>, alg: Alg, t: &AccessTokenFor<'_>) -> Result<S
     c.insert("iat".into(), json!(ctx.now));
     let exp = ctx.now + ctx.ttl.access_token;
     c.insert("exp".into(), json!(t.not_after.map_or(exp, |n| n.min(exp))));
-    c.insert("jti".into(), json!(random_id()));
+    let jti = random_id();
+    c.insert("jti".into(), json!(jti));
     c.insert("scope".into(), json!(t.scopes.join(" ")));
     if let Some(g) = t.grant_id {
         c.insert("gid".into(), json!(g));
@@ -96,7 +97,9 @@ pub fn access_token(ctx: &Ctx<'_>, alg: Alg, t: &AccessTokenFor<'_>) -> Result<S
         c.insert("amr".into(), json!(amr));
     }
     // RFC 9068 §2.1: typ "at+jwt" so an access token cannot pass for an ID token.
-    Ok(ctx.keys.sign(alg, "at+jwt", &Value::Object(c))?)
+    let token = ctx.keys.sign(alg, "at+jwt", &Value::Object(c))?;
+    ctx.store.issued_jti(&jti);
+    Ok(token)
 }
 
 /// What goes into an ID token besides the standard claims.

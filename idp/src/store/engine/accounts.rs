@@ -318,6 +318,10 @@ macro_rules! impl_accounts {
         #[async_trait::async_trait]
         impl ConsentStore for $store {
             async fn get_consent(&self, account_id: &str, client_id: &str) -> StoreResult<Option<Consent>> {
+                if let Some(c) = self.live.consent(account_id, client_id) {
+                    return Ok(Some(c));
+                }
+                let ticket = self.live.ticket();
                 let Some(r) = sqlx::query(
                     "SELECT account_id, client_id, scopes, granted_at FROM consents \
                      WHERE account_id = $1 AND client_id = $2",
@@ -330,16 +334,22 @@ macro_rules! impl_accounts {
                 else {
                     return Ok(None);
                 };
-                Ok(Some(Consent {
+                let consent = Consent {
                     account_id: col(&r, "account_id")?,
                     client_id: col(&r, "client_id")?,
                     scopes: from_json(&col::<_, String>(&r, "scopes")?)?,
                     granted_at: col(&r, "granted_at")?,
-                }))
+                };
+                self.live.put_consent(ticket, &consent);
+                Ok(Some(consent))
             }
 
             async fn put_consent(&self, consent: &Consent) -> StoreResult<()> {
-                sqlx::query(
+                let marks = self.live.pending(vec![$crate::store::live::consent_mark(
+                    &consent.account_id,
+                    &consent.client_id,
+                )]);
+                let done = sqlx::query(
                     "INSERT INTO consents (account_id, client_id, scopes, granted_at) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, client_id) \
                      DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
@@ -349,8 +359,9 @@ macro_rules! impl_accounts {
                 .bind(to_json(&consent.scopes)?)
                 .bind(consent.granted_at)
                 .execute(&self.writer)
-                .await
-                .map_err(db_err)?;
+                .await;
+                marks.done().await;
+                done.map_err(db_err)?;
                 Ok(())
             }
         }

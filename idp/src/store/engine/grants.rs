@@ -15,6 +15,10 @@ macro_rules! impl_grants {
                 refresh: Option<&RefreshToken>,
                 kids: &[String],
             ) -> StoreResult<()> {
+                // Taken before the insert: the new grant is cached as written,
+                // and any write to it (or its account, session or business)
+                // that commits after ours marks it stale.
+                let ticket = self.live.ticket();
                 let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 sqlx::query(
                     "INSERT INTO grants (id, account_id, client_id, scopes, claims, sid, \
@@ -56,6 +60,8 @@ macro_rules! impl_grants {
                 for kid in kids {
                     self.live.put_fact($crate::store::live::signing_kid_fact(&g.id, kid), 0);
                 }
+                // The client's first use of its tokens (UserInfo) reads no row.
+                self.live.put_grant(ticket, g);
                 Ok(())
             }
 
@@ -186,6 +192,10 @@ macro_rules! impl_grants {
                     self.live.put_jti_live(ticket, jti);
                 }
                 Ok(row.is_some())
+            }
+
+            fn issued_jti(&self, jti: &str) {
+                self.live.put_jti_live(self.live.ticket(), jti);
             }
         }
 

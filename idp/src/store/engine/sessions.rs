@@ -25,12 +25,17 @@ macro_rules! impl_sessions {
                 .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
+                // A session starts seen: the sign-ins through it in the next
+                // minute write nothing (see `touch_sso_session`).
+                if let Some(seen) = s.last_seen_at {
+                    self.live.put_fact($crate::store::live::seen_fact(&s.sid), seen);
+                }
                 Ok(())
             }
 
             async fn touch_sso_session(&self, sid: &str, now: Timestamp, not_before: Timestamp) -> StoreResult<bool> {
                 // Known recent: no statement at all (it would queue for the writer).
-                let fact = format!("seen {sid}");
+                let fact = $crate::store::live::seen_fact(sid);
                 if self.live.fact(&fact).is_some_and(|seen| seen >= not_before) {
                     return Ok(false);
                 }
@@ -242,6 +247,20 @@ macro_rules! impl_sessions {
                 .await
                 .map_err(db_err)?;
                 Ok(())
+            }
+
+            async fn create_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(data)
+                .bind(expires_at)
+                .execute(&self.writer)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn delete_web_session(&self, id: &str) -> StoreResult<()> {

@@ -26,10 +26,14 @@ pub(super) async fn read_cache_follows_writes(s: &dyn Store) {
     s.set_account_status("acc-2", "disabled").await.unwrap();
     assert_eq!(s.get_citizen("acc-2").await.unwrap().unwrap().account.status, "disabled");
 
-    // A revoked access token.
+    // A revoked access token, read before or known from its issue.
     assert!(!s.is_jti_revoked("jti-1").await.unwrap());
     s.revoke_jti("jti-1", 9_000).await.unwrap();
     assert!(s.is_jti_revoked("jti-1").await.unwrap());
+    s.issued_jti("jti-2");
+    assert!(!s.is_jti_revoked("jti-2").await.unwrap());
+    s.revoke_jti("jti-2", 9_000).await.unwrap();
+    assert!(s.is_jti_revoked("jti-2").await.unwrap());
 
     // Grants, by each kind of revocation.
     s.create_grant(&grant("g-one"), None).await.unwrap();
@@ -45,11 +49,26 @@ pub(super) async fn read_cache_follows_writes(s: &dyn Store) {
     s.revoke_session_grants("sid-1", 2_000).await.unwrap();
     assert!(revoked(s, "g-session").await);
 
+    // A consent widened, then (below) withdrawn.
+    let scopes = |s: Option<Consent>| s.map(|c| c.scopes);
+    let consent = Consent {
+        account_id: "acc-1".into(),
+        client_id: "cli-1".into(),
+        scopes: vec!["openid".into()],
+        granted_at: 1_000,
+    };
+    s.put_consent(&consent).await.unwrap();
+    assert_eq!(scopes(s.get_consent("acc-1", "cli-1").await.unwrap()), Some(vec!["openid".to_owned()]));
+    let wider = Consent { scopes: vec!["openid".into(), "profile".into()], ..consent };
+    s.put_consent(&wider).await.unwrap();
+    assert_eq!(scopes(s.get_consent("acc-1", "cli-1").await.unwrap()), Some(wider.scopes.clone()));
+
     // By consent withdrawn, and by account (password change).
     s.create_grant(&grant("g-consent"), None).await.unwrap();
     assert!(!revoked(s, "g-consent").await);
     s.revoke_consent("acc-1", "cli-1", 2_000).await.unwrap();
     assert!(revoked(s, "g-consent").await);
+    assert_eq!(scopes(s.get_consent("acc-1", "cli-1").await.unwrap()), None);
     s.create_grant(&grant("g-account"), None).await.unwrap();
     assert!(!revoked(s, "g-account").await);
     s.revoke_account_grants("acc-1", 2_000).await.unwrap();
