@@ -88,7 +88,10 @@ pub async fn save_pending(
             None => break,
         };
     }
-    session.insert(PENDING_KEY, &map).await
+    session.insert(PENDING_KEY, &map).await?;
+    // A page comes next, and its form needs a CSRF token: minted now, it is
+    // saved with the request instead of in a write of its own.
+    super::browser::csrf_token(session).await.map(|_| ())
 }
 
 /// Forget a pending request (answered or failed).

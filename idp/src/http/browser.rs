@@ -133,7 +133,9 @@ pub(super) async fn open_session(
     session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
         app.config.session_ttl,
     ))));
-    let _ = session.remove_value(CSRF_KEY).await;
+    // A new CSRF token with the new session id, written with it: the next
+    // page's form (consent) needs no session write of its own.
+    session.insert(CSRF_KEY, random_token()).await.map_err(|e| e.to_string())?;
     session.insert(AUTH_KEY, &who).await.map_err(|e| e.to_string())
 }
 
