@@ -30,6 +30,9 @@ pub struct UpdateArgs {
     /// ID token signing algorithm.
     #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
     signing_alg: Option<String>,
+    /// Access token signing algorithm ("" signs them like the ID tokens again).
+    #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA", ""])]
+    access_token_alg: Option<String>,
     /// Token endpoint authentication method.
     #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
     auth_method: Option<String>,
@@ -80,6 +83,7 @@ pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
     for (key, value) in [
         ("name", &args.name),
         ("signing_alg", &args.signing_alg),
+        ("access_token_alg", &args.access_token_alg),
         ("auth_method", &args.auth_method),
         ("jwks_uri", &args.jwks_uri),
         ("minimum_acr", &args.minimum_acr),

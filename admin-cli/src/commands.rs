@@ -153,6 +153,7 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
         body.insert("scopes".into(), args.scopes.clone().into());
     }
     insert_opt(&mut body, "signing_alg", args.signing_alg.clone());
+    insert_opt(&mut body, "access_token_alg", args.access_token_alg.clone());
     if let Some(path) = &args.jwks_file {
         body.insert("jwks".into(), read_jwks_file(path)?);
     }
@@ -257,6 +258,7 @@ fn client_details(c: &Value) -> String {
         ("grant types", field(c, "grant_types")),
         ("scopes", field(c, "scopes")),
         ("signing alg", field(c, "signing_alg")),
+        ("access token alg", field(c, "access_token_alg")),
         ("PKCE required", field(c, "require_pkce")),
         ("minimum acr", field(c, "minimum_acr")),
         ("back-channel logout", field(c, "backchannel_logout_uri")),

@@ -142,9 +142,14 @@ struct RegisterArgs {
     /// offline_access, national_id). Repeat for several.
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
-    /// ID token signing algorithm.
+    /// ID token signing algorithm (and the access tokens', unless
+    /// --access-token-alg says otherwise).
     #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
     signing_alg: Option<String>,
+    /// Access token signing algorithm, when the service's APIs want another
+    /// than its ID tokens (ES256: smaller tokens, far cheaper to sign).
+    #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
+    access_token_alg: Option<String>,
     /// File holding the client's public JWKS (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
     jwks_file: Option<std::path::PathBuf>,

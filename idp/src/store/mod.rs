@@ -149,8 +149,13 @@ pub struct Client {
     pub grant_types: Vec<String>,
     /// Scopes the client may request.
     pub scopes: Vec<String>,
-    /// ID token / access token signing algorithm (`RS256`, `ES256`).
+    /// ID token signing algorithm (`RS256`, `PS256`, `ES256`, `EdDSA`), and
+    /// the access tokens' when `access_token_alg` is not set.
     pub signing_alg: String,
+    /// The access tokens' own algorithm (RFC 9068 tokens are checked by
+    /// the client's APIs, not by its OpenID library), if not `signing_alg`.
+    #[serde(default)]
+    pub access_token_alg: Option<String>,
     /// Client JWKS (JSON text) for `private_key_jwt`.
     pub jwks: Option<String>,
     /// Where to fetch the client JWKS instead.

@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (7, "logout", include_str!("../../../migrations/sqlite/0007_logout.sql")),
     (8, "session_device", include_str!("../../../migrations/sqlite/0008_session_device.sql")),
     (9, "businesses", include_str!("../../../migrations/sqlite/0009_businesses.sql")),
+    (10, "access_token_alg", include_str!("../../../migrations/sqlite/0010_access_token_alg.sql")),
 ];
 
 /// The store on a SQLite database file.

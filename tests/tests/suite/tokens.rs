@@ -5,6 +5,7 @@ use e2e::{Browser, Credentials, Idp, Rp, Tokens, jwt_header};
 use josekit::jwk::KeyPair as _;
 use josekit::jws::{JwsHeader, RS256};
 use josekit::jwt::JwtPayload;
+use openidconnect::TokenResponse as _;
 use serde_json::{Value, json};
 
 use crate::now;
@@ -48,6 +49,39 @@ fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_family() {
     // RFC 9700 §4.14.2: reuse of a rotated token revokes the family, the new one included.
     let after = rp.refresh(&new);
     assert_eq!((after.status, after.error()), (400, "invalid_grant"), "{after:?}");
+}
+
+#[test]
+fn a_service_may_have_its_access_tokens_signed_apart_from_its_id_tokens() {
+    let idp = Idp::start();
+    // RS256 ID tokens for the service's OpenID library, ES256 access tokens for its APIs.
+    let reg = idp.register_client(&["--access-token-alg", "ES256"]);
+    assert_eq!(reg.view["signing_alg"], "RS256");
+    assert_eq!(reg.view["access_token_alg"], "ES256");
+    let rp = Rp::new(&idp, &reg);
+    // openidconnect checks the RS256 ID token, and its at_hash over the ES256 access token.
+    let tokens = offline_sign_in(&idp, &rp);
+    let id_token = tokens.response.id_token().unwrap().to_string();
+    assert_eq!(jwt_header(&id_token)["alg"], "RS256");
+    let header = jwt_header(&tokens.access_token);
+    assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("ES256"), Some("at+jwt")));
+    oauth::verify_with_jwks(&tokens.access_token, &rp.jwks());
+    assert_eq!(rp.userinfo(&tokens.access_token).ok_json()["sub"], tokens.id_payload["sub"]);
+    assert_eq!(rp.introspect(&tokens.access_token).ok_json()["active"], true);
+    // A refresh signs the same way.
+    let refreshed = rp.refresh(tokens.refresh_token.as_deref().unwrap()).ok_json().clone();
+    assert_eq!(jwt_header(&string(&refreshed, "access_token"))["alg"], "ES256");
+    assert_eq!(jwt_header(&string(&refreshed, "id_token"))["alg"], "RS256");
+
+    // The admin sees it, and "" puts the access tokens back on the ID tokens' algorithm.
+    let shown = String::from_utf8_lossy(&idp.admin(&["client", "show", &reg.client_id]).stdout).into_owned();
+    assert!(shown.lines().any(|l| l.starts_with("access token alg") && l.ends_with("ES256")), "{shown}");
+    let updated = idp.admin_json(&["client", "update", &reg.client_id, "--access-token-alg", ""]);
+    assert_eq!(updated["client"]["access_token_alg"], "RS256", "{updated}");
+    let again = rp.refresh(&string(&refreshed, "refresh_token")).ok_json().clone();
+    assert_eq!(jwt_header(&string(&again, "access_token"))["alg"], "RS256");
+    let bad = idp.admin(&["client", "update", &reg.client_id, "--access-token-alg", "HS256"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
 }
 
 #[test]

@@ -196,6 +196,14 @@ fn signing_alg_and_name() {
         let input = NewClient { signing_alg: Some(alg.into()), ..confidential() };
         assert!(matches!(build(input), Err(ClientError::InvalidSigningAlg(_))), "{alg}");
     }
+    // Access tokens: their own algorithm, or (absent, empty) the ID tokens'.
+    let (c, _) = build(NewClient { access_token_alg: Some("ES256".into()), ..confidential() }).unwrap();
+    assert_eq!((c.signing_alg.as_str(), c.access_token_alg.as_deref()), ("RS256", Some("ES256")));
+    for absent in [None, Some(String::new())] {
+        assert_eq!(build(NewClient { access_token_alg: absent, ..confidential() }).unwrap().0.access_token_alg, None);
+    }
+    let input = NewClient { access_token_alg: Some("HS256".into()), ..confidential() };
+    assert!(matches!(build(input), Err(ClientError::InvalidAccessTokenAlg(_))));
     for name in ["", "   ", "a\nb", &"x".repeat(121)] {
         let input = NewClient { name: name.to_owned(), ..confidential() };
         assert!(matches!(build(input), Err(ClientError::InvalidName)), "{name:?}");

@@ -32,6 +32,9 @@ pub struct ClientUpdate {
     /// ID token signing algorithm.
     #[serde(default)]
     pub signing_alg: Option<String>,
+    /// Access token signing algorithm; an empty string: as `signing_alg`.
+    #[serde(default)]
+    pub access_token_alg: Option<String>,
     /// Client authentication method.
     #[serde(default)]
     pub auth_method: Option<String>,
@@ -76,6 +79,7 @@ impl ClientUpdate {
             ("grant_types", self.grant_types.is_some()),
             ("scopes", self.scopes.is_some()),
             ("signing_alg", self.signing_alg.is_some()),
+            ("access_token_alg", self.access_token_alg.is_some()),
             ("auth_method", self.auth_method.is_some()),
             ("jwks", self.jwks.is_some()),
             ("jwks_uri", self.jwks_uri.is_some()),
@@ -146,6 +150,7 @@ pub(super) fn apply(current: &Client, change: ClientUpdate, now: i64) -> Result<
         grant_types: Some(change.grant_types.unwrap_or_else(|| current.grant_types.clone())),
         scopes: Some(change.scopes.unwrap_or_else(|| current.scopes.clone())),
         signing_alg: Some(change.signing_alg.unwrap_or_else(|| current.signing_alg.clone())),
+        access_token_alg: change.access_token_alg.or_else(|| current.access_token_alg.clone()),
         jwks,
         jwks_uri,
         require_pkce: Some(change.require_pkce.unwrap_or(current.require_pkce)),
@@ -234,6 +239,16 @@ mod tests {
         assert!(matches!(apply(&c, bad, 2_000), Err(ClientError::InvalidRedirectUri { .. })));
         let bad = ClientUpdate { signing_alg: Some("none".into()), ..Default::default() };
         assert!(matches!(apply(&c, bad, 2_000), Err(ClientError::InvalidSigningAlg(_))));
+        let bad = ClientUpdate { access_token_alg: Some("none".into()), ..Default::default() };
+        assert!(matches!(apply(&c, bad, 2_000), Err(ClientError::InvalidAccessTokenAlg(_))));
+        // Set apart, kept by an unrelated change, and put back with "".
+        let es = ClientUpdate { access_token_alg: Some("ES256".into()), ..Default::default() };
+        let (apart, _) = apply(&c, es, 2_000).unwrap();
+        assert_eq!(apart.access_token_alg.as_deref(), Some("ES256"));
+        let (kept, _) = apply(&apart, ClientUpdate { name: Some("New".into()), ..Default::default() }, 2_000).unwrap();
+        assert_eq!(kept.access_token_alg.as_deref(), Some("ES256"));
+        let back = ClientUpdate { access_token_alg: Some(String::new()), ..Default::default() };
+        assert_eq!(apply(&kept, back, 2_000).unwrap().0.access_token_alg, None);
         let bad = ClientUpdate { auth_method: Some("private_key_jwt".into()), ..Default::default() };
         assert!(matches!(apply(&c, bad, 2_000), Err(ClientError::MissingJwks)));
     }

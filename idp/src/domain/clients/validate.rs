@@ -76,6 +76,14 @@ pub(super) fn build_client(
     if !ALLOWED_SIGNING_ALGS.contains(&signing_alg.as_str()) {
         return Err(ClientError::InvalidSigningAlg(signing_alg));
     }
+    // RFC 9068 leaves the access token's algorithm to the server; empty
+    // (from an update) goes back to the ID token's.
+    let access_token_alg = input.access_token_alg.filter(|a| !a.is_empty());
+    if let Some(alg) = &access_token_alg
+        && !ALLOWED_SIGNING_ALGS.contains(&alg.as_str())
+    {
+        return Err(ClientError::InvalidAccessTokenAlg(alg.clone()));
+    }
 
     let (jwks, jwks_uri) = client_keys(input.jwks.as_ref(), input.jwks_uri)?;
     if auth_method == "private_key_jwt" && jwks.is_none() && jwks_uri.is_none() {
@@ -128,6 +136,7 @@ pub(super) fn build_client(
         sector_identifier: subjects.sector_identifier,
         sector_identifier_uri: subjects.sector_identifier_uri,
         business_self_allowed: input.business_self_allowed.unwrap_or(false),
+        access_token_alg,
     };
     Ok((client, secret))
 }

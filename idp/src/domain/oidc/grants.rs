@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 use super::authorize::{CodeGrant, code_key, code_used_key};
 use super::claims::{ClaimsRequest, id_token_extra_claims, userinfo_claims};
 use super::tokens::{
-    AccessTokenFor, Ctx, IdTokenFor, TokenOwner, access_token, check_access_token, client_alg, id_token,
+    AccessTokenFor, Ctx, IdTokenFor, TokenOwner, access_token, access_token_alg, check_access_token, client_alg,
+    id_token,
 };
 use super::{OAuthError, OAuthErrorCode as E, Params, split_scopes};
 use crate::crypto::{constant_time_eq, random_id, random_token, sha256_b64url, sha256_hex};
@@ -218,11 +219,10 @@ fn sign_tokens(
     nonce: Option<&str>,
     mut extra: Map<String, Value>,
 ) -> Result<(String, Option<String>, Vec<String>), OAuthError> {
-    let alg = client_alg(&client.signing_alg);
     let subject = who.subject.as_str();
     let at = access_token(
         ctx,
-        alg,
+        access_token_alg(client),
         &AccessTokenFor {
             subject,
             client_id: &client.client_id,
@@ -239,7 +239,7 @@ fn sign_tokens(
     let idt = if grant.scopes.iter().any(|s| s == "openid") {
         Some(id_token(
             ctx,
-            alg,
+            client_alg(&client.signing_alg),
             IdTokenFor {
                 subject,
                 client_id: &client.client_id,
@@ -363,7 +363,7 @@ pub async fn client_credentials(ctx: &Ctx<'_>, client: &Client, params: &Params)
     };
     let at = access_token(
         ctx,
-        client_alg(&client.signing_alg),
+        access_token_alg(client),
         &AccessTokenFor {
             subject: &client.client_id,
             client_id: &client.client_id,

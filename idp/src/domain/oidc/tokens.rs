@@ -48,6 +48,11 @@ pub fn client_alg(signing_alg: &str) -> Alg {
     Alg::parse(signing_alg).unwrap_or(Alg::Rs256)
 }
 
+/// The algorithm of a client's access tokens: its own, or its ID tokens'.
+pub fn access_token_alg(client: &Client) -> Alg {
+    client_alg(client.access_token_alg.as_deref().unwrap_or(&client.signing_alg))
+}
+
 /// Who and what an access token is about.
 pub struct AccessTokenFor<'a> {
     /// `sub`: the citizen's public subject, or the client id for client_credentials.

@@ -75,6 +75,8 @@ pub struct ClientView {
     grant_types: Vec<String>,
     scopes: Vec<String>,
     signing_alg: String,
+    /// The access tokens' algorithm (the ID tokens' unless set apart).
+    access_token_alg: String,
     jwks: Option<Value>,
     jwks_uri: Option<String>,
     require_pkce: bool,
@@ -130,6 +132,7 @@ impl From<Client> for ClientView {
             sector_identifier,
             sector_identifier_uri,
             business_self_allowed,
+            access_token_alg,
         } = c;
         Self {
             client_id,
@@ -141,6 +144,7 @@ impl From<Client> for ClientView {
             post_logout_redirect_uris,
             grant_types,
             scopes,
+            access_token_alg: access_token_alg.unwrap_or_else(|| signing_alg.clone()),
             signing_alg,
             // Stored as validated JSON text; shown as JSON.
             jwks: jwks.map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),

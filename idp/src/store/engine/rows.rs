@@ -69,6 +69,7 @@ macro_rules! impl_rows {
                     sector_identifier: col(r, "sector_identifier")?,
                     sector_identifier_uri: col(r, "sector_identifier_uri")?,
                     business_self_allowed: col(r, "business_self_allowed")?,
+                    access_token_alg: col(r, "access_token_alg")?,
                 })
             }
 

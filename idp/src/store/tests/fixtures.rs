@@ -51,6 +51,7 @@ pub(crate) fn client(client_id: &str, org_id: &str) -> Client {
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         scopes: vec!["openid".into(), "profile".into()],
         signing_alg: "RS256".into(),
+        access_token_alg: None,
         jwks: None,
         jwks_uri: None,
         require_pkce: true,

@@ -7,7 +7,9 @@
 use serde_json::{Map, Value, json};
 
 use super::grants::{TokenResponse, allows, principal_of, require};
-use super::tokens::{AccessTokenFor, Ctx, LiveAccessToken, TokenOwner, access_token, check_access_token, client_alg};
+use super::tokens::{
+    AccessTokenFor, Ctx, LiveAccessToken, TokenOwner, access_token, access_token_alg, check_access_token,
+};
 use super::{OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, split_scopes};
 use crate::store::{Client, Grant, Timestamp};
 
@@ -180,7 +182,7 @@ pub async fn token_exchange(ctx: &Ctx<'_>, client: &Client, params: &Params) -> 
     let auth = subject.claims.get("auth_time").and_then(Value::as_i64).zip(subject.str("acr"));
     let token = access_token(
         ctx,
-        client_alg(&audience.signing_alg),
+        access_token_alg(&audience),
         &AccessTokenFor {
             subject: &who.subject,
             client_id: &client.client_id,

@@ -129,7 +129,7 @@ impl World {
         let who = principal(&ctx, &client, &grant, &account).await.unwrap().unwrap();
         access_token(
             &ctx,
-            client_alg(&client.signing_alg),
+            access_token_alg(&client),
             &AccessTokenFor {
                 subject: &who.subject,
                 client_id: &client.client_id,
