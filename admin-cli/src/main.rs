@@ -147,7 +147,7 @@ struct RegisterArgs {
     #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
     signing_alg: Option<String>,
     /// Access token signing algorithm, when the service's APIs want another
-    /// than its ID tokens (ES256: smaller tokens, far cheaper to sign).
+    /// than its ID tokens (ES256: shorter tokens, far cheaper to sign).
     #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
     access_token_alg: Option<String>,
     /// File holding the client's public JWKS (for private_key_jwt).

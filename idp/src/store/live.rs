@@ -1,6 +1,6 @@
 //! An in-process read cache of the rows every token request and sign-in
-//! reads: clients, citizens, grants, consents and the "not revoked" answer
-//! for an access token's `jti`.
+//! reads: clients, citizens, grants, consents, SSO sessions and the "not
+//! revoked" answer for an access token's `jti`.
 //!
 //! Introspection, UserInfo and the token endpoint read the same few rows
 //! over and over (a resource server introspects one token per API call).
@@ -11,10 +11,11 @@
 //!
 //! **Invalidation.** Each write names what it changed as *marks*: `c:` a
 //! client, `a:` an account (the citizen and all its grants), `g:` a grant,
-//! `s:` the grants of an SSO session, `b:` the grants acting for a business,
+//! `s:` an SSO session and its grants, `b:` the grants acting for a business,
 //! `n:` a consent, `j:` a revoked `jti`, or `*` everything. A cached row depends on marks
 //! (a grant on its own, its account's, its session's and its business's;
-//! a consent on its own, its account's and its client's),
+//! a consent on its own, its account's and its client's; an SSO session
+//! on its own and its account's),
 //! and it is served only if it was read after the latest of them:
 //! a read takes a [`Ticket`] (a sequence number) *before* it asks the
 //! database, and an entry whose ticket is older than a mark is dead. A read
@@ -53,7 +54,7 @@ pub struct Broadcast {
     pub sent: oneshot::Sender<bool>,
 }
 
-use super::{Citizen, Client, Consent, Grant};
+use super::{Citizen, Client, Consent, Grant, SsoSession};
 
 /// How long an entry (and a mark) lives: the bound on staleness should a
 /// notice from another node be lost (see the module doc).
@@ -91,6 +92,8 @@ struct Maps {
     live_jtis: HashMap<String, Entry<()>>,
     /// Consents by "account client".
     consents: HashMap<String, Entry<Consent>>,
+    /// SSO sessions by sid.
+    sessions: HashMap<String, Entry<SsoSession>>,
     /// Facts about rows that are never deleted or rolled back, so they
     /// cannot turn false: see [`LiveCache::fact`].
     facts: HashMap<String, i64>,
@@ -145,6 +148,10 @@ fn citizen_deps(c: &Citizen) -> [String; 1] {
 
 fn consent_deps(c: &Consent) -> [String; 3] {
     [consent_mark(&c.account_id, &c.client_id), account_mark(&c.account_id), client_mark(&c.client_id)]
+}
+
+fn session_deps(s: &SsoSession) -> [String; 2] {
+    [session_mark(&s.sid), account_mark(&s.account_id)]
 }
 
 fn consent_key(account_id: &str, client_id: &str) -> String {
@@ -290,6 +297,7 @@ impl LiveCache {
                 maps.grants.clear();
                 maps.live_jtis.clear();
                 maps.consents.clear();
+                maps.sessions.clear();
                 maps.facts.clear();
             } else {
                 maps.marks.insert(m.clone(), Mark { seq });
@@ -375,6 +383,16 @@ impl LiveCache {
         self.keep(|m| &mut m.consents, consent_key(&consent.account_id, &consent.client_id), ticket, consent.clone());
     }
 
+    /// A cached SSO session.
+    pub fn sso_session(&self, sid: &str) -> Option<SsoSession> {
+        self.lookup(|m| &m.sessions, sid, session_deps)
+    }
+
+    /// Keep an SSO session read with `ticket`.
+    pub fn put_sso_session(&self, ticket: Ticket, session: &SsoSession) {
+        self.keep(|m| &mut m.sessions, session.sid.clone(), ticket, session.clone());
+    }
+
     /// Whether `jti` is known not to be revoked.
     pub fn jti_live(&self, jti: &str) -> bool {
         self.lookup(|m| &m.live_jtis, jti, |()| [jti_mark(jti)]).is_some()
@@ -450,7 +468,7 @@ pub fn grant_mark(grant_id: &str) -> String {
     format!("g:{grant_id}")
 }
 
-/// The mark of a change to every grant of an SSO session.
+/// The mark of a change to an SSO session and to every grant of it.
 pub fn session_mark(sid: &str) -> String {
     format!("s:{sid}")
 }

@@ -39,6 +39,8 @@ macro_rules! impl_sessions {
                 if self.live.fact(&fact).is_some_and(|seen| seen >= not_before) {
                     return Ok(false);
                 }
+                // The cached row would keep the old time (at most once a minute).
+                let marks = self.live.pending(vec![$crate::store::live::session_mark(sid)]);
                 // The condition in the UPDATE: a recent `last_seen_at` matches no row, so no write.
                 let done = sqlx::query(
                     "UPDATE sso_sessions SET last_seen_at = $1 \
@@ -48,8 +50,9 @@ macro_rules! impl_sessions {
                 .bind(sid)
                 .bind(not_before)
                 .execute(&self.writer)
-                .await
-                .map_err(db_err)?;
+                .await;
+                marks.done().await;
+                let done = done.map_err(db_err)?;
                 if done.rows_affected() > 0 {
                     self.live.put_fact(fact, now);
                 }
@@ -57,26 +60,37 @@ macro_rules! impl_sessions {
             }
 
             async fn get_sso_session(&self, sid: &str) -> StoreResult<Option<SsoSession>> {
-                sqlx::query(concat!(sso_select!(), "WHERE sid = $1"))
+                if let Some(s) = self.live.sso_session(sid) {
+                    return Ok(Some(s));
+                }
+                let ticket = self.live.ticket();
+                let session = sqlx::query(concat!(sso_select!(), "WHERE sid = $1"))
                     .bind(sid)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?
                     .map(|r| Self::sso_session(&r))
-                    .transpose()
+                    .transpose()?;
+                if let Some(s) = &session {
+                    self.live.put_sso_session(ticket, s);
+                }
+                Ok(session)
             }
 
             async fn revoke_sso_session(&self, sid: &str, now: Timestamp) -> StoreResult<()> {
-                sqlx::query("UPDATE sso_sessions SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL")
+                let marks = self.live.pending(vec![$crate::store::live::session_mark(sid)]);
+                let done = sqlx::query("UPDATE sso_sessions SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(sid)
                     .execute(&self.writer)
-                    .await
-                    .map_err(db_err)?;
+                    .await;
+                marks.done().await;
+                done.map_err(db_err)?;
                 Ok(())
             }
 
             async fn revoke_account_sessions(&self, account_id: &str, now: Timestamp) -> StoreResult<u64> {
+                let marks = self.live.pending(vec![$crate::store::live::account_mark(account_id)]);
                 // Expired sessions are already dead: leave them, and count only live ones.
                 let done = sqlx::query(
                     "UPDATE sso_sessions SET revoked_at = $1 \
@@ -85,9 +99,9 @@ macro_rules! impl_sessions {
                 .bind(now)
                 .bind(account_id)
                 .execute(&self.writer)
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected())
+                .await;
+                marks.done().await;
+                Ok(done.map_err(db_err)?.rows_affected())
             }
 
             async fn add_session_client(&self, sid: &str, client_id: &str, now: Timestamp) -> StoreResult<()> {

@@ -41,6 +41,20 @@ pub(super) async fn read_cache_follows_writes(s: &dyn Store) {
     s.revoke_grant("g-one", 2_000).await.unwrap();
     assert!(revoked(s, "g-one").await);
 
+    // An SSO session: seen, signed out, or every session of its account ended.
+    let live = |s: Option<SsoSession>| s.unwrap().revoked_at.is_none();
+    s.create_sso_session(&sso("sid-seen", "acc-1", 9_000)).await.unwrap();
+    assert_eq!(s.get_sso_session("sid-seen").await.unwrap().unwrap().last_seen_at, None);
+    s.touch_sso_session("sid-seen", 1_500, 1_440).await.unwrap();
+    assert_eq!(s.get_sso_session("sid-seen").await.unwrap().unwrap().last_seen_at, Some(1_500));
+    assert!(live(s.get_sso_session("sid-seen").await.unwrap()));
+    s.revoke_sso_session("sid-seen", 2_000).await.unwrap();
+    assert!(!live(s.get_sso_session("sid-seen").await.unwrap()));
+    s.create_sso_session(&sso("sid-all", "acc-1", 9_000)).await.unwrap();
+    assert!(live(s.get_sso_session("sid-all").await.unwrap()));
+    s.revoke_account_sessions("acc-1", 2_000).await.unwrap();
+    assert!(!live(s.get_sso_session("sid-all").await.unwrap()));
+
     // By SSO session (sign-out): `grant()` has sid-1 and offline_access,
     // which a sign-out keeps, so this one is without.
     let online = Grant { scopes: vec!["openid".into()], ..grant("g-session") };
