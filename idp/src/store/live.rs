@@ -12,7 +12,8 @@
 //! **Invalidation.** Each write names what it changed as *marks*: `c:` a
 //! client, `a:` an account (the citizen and all its grants), `g:` a grant,
 //! `s:` an SSO session and its grants, `b:` the grants acting for a business,
-//! `n:` a consent, `j:` a revoked `jti`, or `*` everything. A cached row depends on marks
+//! `o:` an SSO session's "last seen" time, `n:` a consent, `j:` a revoked
+//! `jti`, or `*` everything. A cached row depends on marks
 //! (a grant on its own, its account's, its session's and its business's;
 //! a consent on its own, its account's and its client's; an SSO session
 //! on its own and its account's),
@@ -150,8 +151,8 @@ fn consent_deps(c: &Consent) -> [String; 3] {
     [consent_mark(&c.account_id, &c.client_id), account_mark(&c.account_id), client_mark(&c.client_id)]
 }
 
-fn session_deps(s: &SsoSession) -> [String; 2] {
-    [session_mark(&s.sid), account_mark(&s.account_id)]
+fn session_deps(s: &SsoSession) -> [String; 3] {
+    [session_mark(&s.sid), account_mark(&s.account_id), session_seen_mark(&s.sid)]
 }
 
 fn consent_key(account_id: &str, client_id: &str) -> String {
@@ -471,6 +472,11 @@ pub fn grant_mark(grant_id: &str) -> String {
 /// The mark of a change to an SSO session and to every grant of it.
 pub fn session_mark(sid: &str) -> String {
     format!("s:{sid}")
+}
+
+/// The mark of a new "last seen" time of an SSO session (its row only).
+pub fn session_seen_mark(sid: &str) -> String {
+    format!("o:{sid}")
 }
 
 /// The mark of a change to every grant acting for a business.

@@ -39,8 +39,6 @@ macro_rules! impl_sessions {
                 if self.live.fact(&fact).is_some_and(|seen| seen >= not_before) {
                     return Ok(false);
                 }
-                // The cached row would keep the old time (at most once a minute).
-                let marks = self.live.pending(vec![$crate::store::live::session_mark(sid)]);
                 // The condition in the UPDATE: a recent `last_seen_at` matches no row, so no write.
                 let done = sqlx::query(
                     "UPDATE sso_sessions SET last_seen_at = $1 \
@@ -50,11 +48,13 @@ macro_rules! impl_sessions {
                 .bind(sid)
                 .bind(not_before)
                 .execute(&self.writer)
-                .await;
-                marks.done().await;
-                let done = done.map_err(db_err)?;
+                .await
+                .map_err(db_err)?;
                 if done.rows_affected() > 0 {
                     self.live.put_fact(fact, now);
+                    // Only the row's display time changed: its grants stay
+                    // cached, and a missed mark costs nothing but that time.
+                    self.live.invalidate(&[$crate::store::live::session_seen_mark(sid)]).await;
                 }
                 Ok(done.rows_affected() > 0)
             }
