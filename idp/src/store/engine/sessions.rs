@@ -249,32 +249,12 @@ macro_rules! impl_sessions {
             }
 
             async fn save_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
-                     expires_at = excluded.expires_at",
-                )
-                .bind(id)
-                .bind(data)
-                .bind(expires_at)
-                .execute(&self.writer)
-                .await
-                .map_err(db_err)?;
-                Ok(())
+                let upsert = "ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at";
+                self.insert_web_session(id, data, expires_at, upsert).await.map(|_| ())
             }
 
             async fn create_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<bool> {
-                let done = sqlx::query(
-                    "INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(data)
-                .bind(expires_at)
-                .execute(&self.writer)
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected() > 0)
+                Ok(self.insert_web_session(id, data, expires_at, "ON CONFLICT (id) DO NOTHING").await? > 0)
             }
 
             async fn delete_web_session(&self, id: &str) -> StoreResult<()> {
@@ -329,6 +309,27 @@ macro_rules! impl_sessions {
 
             fn engine(&self) -> &'static str {
                 $engine
+            }
+        }
+
+        impl $store {
+            /// One web session row, with what to do when the id exists; rows written.
+            async fn insert_web_session(
+                &self,
+                id: &str,
+                data: &[u8],
+                expires_at: Timestamp,
+                on_conflict: &'static str,
+            ) -> StoreResult<u64> {
+                let sql = format!("INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) {on_conflict}");
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .bind(data)
+                    .bind(expires_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
             }
         }
     };
