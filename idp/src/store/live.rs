@@ -292,14 +292,9 @@ impl LiveCache {
         let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
         for m in marks {
             if m == ALL {
-                maps.all = seq;
-                maps.clients.clear();
-                maps.citizens.clear();
-                maps.grants.clear();
-                maps.live_jtis.clear();
-                maps.consents.clear();
-                maps.sessions.clear();
-                maps.facts.clear();
+                // Every entry and fact goes; only the marks (and their order) stay.
+                let (marks, order) = (std::mem::take(&mut maps.marks), std::mem::take(&mut maps.order));
+                *maps = Maps { marks, order, all: seq, ..Maps::default() };
             } else {
                 maps.marks.insert(m.clone(), Mark { seq });
                 maps.order.push_back((seq, now, m.clone()));

@@ -249,12 +249,15 @@ macro_rules! impl_sessions {
             }
 
             async fn save_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<()> {
-                let upsert = "ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at";
-                self.insert_web_session(id, data, expires_at, upsert).await.map(|_| ())
+                let upsert = "INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
+                              ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at";
+                self.write_web_session(upsert, id, data, expires_at).await.map(|_| ())
             }
 
             async fn create_web_session(&self, id: &str, data: &[u8], expires_at: Timestamp) -> StoreResult<bool> {
-                Ok(self.insert_web_session(id, data, expires_at, "ON CONFLICT (id) DO NOTHING").await? > 0)
+                let insert = "INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) \
+                              ON CONFLICT (id) DO NOTHING";
+                Ok(self.write_web_session(insert, id, data, expires_at).await? > 0)
             }
 
             async fn delete_web_session(&self, id: &str) -> StoreResult<()> {
@@ -313,16 +316,16 @@ macro_rules! impl_sessions {
         }
 
         impl $store {
-            /// One web session row, with what to do when the id exists; rows written.
-            async fn insert_web_session(
+            /// Run `sql`, an insert of one web session row (`id`, `data`,
+            /// `expires_at`); rows written.
+            async fn write_web_session(
                 &self,
+                sql: &'static str,
                 id: &str,
                 data: &[u8],
                 expires_at: Timestamp,
-                on_conflict: &'static str,
             ) -> StoreResult<u64> {
-                let sql = format!("INSERT INTO web_sessions (id, data, expires_at) VALUES ($1, $2, $3) {on_conflict}");
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                let done = sqlx::query(sql)
                     .bind(id)
                     .bind(data)
                     .bind(expires_at)
