@@ -185,34 +185,33 @@ impl PasswordHasher {
         })
     }
 
-    /// Hash a password to a PHC string.
-    pub async fn hash(&self, password: Secret) -> Result<String, HashError> {
+    /// Run `work` (one hash) on the blocking pool once a slot is free. The
+    /// permit goes with the work: a request dropped meanwhile (the client
+    /// hung up) does not free a slot while its hash still runs.
+    async fn in_turn<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
         let permit = self.permits.clone().acquire_owned().await.map_err(|e| HashError(e.to_string()))?;
-        let params = self.params.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            hash_blocking(&params, &password)
+            work()
         })
         .await
-        .map_err(|e| HashError(e.to_string()))?
+        .map_err(|e| HashError(e.to_string()))
+    }
+
+    /// Hash a password to a PHC string.
+    pub async fn hash(&self, password: Secret) -> Result<String, HashError> {
+        let params = self.params.clone();
+        self.in_turn(move || hash_blocking(&params, &password)).await?
     }
 
     /// Verify `password` against `hash`; with `None` verifies against a dummy
     /// hash and returns false, taking the same time.
     pub async fn verify(&self, hash: Option<String>, password: Secret) -> bool {
-        let Ok(permit) = self.permits.clone().acquire_owned().await else { return false };
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
         let memory = self.memory.clone();
-        // The permit goes with the hash: a request dropped meanwhile (the
-        // client hung up) does not free a slot while its hash still runs.
-        let ok = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            verify_blocking(&hash, nfc(&password).as_bytes(), &memory)
-        })
-        .await
-        .unwrap_or(false);
-        known && ok
+        let ok = self.in_turn(move || verify_blocking(&hash, nfc(&password).as_bytes(), &memory)).await;
+        known && ok.unwrap_or(false)
     }
 }
 
