@@ -60,6 +60,7 @@ struct LoadedKey {
 }
 
 /// One consistent snapshot of the keys.
+#[derive(Default)]
 struct KeySet {
     by_kid: HashMap<String, Arc<LoadedKey>>,
     active: HashMap<Alg, Arc<LoadedKey>>,
@@ -131,17 +132,8 @@ impl Keyring {
         by_id.insert(current.id().to_owned(), current.clone());
         let options =
             KeyringOptions { rsa_bits: if options.rsa_bits == 0 { 2048 } else { options.rsa_bits }, ..options };
-        let ring = Self {
-            keks: RwLock::new(Keks { current, by_id }),
-            options,
-            set: RwLock::new(Arc::new(KeySet {
-                by_kid: HashMap::new(),
-                active: HashMap::new(),
-                jwks: Arc::default(),
-                jwks_text: bytes::Bytes::new(),
-                verified: std::sync::Mutex::default(),
-            })),
-        };
+        let ring =
+            Self { keks: RwLock::new(Keks { current, by_id }), options, set: RwLock::new(Arc::new(KeySet::default())) };
         let mut keys = store.list_signing_keys().await?;
         // First start: generate every missing key at once on the blocking
         // pool (RSA generation dominates start-up), then store them in order.
