@@ -68,10 +68,7 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(db_err)?;
-        engine::migrator(MIGRATIONS)
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("postgres migrations: {e}")))?;
+        engine::migrate(MIGRATIONS, &pool, "postgres").await?;
         Ok(Self { writer: pool.clone(), pool, live: std::sync::Arc::default() })
     }
 }

@@ -60,7 +60,8 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
                 .map_err(db_err)?;
-            return Self::migrated(pool.clone(), pool).await;
+            engine::migrate(MIGRATIONS, &pool, "sqlite").await?;
+            return Self::with(pool.clone(), pool, std::sync::Arc::default()).await;
         }
         if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
             create_dir(dir).await?;
@@ -108,10 +109,7 @@ impl SqliteStore {
             .await
             .map_err(db_err)?;
         // Migrate before the readers open: they then see the final schema.
-        engine::migrator(MIGRATIONS)
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Backend(format!("sqlite migrations: {e}")))?;
+        engine::migrate(MIGRATIONS, &writer, "sqlite").await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .test_before_acquire(false)
@@ -119,14 +117,6 @@ impl SqliteStore {
             .await
             .map_err(db_err)?;
         Self::with(pool, writer, data_version).await
-    }
-
-    async fn migrated(pool: SqlitePool, writer: SqlitePool) -> StoreResult<Self> {
-        engine::migrator(MIGRATIONS)
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Backend(format!("sqlite migrations: {e}")))?;
-        Self::with(pool, writer, std::sync::Arc::default()).await
     }
 
     async fn with(

@@ -59,6 +59,18 @@ pub(super) fn migrator(list: &'static [EmbeddedMigration]) -> Migrator {
     )
 }
 
+/// Run `list` through `pool`; a failure names the engine.
+pub(super) async fn migrate<DB: sqlx::Database>(
+    list: &'static [EmbeddedMigration],
+    pool: &sqlx::Pool<DB>,
+    engine: &str,
+) -> Result<(), StoreError>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    migrator(list).run(pool).await.map_err(|e| StoreError::Backend(format!("{engine} migrations: {e}")))
+}
+
 /// Map a driver error to the store's error: unique violations name the field,
 /// a missing referenced row is `NotFound`, a database out of reach is
 /// `Unavailable` (503), everything else is `Backend` (500).
