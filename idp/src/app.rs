@@ -601,12 +601,11 @@ fn spawn_store_watch(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
             }
             match app.store.changed_elsewhere().await {
                 Ok(changed) => {
-                    if failing {
-                        failing = false;
-                        if switches {
-                            app.store.live().enable();
-                        }
-                    } else if changed {
+                    // Back from a failure, writes made meanwhile went unseen.
+                    let recovered = std::mem::take(&mut failing);
+                    if recovered && switches {
+                        app.store.live().enable();
+                    } else if changed || recovered {
                         tracing::debug!("another process wrote to the database; read cache emptied");
                         app.store.live().apply(&[crate::store::live::ALL.to_owned()]);
                     }
