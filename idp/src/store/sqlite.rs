@@ -4,10 +4,17 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Connection as _;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use writer::Writer;
 
 use super::engine::{self, EmbeddedMigration, db_err};
 use super::{StoreError, StoreResult};
+
+mod writer;
 
 /// Migrations embedded in the binary, in `migrations/sqlite/` order.
 pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
@@ -29,11 +36,12 @@ pub struct SqliteStore {
     /// Reads: several connections, which WAL lets read beside the writer.
     pool: SqlitePool,
     /// Writes: one connection. SQLite has a single writer anyway; queueing
-    /// writers on the pool is fair and wakes each at once, where several
+    /// writers on one connection is fair and wakes each at once, where several
     /// connections would contend for the lock and sleep in SQLite's busy
     /// handler (up to 100 ms a try), which made tail latencies of hundreds
-    /// of milliseconds under concurrent refreshes (`bench/`).
-    writer: SqlitePool,
+    /// of milliseconds under concurrent refreshes (`bench/`). Held outside
+    /// sqlx's pool (see `writer`).
+    writer: Writer,
     /// `PRAGMA data_version` of the writer connection when last asked.
     data_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
     live: std::sync::Arc<super::live::LiveCache>,
@@ -61,7 +69,7 @@ impl SqliteStore {
                 .await
                 .map_err(db_err)?;
             engine::migrate(MIGRATIONS, &pool, "sqlite").await?;
-            return Self::with(pool.clone(), pool, std::sync::Arc::default()).await;
+            return Self::with(pool.clone(), Writer::Shared(pool), std::sync::Arc::default()).await;
         }
         if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
             create_dir(dir).await?;
@@ -83,45 +91,29 @@ impl SqliteStore {
             // (README "Testing": checked by `store::sqlite::tests` and the
             // end-to-end crash tests).
             .synchronous(SqliteSynchronous::Full);
+        // One connection for the life of the store (replaced only should its
+        // worker thread stop): `data_version` is compared on the same
+        // connection (see `changed_elsewhere`).
+        let mut writer = SqliteConnection::connect_with(&options).await.map_err(db_err)?;
+        // Migrate before the readers open: they then see the final schema.
+        engine::migrate(MIGRATIONS, &mut writer, "sqlite").await?;
         // No ping before each use: a connection to a local file does not
         // die silently, and the ping is a round trip to the connection's
-        // worker thread on every query.
-        // One connection for the life of the store: `data_version` is
-        // compared on the same connection (see `changed_elsewhere`).
-        let data_version = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-        let replaced = data_version.clone();
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            // Should sqlx ever replace the connection, its `data_version`
-            // starts afresh: count that as a change (-1 matches nothing).
-            .after_connect(move |_, _| {
-                let replaced = replaced.clone();
-                Box::pin(async move {
-                    replaced.store(-1, std::sync::atomic::Ordering::Release);
-                    Ok(())
-                })
-            })
-            .connect_with(options.clone())
-            .await
-            .map_err(db_err)?;
-        // Migrate before the readers open: they then see the final schema.
-        engine::migrate(MIGRATIONS, &writer, "sqlite").await?;
+        // worker thread. (sqlx still pings a read connection on its release.)
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(db_err)?;
+        let data_version = std::sync::Arc::default();
+        let writer = Writer::own(writer, options, std::sync::Arc::clone(&data_version));
         Self::with(pool, writer, data_version).await
     }
 
     async fn with(
         pool: SqlitePool,
-        writer: SqlitePool,
+        writer: Writer,
         data_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
     ) -> StoreResult<Self> {
         let store = Self { pool, writer, data_version, live: std::sync::Arc::default() };
@@ -159,25 +151,26 @@ engine::impl_store! {
 mod tests {
     use super::SqliteStore;
 
-    /// Every pooled connection of a file database runs WAL with
-    /// `synchronous=FULL` (2): acknowledged writes survive a process crash and
-    /// a power loss (see `connect`). `synchronous` is per connection, so all
-    /// connections the pools hold are asked.
+    /// Every connection of a file database runs WAL with `synchronous=FULL`
+    /// (2): acknowledged writes survive a process crash and a power loss (see
+    /// `connect`). `synchronous` is per connection, so the writer and every
+    /// read connection are asked.
     #[tokio::test]
     async fn file_databases_run_wal_with_full_sync() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("durable.db").display());
         let store = SqliteStore::connect(&url, 3).await.unwrap();
         let mut held = Vec::new();
-        for n in 0..4 {
-            // Three readers, and the one writer.
-            let mut conn =
-                if n < 3 { store.pool.acquire().await.unwrap() } else { store.writer.acquire().await.unwrap() };
+        for _ in 0..3 {
+            let mut conn = store.pool.acquire().await.unwrap();
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
             let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
             assert_eq!((mode.as_str(), sync), ("wal", 2), "journal_mode and synchronous (2 = FULL)");
             held.push(conn);
         }
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.writer).await.unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.writer).await.unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 2), "the writer's journal_mode and synchronous");
     }
 
     /// A second process on the same file is noticed through `data_version`;

@@ -59,16 +59,13 @@ pub(super) fn migrator(list: &'static [EmbeddedMigration]) -> Migrator {
     )
 }
 
-/// Run `list` through `pool`; a failure names the engine.
-pub(super) async fn migrate<DB: sqlx::Database>(
-    list: &'static [EmbeddedMigration],
-    pool: &sqlx::Pool<DB>,
-    engine: &str,
-) -> Result<(), StoreError>
+/// Run `list` on `conn` (a pool or a connection); a failure names the engine.
+pub(super) async fn migrate<'a, A>(list: &'static [EmbeddedMigration], conn: A, engine: &str) -> Result<(), StoreError>
 where
-    DB::Connection: sqlx::migrate::Migrate,
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
 {
-    migrator(list).run(pool).await.map_err(|e| StoreError::Backend(format!("{engine} migrations: {e}")))
+    migrator(list).run(conn).await.map_err(|e| StoreError::Backend(format!("{engine} migrations: {e}")))
 }
 
 /// Map a driver error to the store's error: unique violations name the field,
