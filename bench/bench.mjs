@@ -1,7 +1,8 @@
 // Motcua vs node-oidc-provider, side by side on loopback, scenario by scenario in alternation.
 // Run through bench/run.sh (which installs wrk and oidc-provider and builds Motcua).
 // Environment: BENCH_SECONDS (per scenario and system, default 10), BENCH_CONNECTIONS (wrk, 16),
-// BENCH_VUS (login virtual users, 8), BENCH_OUT (results folder).
+// BENCH_VUS (login virtual users, 8), BENCH_OUT (results folder), BENCH_IDP_BIN (the idp binary,
+// target/release/idp).
 import { spawn, execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
@@ -95,7 +96,7 @@ async function setupMotcua(hash) {
   const dir = path.join(work, 'motcua'); mkdirSync(dir);
   const [port, adminPort] = [await freePort(), await freePort()];
   const issuer = `http://127.0.0.1:${port}`;
-  const bin = path.join(ROOT, 'target', 'release', 'idp');
+  const bin = process.env.BENCH_IDP_BIN || path.join(ROOT, 'target', 'release', 'idp');
   const env = {
     IDP_ISSUER: issuer, IDP_LISTEN: `127.0.0.1:${port}`, IDP_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
     IDP_DATABASE_URL: `sqlite://${dir}/motcua.db`, IDP_MASTER_KEY_FILE: `${dir}/master.key`,
