@@ -13,6 +13,14 @@ const IDS = (process.env.AB_SCENARIOS || 'refresh,refresh_es256,login_sso,login_
 
 // One build, one fresh server: prints one JSON line of results.
 async function one() {
+  // AB_POSTGRES (a server URL, e.g. postgres://postgres@127.0.0.1:5432): each run on a new
+  // database of its own there, with Redis at AB_REDIS (default redis://127.0.0.1:6379).
+  if (process.env.AB_POSTGRES) {
+    const db = `motcua_ab_${process.pid}_${Date.now()}`;
+    execFileSync('psql', [`${process.env.AB_POSTGRES}/postgres`, '-qc', `CREATE DATABASE ${db}`]);
+    process.env.BENCH_DATABASE_URL = `${process.env.AB_POSTGRES}/${db}`;
+    process.env.BENCH_REDIS_URL = process.env.AB_REDIS || 'redis://127.0.0.1:6379';
+  }
   const { setupMotcua, driverConfig, driver, measure, SCENARIOS, passwordHash, PASSWORD, cleanup, work } = await import('./bench.mjs');
   const sys = await setupMotcua(await passwordHash(PASSWORD));
   for (const [file, client] of [['refreshFile', sys.web], ['refreshFileEs', sys.webEs]]) {

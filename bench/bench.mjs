@@ -99,7 +99,9 @@ async function setupMotcua(hash) {
   const bin = process.env.BENCH_IDP_BIN || path.join(ROOT, 'target', 'release', 'idp');
   const env = {
     IDP_ISSUER: issuer, IDP_LISTEN: `127.0.0.1:${port}`, IDP_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
-    IDP_DATABASE_URL: `sqlite://${dir}/motcua.db`, IDP_MASTER_KEY_FILE: `${dir}/master.key`,
+    // BENCH_DATABASE_URL / BENCH_REDIS_URL: production mode instead (an empty database).
+    IDP_DATABASE_URL: process.env.BENCH_DATABASE_URL || `sqlite://${dir}/motcua.db`, IDP_MASTER_KEY_FILE: `${dir}/master.key`,
+    ...(process.env.BENCH_REDIS_URL ? { IDP_REDIS_URL: process.env.BENCH_REDIS_URL } : {}),
     IDP_ACCESS_TOKEN_TTL: '3600', RUST_LOG: 'warn',
   };
   const token = (await run(bin, ['bootstrap-admin', '--label', 'bench'], { env })).trim();
