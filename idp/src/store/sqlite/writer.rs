@@ -13,9 +13,8 @@
 //! transaction that derefs to the connection, so the SQL shared with
 //! PostgreSQL in `engine` runs on it unchanged (`.execute(&self.writer)`,
 //! `self.writer.begin_with(..)`, `&mut *tx`, `tx.commit()`). Written by hand
-//! because sqlx offers no shared connection outside a pool; it implements the
-//! executor methods sqlx cannot default, and `execute`, the store's most
-//! common call, which would otherwise collect a stream.
+//! because sqlx offers no shared connection outside a pool; it implements
+//! only the executor methods sqlx cannot default.
 //!
 //! Transactions go through sqlx's own `SqliteTransactionManager`, as a
 //! `sqlx::Transaction` would: its worker thread rolls back a BEGIN whose
@@ -115,6 +114,16 @@ impl Own {
         slot.as_mut().ok_or(sqlx::Error::WorkerCrashed)
     }
 
+    /// Run `op` on the connection, in turn with every other use.
+    async fn run<T>(
+        &self,
+        op: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let mut slot = self.lock().await?;
+        let result = op(self.ready(&mut slot).await?).await;
+        self.check(&mut slot, result)
+    }
+
     /// Pass `result` on, dropping the connection if its worker thread stopped.
     fn check<T>(&self, slot: &mut Option<SqliteConnection>, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
         if matches!(result, Err(sqlx::Error::WorkerCrashed)) {
@@ -208,23 +217,6 @@ impl DerefMut for WriterTx {
 impl<'c> Executor<'c> for &'c Writer {
     type Database = Sqlite;
 
-    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<SqliteQueryResult, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Sqlite>,
-    {
-        Box::pin(async move {
-            match self {
-                Writer::Own(own) => {
-                    let mut slot = own.lock().await?;
-                    let done = own.ready(&mut slot).await?.execute(query).await;
-                    own.check(&mut slot, done)
-                }
-                Writer::Shared(pool) => pool.execute(query).await,
-            }
-        })
-    }
-
     fn fetch_many<'e, 'q: 'e, E>(
         self,
         query: E,
@@ -239,18 +231,15 @@ impl<'c> Executor<'c> for &'c Writer {
             // dawdles. The store's writes return a handful of rows at most.
             Writer::Own(own) => Box::pin(
                 stream::once(async move {
-                    let mut slot = match own.lock().await {
-                        Ok(slot) => slot,
-                        Err(e) => return vec![Err(e)],
-                    };
-                    let items = match own.ready(&mut slot).await {
-                        Ok(conn) => conn.fetch_many(query).collect::<Vec<_>>().await,
-                        Err(e) => vec![Err(e)],
-                    };
-                    if items.iter().any(|i| matches!(i, Err(sqlx::Error::WorkerCrashed))) {
-                        *slot = None;
-                    }
-                    items
+                    let items = own.run(async |conn| {
+                        let items: Vec<_> = conn.fetch_many(query).collect().await;
+                        // A stopped worker thread shows as the stream's last item.
+                        match items.last() {
+                            Some(Err(sqlx::Error::WorkerCrashed)) => Err(sqlx::Error::WorkerCrashed),
+                            _ => Ok(items),
+                        }
+                    });
+                    items.await.unwrap_or_else(|e| vec![Err(e)])
                 })
                 .flat_map(stream::iter),
             ),
@@ -265,11 +254,7 @@ impl<'c> Executor<'c> for &'c Writer {
     {
         Box::pin(async move {
             match self {
-                Writer::Own(own) => {
-                    let mut slot = own.lock().await?;
-                    let row = own.ready(&mut slot).await?.fetch_optional(query).await;
-                    own.check(&mut slot, row)
-                }
+                Writer::Own(own) => own.run(async |conn| conn.fetch_optional(query).await).await,
                 Writer::Shared(pool) => pool.fetch_optional(query).await,
             }
         })
@@ -285,11 +270,7 @@ impl<'c> Executor<'c> for &'c Writer {
     {
         Box::pin(async move {
             match self {
-                Writer::Own(own) => {
-                    let mut slot = own.lock().await?;
-                    let statement = own.ready(&mut slot).await?.prepare_with(sql, parameters).await;
-                    own.check(&mut slot, statement)
-                }
+                Writer::Own(own) => own.run(async |conn| conn.prepare_with(sql, parameters).await).await,
                 Writer::Shared(pool) => pool.prepare_with(sql, parameters).await,
             }
         })
@@ -320,6 +301,15 @@ mod tests {
         SqliteConnection::connect_with(&options(dir, busy)).await.unwrap()
     }
 
+    /// A writer on a new file with one table `t (x INTEGER)`.
+    async fn writer_on_table() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = Duration::from_secs(5);
+        let writer = Writer::own(open(&dir, busy).await, options(&dir, busy), Arc::default());
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&writer).await.unwrap();
+        (dir, writer)
+    }
+
     async fn rows(writer: &Writer) -> Vec<i64> {
         sqlx::query_scalar("SELECT x FROM t ORDER BY x").fetch_all(writer).await.unwrap()
     }
@@ -329,13 +319,7 @@ mod tests {
     /// write lock is free for another process at once.
     #[tokio::test]
     async fn a_cancelled_transaction_is_rolled_back_and_frees_the_write_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::own(
-            open(&dir, Duration::from_secs(5)).await,
-            options(&dir, Duration::from_secs(5)),
-            Arc::default(),
-        );
-        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&writer).await.unwrap();
+        let (dir, writer) = writer_on_table().await;
 
         let cancelled = tokio::time::timeout(Duration::from_millis(50), async {
             let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
@@ -358,13 +342,7 @@ mod tests {
     /// replaced, and the store's `data_version` then counts the change.
     #[tokio::test]
     async fn transactions_end_as_asked_and_a_lost_connection_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::own(
-            open(&dir, Duration::from_secs(5)).await,
-            options(&dir, Duration::from_secs(5)),
-            Arc::default(),
-        );
-        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&writer).await.unwrap();
+        let (_dir, writer) = writer_on_table().await;
 
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
         sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await.unwrap();
