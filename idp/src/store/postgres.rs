@@ -31,8 +31,6 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Every connection is replaced after this long.
 const MAX_LIFETIME: Duration = Duration::from_secs(1800);
-/// A connection idle at least this long is pinged before it is handed out.
-const PING_IF_IDLE: Duration = Duration::from_secs(1);
 
 /// The store on a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -52,14 +50,10 @@ impl PgStore {
     ///   ([`ACQUIRE_TIMEOUT`]): while PostgreSQL restarts, sqlx retries a
     ///   refused connection with backoff until then, and the request fails
     ///   with a 503 instead of hanging into the proxy's or the client's timeout;
-    /// - a ping drops connections the server ended (restart,
-    ///   `pg_terminate_backend`, a failover) before a request sees them, and
-    ///   the next acquire opens a fresh one, so service resumes by itself as
-    ///   soon as the server accepts connections again. sqlx pings every
-    ///   connection as it goes back to the pool, so one handed out again
-    ///   within [`PING_IF_IDLE`] is not pinged a second time: under load that
-    ///   saves a round trip per query (a server that goes away within that
-    ///   second fails at most that one request, as one dying mid-query would);
+    /// - `test_before_acquire` (a ping) drops connections the server ended
+    ///   (restart, `pg_terminate_backend`, a failover) before a request sees
+    ///   them, and the next acquire opens a fresh one, so service resumes by
+    ///   itself as soon as the server accepts connections again;
     /// - idle connections are closed after [`IDLE_TIMEOUT`] and every
     ///   connection is recycled after [`MAX_LIFETIME`], so a node does not keep
     ///   `max_connections` sessions open on a quiet server, and a connection
@@ -68,15 +62,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IF_IDLE {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
+            .test_before_acquire(true)
             .idle_timeout(Some(IDLE_TIMEOUT))
             .max_lifetime(Some(MAX_LIFETIME))
             .connect(url)
