@@ -1,6 +1,6 @@
 // Two builds of Motcua against each other (no peer), in alternation, on the scenarios where a
 // change to the store or the token path shows: `node bench/ab.mjs A_BIN B_BIN [ROUNDS]`.
-// Each round runs A then B, each in a fresh server and database (bench.mjs `setupMotcua`);
+// Each round runs both, in turn first, each in a fresh server and database (`setupMotcua`);
 // the summary adds the rounds up per build, so one noisy round weighs less, and prints B/A.
 // AB_SCENARIOS picks the scenarios (ids from bench.mjs; default below). Knobs as bench.mjs.
 import { execFileSync } from 'node:child_process';
@@ -14,25 +14,33 @@ const IDS = (process.env.AB_SCENARIOS || 'refresh,refresh_es256,login_sso,login_
 // One build, one fresh server: prints one JSON line of results.
 async function one() {
   // AB_POSTGRES (a server URL, e.g. postgres://postgres@127.0.0.1:5432): each run on a new
-  // database of its own there, with Redis at AB_REDIS (default redis://127.0.0.1:6379).
+  // database of its own there, dropped afterwards, with Redis at AB_REDIS (default
+  // redis://127.0.0.1:6379); its keys are the run's own (random ids).
+  let db;
   if (process.env.AB_POSTGRES) {
-    const db = `motcua_ab_${process.pid}_${Date.now()}`;
+    db = `motcua_ab_${process.pid}_${Date.now()}`;
     execFileSync('psql', [`${process.env.AB_POSTGRES}/postgres`, '-qc', `CREATE DATABASE ${db}`]);
     process.env.BENCH_DATABASE_URL = `${process.env.AB_POSTGRES}/${db}`;
     process.env.BENCH_REDIS_URL = process.env.AB_REDIS || 'redis://127.0.0.1:6379';
+  } else {
+    delete process.env.BENCH_DATABASE_URL; delete process.env.BENCH_REDIS_URL;
   }
   const { setupMotcua, driverConfig, driver, measure, SCENARIOS, passwordHash, PASSWORD, cleanup, work } = await import('./bench.mjs');
-  const sys = await setupMotcua(await passwordHash(PASSWORD));
-  for (const [file, client] of [['refreshFile', sys.web], ['refreshFileEs', sys.webEs]]) {
-    const { tokens } = await driver(driverConfig(sys, { mode: 'collect', count: 32, scope: 'openid offline_access', prompt: 'consent', client }));
-    sys[file] = path.join(work, file);
-    writeFileSync(sys[file], tokens.map((t) => t.refresh_token).join('\n'));
-    sys.introspectToken ||= tokens[0].access_token;
+  try {
+    const sys = await setupMotcua(await passwordHash(PASSWORD));
+    for (const [file, client] of [['refreshFile', sys.web], ['refreshFileEs', sys.webEs]]) {
+      const { tokens } = await driver(driverConfig(sys, { mode: 'collect', count: 32, scope: 'openid offline_access', prompt: 'consent', client }));
+      sys[file] = path.join(work, file);
+      writeFileSync(sys[file], tokens.map((t) => t.refresh_token).join('\n'));
+      sys.introspectToken ||= tokens[0].access_token;
+    }
+    const out = {};
+    for (const id of IDS) out[id] = await measure(sys, SCENARIOS.find((s) => s.id === id));
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    await cleanup();
+    if (db) execFileSync('psql', [`${process.env.AB_POSTGRES}/postgres`, '-qc', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`]);
   }
-  const out = {};
-  for (const id of IDS) out[id] = await measure(sys, SCENARIOS.find((s) => s.id === id));
-  await cleanup();
-  process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
 async function main() {
@@ -40,7 +48,9 @@ async function main() {
   if (!a || !b) throw new Error('usage: node bench/ab.mjs A_BIN B_BIN [ROUNDS]');
   const sums = { A: {}, B: {} };
   for (let r = 1; r <= Number(rounds); r += 1) {
-    for (const [label, bin] of [['A', a], ['B', b]]) {
+    // A then B in odd rounds, B then A in even ones, so neither always runs second.
+    const pair = [['A', a], ['B', b]];
+    for (const [label, bin] of r % 2 ? pair : pair.reverse()) {
       const line = execFileSync(process.execPath, [SELF, '--one'], { env: { ...process.env, BENCH_IDP_BIN: path.resolve(bin) }, stdio: ['ignore', 'pipe', 'inherit'] });
       const res = JSON.parse(line.toString().trim().split('\n').pop());
       for (const [id, m] of Object.entries(res)) {
