@@ -15,7 +15,7 @@ const ROOT = path.dirname(path.dirname(new URL(import.meta.url).pathname));
 const res = {
   timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), label,
   binary: process.env.BENCH_IDP_BIN || 'target/release/idp',
-  motcua: execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).toString().trim(),
+  checkout: execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).toString().trim(),
   database: process.env.BENCH_DATABASE_URL ? 'postgresql + redis' : 'sqlite',
   seconds_per_mode: SECONDS, load_average_before: os.loadavg().map((x) => +x.toFixed(2)), results: {},
 };
