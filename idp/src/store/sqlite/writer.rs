@@ -6,7 +6,7 @@
 //! write, and the next writer waits for it. A single SQLite writer needs no
 //! pool: one connection behind an async mutex queues writers just as fairly.
 //! Without it an SSO login makes 26 context switches instead of 29, a
-//! password login 165 instead of 184 (`bench/sequential.mjs`); the CPU saved
+//! password login 161–165 instead of 184–190 (`bench/sequential.mjs`); the CPU saved
 //! is small beside the rest of a login (README "Benchmarks").
 //!
 //! [`Writer`] implements sqlx's `Executor`, and [`Writer::begin_with`] opens a
