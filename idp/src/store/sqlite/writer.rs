@@ -72,22 +72,20 @@ impl Writer {
         match self {
             Self::Own(own) => {
                 let mut slot = own.wait(own.conn.clone().lock_owned()).await?;
-                let conn = own.ready(&mut slot).await?;
-                match SqliteTransactionManager::begin(conn, Some(begin.into_sql_str())).await {
-                    // sqlx counts a transaction as open until its COMMIT or
-                    // ROLLBACK succeeds; one SQLite ended by itself (a full
-                    // disk, an I/O error) leaves that count stuck, and every
-                    // BEGIN after it would fail. Nothing here nests
-                    // transactions, so start afresh on a new connection.
-                    Err(sqlx::Error::InvalidSavePointStatement) => {
-                        tracing::warn!("the SQLite write connection lost track of a transaction; opening a new one");
-                        *slot = None;
-                        let conn = own.ready(&mut slot).await?;
-                        let begun = SqliteTransactionManager::begin(conn, Some(begin.into_sql_str())).await;
-                        own.check(&mut slot, begun)?;
-                    }
-                    begun => own.check(&mut slot, begun)?,
+                let mut begun =
+                    SqliteTransactionManager::begin(own.ready(&mut slot).await?, Some(begin.into_sql_str())).await;
+                // sqlx counts a transaction as open until its COMMIT or
+                // ROLLBACK succeeds; one SQLite ended by itself (a full disk,
+                // an I/O error) leaves that count stuck, and every BEGIN after
+                // it would fail. Nothing here nests transactions, so start
+                // afresh on a new connection.
+                if matches!(begun, Err(sqlx::Error::InvalidSavePointStatement)) {
+                    tracing::warn!("the SQLite write connection lost track of a transaction; opening a new one");
+                    *slot = None;
+                    begun =
+                        SqliteTransactionManager::begin(own.ready(&mut slot).await?, Some(begin.into_sql_str())).await;
                 }
+                stopped(&mut slot, begun)?;
                 Ok(WriterTx::Own(OwnTx(Some(slot))))
             }
             Self::Shared(pool) => Ok(WriterTx::Shared(pool.begin_with(begin).await?)),
@@ -121,16 +119,16 @@ impl Own {
     ) -> Result<T, sqlx::Error> {
         let mut slot = self.lock().await?;
         let result = op(self.ready(&mut slot).await?).await;
-        self.check(&mut slot, result)
+        stopped(&mut slot, result)
     }
+}
 
-    /// Pass `result` on, dropping the connection if its worker thread stopped.
-    fn check<T>(&self, slot: &mut Option<SqliteConnection>, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        if matches!(result, Err(sqlx::Error::WorkerCrashed)) {
-            *slot = None;
-        }
-        result
+/// Pass `result` on, dropping the connection if its worker thread stopped.
+fn stopped<T>(slot: &mut Option<SqliteConnection>, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+    if matches!(result, Err(sqlx::Error::WorkerCrashed)) {
+        *slot = None;
     }
+    result
 }
 
 /// A write transaction on a [`Writer`].
@@ -172,12 +170,7 @@ impl OwnTx {
             } else {
                 SqliteTransactionManager::rollback(conn).await
             };
-            if let Err(e) = ended {
-                if matches!(e, sqlx::Error::WorkerCrashed) {
-                    **slot = None;
-                }
-                return Err(e);
-            }
+            stopped(slot, ended)?;
         }
         self.0 = None;
         Ok(())
