@@ -4,7 +4,6 @@
 // the summary adds the rounds up per build, so one noisy round weighs less, and prints B/A.
 // AB_SCENARIOS picks the scenarios (ids from bench.mjs; default below). Knobs as bench.mjs.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,15 +24,10 @@ async function one() {
   } else {
     delete process.env.BENCH_DATABASE_URL; delete process.env.BENCH_REDIS_URL;
   }
-  const { setupMotcua, driverConfig, driver, measure, SCENARIOS, passwordHash, PASSWORD, cleanup, work } = await import('./bench.mjs');
+  const { setupMotcua, prepareTokens, measure, SCENARIOS, passwordHash, PASSWORD, cleanup } = await import('./bench.mjs');
   try {
     const sys = await setupMotcua(await passwordHash(PASSWORD));
-    for (const [file, client] of [['refreshFile', sys.web], ['refreshFileEs', sys.webEs]]) {
-      const { tokens } = await driver(driverConfig(sys, { mode: 'collect', count: 32, scope: 'openid offline_access', prompt: 'consent', client }));
-      sys[file] = path.join(work, file);
-      writeFileSync(sys[file], tokens.map((t) => t.refresh_token).join('\n'));
-      sys.introspectToken ||= tokens[0].access_token;
-    }
+    await prepareTokens(sys);
     const out = {};
     for (const id of IDS) out[id] = await measure(sys, SCENARIOS.find((s) => s.id === id));
     process.stdout.write(`${JSON.stringify(out)}\n`);

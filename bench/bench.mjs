@@ -224,6 +224,24 @@ async function measure(sys, s) {
   return out;
 }
 
+// Logins that yield refresh tokens (files for wrk's rotation, `refreshFile` and, for Motcua's
+// ES256 client, `refreshFileEs`) and an access token to introspect.
+async function prepareTokens(sys) {
+  const count = Math.max(2 * CONNECTIONS, 32);
+  const collect = async (client, file) => {
+    const { tokens } = await driver(driverConfig(sys, { mode: 'collect', count, scope: 'openid offline_access', prompt: 'consent', client }));
+    if (tokens.some((t) => !t.refresh_token)) throw new Error(`${sys.name}: no refresh token`);
+    writeFileSync(file, tokens.slice(1).map((t) => t.refresh_token).join('\n'));
+    return tokens;
+  };
+  sys.refreshFile = path.join(work, `${sys.name}.refresh`);
+  sys.introspectToken = (await collect(sys.web, sys.refreshFile))[0].access_token;
+  if (sys.webEs) {
+    sys.refreshFileEs = path.join(work, `${sys.name}.refresh-es256`);
+    await collect(sys.webEs, sys.refreshFileEs);
+  }
+}
+
 // ---- reference figures ---------------------------------------------------------------------
 function opensslRsa() {
   const out = execFileSync('openssl', ['speed', '-seconds', '3', 'rsa2048'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
@@ -329,18 +347,7 @@ async function main() {
   for (const sys of [motcua, peer]) Object.assign(sys, { rss_idle_kb: status(sys.pid).rss_kb, anon_idle_kb: status(sys.pid).anon_kb });
 
   log('setup: logins that yield refresh tokens and an access token to introspect');
-  for (const sys of [motcua, peer]) {
-    const n = Math.max(2 * CONNECTIONS, 32);
-    const { tokens } = await driver(driverConfig(sys, { mode: 'collect', count: n, scope: 'openid offline_access', prompt: 'consent' }));
-    if (tokens.some((t) => !t.refresh_token)) throw new Error(`${sys.name}: no refresh token`);
-    sys.introspectToken = tokens[0].access_token;
-    sys.refreshFile = path.join(work, `${sys.name}.refresh`);
-    writeFileSync(sys.refreshFile, tokens.slice(1).map((t) => t.refresh_token).join('\n'));
-  }
-  // Refresh tokens of their own for Motcua's ES256 variant (rotation uses the first ones up).
-  const es = await driver(driverConfig(motcua, { mode: 'collect', count: Math.max(2 * CONNECTIONS, 32), scope: 'openid offline_access', prompt: 'consent', client: motcua.webEs }));
-  motcua.refreshFileEs = path.join(work, 'Motcua.refresh-es256');
-  writeFileSync(motcua.refreshFileEs, es.tokens.map((t) => t.refresh_token).join('\n'));
+  for (const sys of [motcua, peer]) await prepareTokens(sys);
 
   const results = {};
   for (const [i, s] of SCENARIOS.entries()) {
@@ -388,7 +395,7 @@ async function main() {
 }
 
 export const cleanup = async () => { for (const c of children) await stopServer(c); rmSync(work, { recursive: true, force: true }); };
-export { setupMotcua, driverConfig, driver, measure, SCENARIOS, passwordHash, status, log, work, PASSWORD, SECONDS, VUS, OUT, fmt };
+export { setupMotcua, prepareTokens, driverConfig, driver, measure, SCENARIOS, passwordHash, status, log, work, PASSWORD, SECONDS, VUS, OUT, fmt };
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--render') {
   // Re-render the Markdown of an earlier run: node bench/bench.mjs --render results/X.json
