@@ -6,23 +6,24 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { setupMotcua, driver, driverConfig, measure, SCENARIOS, passwordHash, PASSWORD, OUT, work, log, cleanup } from './bench.mjs';
+import { setupMotcua, prepareTokens, measure, SCENARIOS, passwordHash, PASSWORD, OUT, work, log, cleanup } from './bench.mjs';
 
 const id = process.argv[2] || 'cc_rs256';
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 
 async function main() {
   const sys = await setupMotcua(await passwordHash(PASSWORD));
-  const { tokens } = await driver(driverConfig(sys, { mode: 'collect', count: 32, scope: 'openid offline_access', prompt: 'consent' }));
-  sys.introspectToken = tokens[0].access_token;
-  sys.refreshFile = path.join(work, 'refresh');
-  writeFileSync(sys.refreshFile, tokens.slice(1).map((t) => t.refresh_token).join('\n'));
+  await prepareTokens(sys);
   const data = path.join(work, 'perf.data');
   const perf = spawn('perf', ['record', '-F', '499', '--call-graph', 'dwarf,16384', '-p', String(sys.pid), '-o', data, '--', 'sleep', String(SECONDS)], { stdio: 'ignore' });
   const done = new Promise((r) => perf.on('exit', r));
   log(`profiling ${id}`);
-  const r = await measure(sys, SCENARIOS.find((s) => s.id === id));
+  const scenario = SCENARIOS.find((s) => s.id === id);
+  if (!scenario) throw new Error(`unknown scenario ${id}; one of ${SCENARIOS.map((s) => s.id).join(', ')}`);
+  const r = await measure(sys, scenario);
   await done;
+  // A profile of failing requests would show the error path, not the scenario.
+  if (r.errors) throw new Error(`${r.errors} errors under load: ${JSON.stringify(r)}`);
   const report = (args) => execFileSync('perf', ['report', '-i', data, '--stdio', '-g', 'none', ...args], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString()
     .split('\n').map((l) => l.replace(/\s+-\s+-\s*$/, '').trimEnd())
     .filter((l) => l && !l.startsWith('#') && !/\] 0x[0-9a-f]+$/.test(l)).join('\n');
