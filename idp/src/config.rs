@@ -24,7 +24,7 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// `IDP_DATABASE_URL`: `sqlite://path` or `postgres://…`.
     pub database_url: String,
-    /// `IDP_DATABASE_MAX_CONNECTIONS`: pool size.
+    /// `IDP_DATABASE_MAX_CONNECTIONS`: PostgreSQL pool size; SQLite read connections.
     pub database_max_connections: u32,
     /// `IDP_REDIS_URL`: `redis://[user:password@]host[:port][/db]`; when set, the
     /// cache (codes, pending logins, replay entries, throttling counters) and

@@ -5,16 +5,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Connection as _;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use writer::Writer;
+use conns::Conns;
 
 use super::engine::{self, EmbeddedMigration, db_err};
 use super::{StoreError, StoreResult};
 
-mod writer;
+mod conns;
 
 /// Migrations embedded in the binary, in `migrations/sqlite/` order.
 pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
@@ -33,15 +31,16 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
 /// The store on a SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// Reads: several connections, which WAL lets read beside the writer.
-    pool: SqlitePool,
+    /// Reads: several connections, which WAL lets read beside the writer
+    /// (see `conns`; the engine's SQL calls them `pool`).
+    pool: Conns,
     /// Writes: one connection. SQLite has a single writer anyway; queueing
     /// writers on one connection is fair and wakes each at once, where several
     /// connections would contend for the lock and sleep in SQLite's busy
     /// handler (up to 100 ms a try), which made tail latencies of hundreds
     /// of milliseconds under concurrent refreshes (`bench/`). Held outside
-    /// sqlx's pool (see `writer`).
-    writer: Writer,
+    /// sqlx's pool (see `conns`).
+    writer: Conns,
     /// `PRAGMA data_version` of the writer connection when last asked.
     data_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
     live: std::sync::Arc<super::live::LiveCache>,
@@ -69,7 +68,7 @@ impl SqliteStore {
                 .await
                 .map_err(db_err)?;
             engine::migrate(MIGRATIONS, &pool, "sqlite").await?;
-            return Self::with(pool.clone(), Writer::Shared(pool), std::sync::Arc::default()).await;
+            return Self::with(Conns::Shared(pool.clone()), Conns::Shared(pool), std::sync::Arc::default()).await;
         }
         if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
             create_dir(dir).await?;
@@ -97,23 +96,15 @@ impl SqliteStore {
         let mut writer = SqliteConnection::connect_with(&options).await.map_err(db_err)?;
         // Migrate before the readers open: they then see the final schema.
         engine::migrate(MIGRATIONS, &mut writer, "sqlite").await?;
-        // No ping before each use: a connection to a local file does not
-        // die silently, and the ping is a round trip to the connection's
-        // worker thread. (sqlx still pings a read connection on its release.)
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await
-            .map_err(db_err)?;
+        let readers = Conns::readers(max_connections, options.clone());
         let data_version = std::sync::Arc::default();
-        let writer = Writer::own(writer, options, std::sync::Arc::clone(&data_version));
-        Self::with(pool, writer, data_version).await
+        let writer = Conns::writer(writer, options, std::sync::Arc::clone(&data_version));
+        Self::with(readers, writer, data_version).await
     }
 
     async fn with(
-        pool: SqlitePool,
-        writer: Writer,
+        pool: Conns,
+        writer: Conns,
         data_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
     ) -> StoreResult<Self> {
         let store = Self { pool, writer, data_version, live: std::sync::Arc::default() };
@@ -161,12 +152,13 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("durable.db").display());
         let store = SqliteStore::connect(&url, 3).await.unwrap();
         let mut held = Vec::new();
+        // A transaction holds its connection: three at once are three.
         for _ in 0..3 {
-            let mut conn = store.pool.acquire().await.unwrap();
-            let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
-            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+            let mut tx = store.pool.begin_with("BEGIN").await.unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *tx).await.unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *tx).await.unwrap();
             assert_eq!((mode.as_str(), sync), ("wal", 2), "journal_mode and synchronous (2 = FULL)");
-            held.push(conn);
+            held.push(tx);
         }
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.writer).await.unwrap();
         let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.writer).await.unwrap();

@@ -1,20 +1,35 @@
-//! The SQLite store's one write connection, held outside sqlx's pool.
+//! The SQLite store's connections, held outside sqlx's pool: the one write
+//! connection, and the read connections.
 //!
 //! sqlx 0.9 pings a pooled connection every time it goes back to the pool
 //! (`PoolConnection::return_to_pool`; no option turns it off). On SQLite the
 //! ping is one more round trip to the connection's worker thread after every
-//! write, and the next writer waits for it. A single SQLite writer needs no
-//! pool: one connection behind an async mutex queues writers just as fairly.
-//! Without it an SSO login makes 26 context switches instead of 29, a
-//! password login 161–165 instead of 184–190 (`bench/sequential.mjs`); the CPU saved
-//! is small beside the rest of a login (README "Benchmarks").
+//! statement: a write waited for it before the next writer could start, and
+//! every read paid for it in two more context switches. A connection to a
+//! local file does not die silently, so it needs no such check. A set of
+//! connections, each behind an async mutex, with one queue in front of them
+//! (a semaphore with a permit per connection) serves its users first come,
+//! first served, as the pool did. Taking the write connection out of the
+//! pool brought an SSO login from 29 context switches to 26, a password login
+//! from 184–190 to 161–165; the read connections then to 24–25 and 122–134
+//! (`bench/sequential.mjs`; README "Benchmarks").
 //!
-//! [`Writer`] implements sqlx's `Executor`, and [`Writer::begin_with`] opens a
+//! [`Conns`] implements sqlx's `Executor`, and [`Conns::begin_with`] opens a
 //! transaction that derefs to the connection, so the SQL shared with
 //! PostgreSQL in `engine` runs on it unchanged (`.execute(&self.writer)`,
-//! `self.writer.begin_with(..)`, `&mut *tx`, `tx.commit()`). Written by hand
-//! because sqlx offers no shared connection outside a pool; it implements
-//! only the executor methods sqlx cannot default.
+//! `.fetch_optional(&self.pool)`, `self.writer.begin_with(..)`, `&mut *tx`,
+//! `tx.commit()`). Written by hand because sqlx offers no connection set
+//! outside a pool; it implements only the executor methods sqlx cannot
+//! default.
+//!
+//! Read connections open as concurrency asks for them, filling the set from
+//! the front, and stay open for the life of the store, where a pool would
+//! close one idle for ten minutes: after a burst, each keeps its thread and
+//! its page cache (SQLite's default, up to 2 MiB) until the process ends.
+//!
+//! A statement cut off mid-way (its request went away) may still be running
+//! on the connection's thread: the connection is free again only once a
+//! ping has come round, as sqlx's pool does on release (see [`Busy`]).
 //!
 //! Transactions go through sqlx's own `SqliteTransactionManager`, as a
 //! `sqlx::Transaction` would: its worker thread rolls back a BEGIN whose
@@ -36,113 +51,182 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection as _, Either, Execute, Executor, SqlSafeStr as _, SqlStr, Sqlite, Transaction};
 use sqlx_core::transaction::TransactionManager as _;
-use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
-/// How long a write waits for the connection before it fails, as the pool's
-/// `acquire_timeout` did: a stalled disk shows as errors, not a hang.
+/// How long a statement waits for a connection before it fails, as the
+/// pool's `acquire_timeout` did: a stalled disk shows as errors, not a hang.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Where writes go: the file database's own connection, or, for an in-memory
-/// database, the one pooled connection the reads use too (each connection
-/// would otherwise see its own empty database).
+/// One connection of a [`Set`], `None` until first used, and again after a
+/// statement found its worker thread stopped; the next use opens a new one,
+/// as the pool would have.
+type Slot = Option<SqliteConnection>;
+
+/// Where statements go: the file database's own connections, or, for an
+/// in-memory database, the one pooled connection that reads and writes share
+/// (each connection would otherwise see its own empty database).
 #[derive(Debug, Clone)]
-pub(crate) enum Writer {
-    Own(Arc<Own>),
+pub(crate) enum Conns {
+    Own(Arc<Set>),
     Shared(SqlitePool),
 }
 
 #[derive(Debug)]
-pub(crate) struct Own {
-    /// `None` after a statement found the connection's worker thread
-    /// stopped; the next use opens a new one, as the pool would have.
-    conn: Arc<Mutex<Option<SqliteConnection>>>,
+pub(crate) struct Set {
+    slots: Vec<Arc<Mutex<Slot>>>,
+    /// A permit per slot: the one queue for a connection.
+    free: Arc<Semaphore>,
     options: SqliteConnectOptions,
-    /// The store's last `PRAGMA data_version`, set to -1 (matches nothing)
-    /// when the connection is replaced: a new connection counts afresh.
-    data_version: Arc<AtomicI64>,
+    /// The writer's: the store's last `PRAGMA data_version`, set to -1
+    /// (matches nothing) when the connection is replaced, since a new
+    /// connection counts afresh.
+    data_version: Option<Arc<AtomicI64>>,
 }
 
-impl Writer {
-    pub(crate) fn own(raw: SqliteConnection, options: SqliteConnectOptions, data_version: Arc<AtomicI64>) -> Self {
-        Self::Own(Arc::new(Own { conn: Arc::new(Mutex::new(Some(raw))), options, data_version }))
+impl Conns {
+    /// The one write connection, `raw`, whose `PRAGMA data_version` the
+    /// store keeps in `data_version`.
+    pub(crate) fn writer(raw: SqliteConnection, options: SqliteConnectOptions, data_version: Arc<AtomicI64>) -> Self {
+        Self::Own(Arc::new(Set {
+            slots: vec![Arc::new(Mutex::new(Some(raw)))],
+            free: Arc::new(Semaphore::new(1)),
+            options,
+            data_version: Some(data_version),
+        }))
     }
 
-    /// Open a write transaction with `begin` (`BEGIN IMMEDIATE`).
-    pub(crate) async fn begin_with(&self, begin: &'static str) -> Result<WriterTx, sqlx::Error> {
+    /// Up to `count` read connections, opened when first needed.
+    pub(crate) fn readers(count: u32, options: SqliteConnectOptions) -> Self {
+        let count = count.max(1) as usize;
+        let slots = (0..count).map(|_| Arc::new(Mutex::new(None))).collect();
+        Self::Own(Arc::new(Set { slots, free: Arc::new(Semaphore::new(count)), options, data_version: None }))
+    }
+
+    /// Open a transaction with `begin` (`BEGIN IMMEDIATE` for a write).
+    pub(crate) async fn begin_with(&self, begin: &'static str) -> Result<ConnsTx, sqlx::Error> {
         match self {
-            Self::Own(own) => {
-                let mut slot = own.wait(own.conn.clone().lock_owned()).await?;
+            Self::Own(set) => {
+                let mut held = set.lock().await?;
+                let slot: &mut Slot = &mut held.slot;
                 let mut begun =
-                    SqliteTransactionManager::begin(own.ready(&mut slot).await?, Some(begin.into_sql_str())).await;
+                    SqliteTransactionManager::begin(set.ready(slot).await?, Some(begin.into_sql_str())).await;
                 // sqlx counts a transaction as open until its COMMIT or
                 // ROLLBACK succeeds; one SQLite ended by itself (a full disk,
                 // an I/O error) leaves that count stuck, and every BEGIN after
                 // it would fail. Nothing here nests transactions, so start
                 // afresh on a new connection.
                 if matches!(begun, Err(sqlx::Error::InvalidSavePointStatement)) {
-                    tracing::warn!("the SQLite write connection lost track of a transaction; opening a new one");
+                    tracing::warn!("an SQLite connection lost track of a transaction; opening a new one");
                     *slot = None;
-                    begun =
-                        SqliteTransactionManager::begin(own.ready(&mut slot).await?, Some(begin.into_sql_str())).await;
+                    begun = SqliteTransactionManager::begin(set.ready(slot).await?, Some(begin.into_sql_str())).await;
                 }
-                stopped(&mut slot, begun)?;
-                Ok(WriterTx::Own(OwnTx(Some(slot))))
+                stopped(slot, begun)?;
+                Ok(ConnsTx::Own(OwnTx(Some(held))))
             }
-            Self::Shared(pool) => Ok(WriterTx::Shared(pool.begin_with(begin).await?)),
+            Self::Shared(pool) => Ok(ConnsTx::Shared(pool.begin_with(begin).await?)),
         }
     }
 }
 
-impl Own {
-    async fn wait<G>(&self, lock: impl Future<Output = G>) -> Result<G, sqlx::Error> {
-        tokio::time::timeout(WAIT, lock).await.map_err(|_| sqlx::Error::PoolTimedOut)
+/// A connection in use: its slot's guard and the set's permit, dropped in
+/// that order, so a free permit always finds a free slot.
+#[derive(Debug)]
+pub(crate) struct Held {
+    slot: OwnedMutexGuard<Slot>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Set {
+    /// A connection to use, once one is free (waited for in turn, at most
+    /// [`WAIT`]): the first free one from the front, so a store that was
+    /// never busy keeps few open.
+    async fn lock(&self) -> Result<Held, sqlx::Error> {
+        let permit = tokio::time::timeout(WAIT, Arc::clone(&self.free).acquire_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        // Every other permit holds one slot at most, so one is free.
+        let slot = self
+            .slots
+            .iter()
+            .find_map(|slot| Arc::clone(slot).try_lock_owned().ok())
+            .ok_or(sqlx::Error::PoolTimedOut)?;
+        Ok(Held { slot, _permit: permit })
     }
 
-    async fn lock(&self) -> Result<MutexGuard<'_, Option<SqliteConnection>>, sqlx::Error> {
-        self.wait(self.conn.lock()).await
-    }
-
-    /// The connection, opened again if its worker thread had stopped.
-    async fn ready<'s>(&self, slot: &'s mut Option<SqliteConnection>) -> Result<&'s mut SqliteConnection, sqlx::Error> {
+    /// The connection, opened if the slot has none.
+    async fn ready<'s>(&self, slot: &'s mut Slot) -> Result<&'s mut SqliteConnection, sqlx::Error> {
         if slot.is_none() {
-            tracing::warn!("the SQLite write connection stopped; opening a new one");
             *slot = Some(SqliteConnection::connect_with(&self.options).await?);
-            self.data_version.store(-1, Ordering::Release);
+            if let Some(version) = &self.data_version {
+                version.store(-1, Ordering::Release);
+            }
         }
         slot.as_mut().ok_or(sqlx::Error::WorkerCrashed)
     }
 
-    /// Run `op` on the connection, in turn with every other use.
+    /// Run `op` on a connection, in turn with every other use of it.
     async fn run<T>(
         &self,
         op: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
-        let mut slot = self.lock().await?;
-        let result = op(self.ready(&mut slot).await?).await;
-        stopped(&mut slot, result)
+        let mut busy = Busy(Some(self.lock().await?));
+        let Some(held) = busy.0.as_mut() else { unreachable!("just locked") };
+        let result = op(self.ready(&mut held.slot).await?).await;
+        // Ran to the end: the connection goes back at once.
+        let Some(mut held) = busy.0.take() else { unreachable!("just locked") };
+        stopped(&mut held.slot, result)
+    }
+}
+
+/// A connection while [`Set::run`] uses it. Dropped still holding it, the
+/// run was cut off (its request went away) and the statement may still be
+/// running on the connection's thread, where the next user would queue
+/// behind it unseen: the connection is kept from use until a ping has come
+/// round, as sqlx's pool does on release, and dropped if none comes within
+/// [`WAIT`].
+struct Busy(Option<Held>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let Some(mut held) = self.0.take() else { return };
+        if held.slot.is_none() {
+            return;
+        }
+        // Outside a runtime (the process is ending) the guard just goes.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Some(conn) = held.slot.as_mut()
+                    && !matches!(tokio::time::timeout(WAIT, conn.ping()).await, Ok(Ok(())))
+                {
+                    *held.slot = None;
+                }
+            });
+        }
     }
 }
 
 /// Pass `result` on, dropping the connection if its worker thread stopped.
-fn stopped<T>(slot: &mut Option<SqliteConnection>, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+fn stopped<T>(slot: &mut Slot, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
     if matches!(result, Err(sqlx::Error::WorkerCrashed)) {
+        tracing::warn!("an SQLite connection's worker thread stopped; a new connection replaces it");
         *slot = None;
     }
     result
 }
 
-/// A write transaction on a [`Writer`].
+/// A transaction on [`Conns`].
 #[derive(Debug)]
-pub(crate) enum WriterTx {
+pub(crate) enum ConnsTx {
     Own(OwnTx),
     Shared(Transaction<'static, Sqlite>),
 }
 
 /// The connection for the length of a transaction; `None` once it ended.
 #[derive(Debug)]
-pub(crate) struct OwnTx(Option<OwnedMutexGuard<Option<SqliteConnection>>>);
+pub(crate) struct OwnTx(Option<Held>);
 
-impl WriterTx {
+impl ConnsTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Self::Own(mut tx) => tx.end(true).await,
@@ -157,12 +241,11 @@ impl WriterTx {
         }
     }
 }
-
 impl OwnTx {
     /// The guard stays in `self` until the statement succeeded: on an error
     /// or a cancellation, `drop` queues the rollback.
     async fn end(&mut self, commit: bool) -> Result<(), sqlx::Error> {
-        if let Some(slot) = self.0.as_mut()
+        if let Some(Held { slot, .. }) = self.0.as_mut()
             && let Some(conn) = slot.as_mut()
         {
             let ended = if commit {
@@ -179,35 +262,35 @@ impl OwnTx {
 
 impl Drop for OwnTx {
     fn drop(&mut self) {
-        if let Some(conn) = self.0.as_mut().and_then(|slot| slot.as_mut()) {
+        if let Some(conn) = self.0.as_mut().and_then(|held| held.slot.as_mut()) {
             SqliteTransactionManager::start_rollback(conn);
         }
     }
 }
 
-impl Deref for WriterTx {
+impl Deref for ConnsTx {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
         match self {
-            Self::Own(OwnTx(Some(slot))) => slot.as_ref().unwrap_or_else(|| unreachable!("begun on a connection")),
+            Self::Own(OwnTx(Some(held))) => held.slot.as_ref().unwrap_or_else(|| unreachable!("begun on a connection")),
             Self::Own(OwnTx(None)) => unreachable!("an ended transaction is consumed"),
             Self::Shared(tx) => tx,
         }
     }
 }
 
-impl DerefMut for WriterTx {
+impl DerefMut for ConnsTx {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         match self {
-            Self::Own(OwnTx(Some(slot))) => slot.as_mut().unwrap_or_else(|| unreachable!("begun on a connection")),
+            Self::Own(OwnTx(Some(held))) => held.slot.as_mut().unwrap_or_else(|| unreachable!("begun on a connection")),
             Self::Own(OwnTx(None)) => unreachable!("an ended transaction is consumed"),
             Self::Shared(tx) => tx,
         }
     }
 }
 
-impl<'c> Executor<'c> for &'c Writer {
+impl<'c> Executor<'c> for &'c Conns {
     type Database = Sqlite;
 
     fn fetch_many<'e, 'q: 'e, E>(
@@ -220,11 +303,11 @@ impl<'c> Executor<'c> for &'c Writer {
     {
         match self {
             // The rows are collected while the lock is held: a stream that
-            // kept the guard would hold the writer for as long as its reader
-            // dawdles. The store's writes return a handful of rows at most.
-            Writer::Own(own) => Box::pin(
+            // kept the guard would hold the connection for as long as its reader
+            // dawdles. The store's statements return a page of rows at most.
+            Conns::Own(set) => Box::pin(
                 stream::once(async move {
-                    let items = own.run(async |conn| {
+                    let items = set.run(async |conn| {
                         let items: Vec<_> = conn.fetch_many(query).collect().await;
                         // A stopped worker thread shows as the stream's last item.
                         match items.last() {
@@ -236,7 +319,7 @@ impl<'c> Executor<'c> for &'c Writer {
                 })
                 .flat_map(stream::iter),
             ),
-            Writer::Shared(pool) => pool.fetch_many(query),
+            Conns::Shared(pool) => pool.fetch_many(query),
         }
     }
 
@@ -247,8 +330,8 @@ impl<'c> Executor<'c> for &'c Writer {
     {
         Box::pin(async move {
             match self {
-                Writer::Own(own) => own.run(async |conn| conn.fetch_optional(query).await).await,
-                Writer::Shared(pool) => pool.fetch_optional(query).await,
+                Conns::Own(set) => set.run(async |conn| conn.fetch_optional(query).await).await,
+                Conns::Shared(pool) => pool.fetch_optional(query).await,
             }
         })
     }
@@ -263,8 +346,8 @@ impl<'c> Executor<'c> for &'c Writer {
     {
         Box::pin(async move {
             match self {
-                Writer::Own(own) => own.run(async |conn| conn.prepare_with(sql, parameters).await).await,
-                Writer::Shared(pool) => pool.prepare_with(sql, parameters).await,
+                Conns::Own(set) => set.run(async |conn| conn.prepare_with(sql, parameters).await).await,
+                Conns::Shared(pool) => pool.prepare_with(sql, parameters).await,
             }
         })
     }
@@ -280,7 +363,7 @@ mod tests {
     use sqlx::Connection as _;
     use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
 
-    use super::Writer;
+    use super::Conns;
 
     fn options(dir: &tempfile::TempDir, busy: Duration) -> SqliteConnectOptions {
         SqliteConnectOptions::new()
@@ -295,15 +378,15 @@ mod tests {
     }
 
     /// A writer on a new file with one table `t (x INTEGER)`.
-    async fn writer_on_table() -> (tempfile::TempDir, Writer) {
+    async fn writer_on_table() -> (tempfile::TempDir, Conns) {
         let dir = tempfile::tempdir().unwrap();
         let busy = Duration::from_secs(5);
-        let writer = Writer::own(open(&dir, busy).await, options(&dir, busy), Arc::default());
+        let writer = Conns::writer(open(&dir, busy).await, options(&dir, busy), Arc::default());
         sqlx::query("CREATE TABLE t (x INTEGER)").execute(&writer).await.unwrap();
         (dir, writer)
     }
 
-    async fn rows(writer: &Writer) -> Vec<i64> {
+    async fn rows(writer: &Conns) -> Vec<i64> {
         sqlx::query_scalar("SELECT x FROM t ORDER BY x").fetch_all(writer).await.unwrap()
     }
 
@@ -351,18 +434,86 @@ mod tests {
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
         sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await.unwrap();
         assert!(tx.rollback().await.is_err(), "no transaction is active");
-        let Writer::Own(own) = &writer else { unreachable!("a file connection") };
-        assert_eq!(own.data_version.load(Ordering::Acquire), 0);
+        let Conns::Own(set) = &writer else { unreachable!("a file connection") };
+        let version = set.data_version.as_ref().unwrap();
+        assert_eq!(version.load(Ordering::Acquire), 0);
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
         sqlx::query("INSERT INTO t VALUES (3)").execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(rows(&writer).await, vec![1, 3]);
-        assert_eq!(own.data_version.load(Ordering::Acquire), -1, "a new connection counts afresh");
+        assert_eq!(version.load(Ordering::Acquire), -1, "a new connection counts afresh");
 
-        own.data_version.store(0, Ordering::Release);
-        *own.conn.lock().await = None; // what a failed worker thread leaves
+        version.store(0, Ordering::Release);
+        *set.slots[0].lock().await = None; // what a failed worker thread leaves
         sqlx::query("INSERT INTO t VALUES (4)").execute(&writer).await.unwrap();
         assert_eq!(rows(&writer).await, vec![1, 3, 4]);
-        assert_eq!(own.data_version.load(Ordering::Acquire), -1);
+        assert_eq!(version.load(Ordering::Acquire), -1);
+    }
+
+    /// Read connections open as concurrency asks for them: reads one at a
+    /// time all use the first; reads at once each get their own, up to the
+    /// set's size, and one more waits until any of them is free.
+    #[tokio::test]
+    async fn read_connections_open_as_concurrency_asks_for_them() {
+        let (dir, writer) = writer_on_table().await;
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&writer).await.unwrap();
+        let readers = Conns::readers(3, options(&dir, Duration::from_secs(5)));
+        for _ in 0..3 {
+            assert_eq!(rows(&readers).await, vec![1]);
+        }
+        assert_eq!(opened(&readers).await, 1, "one at a time: the first connection only");
+
+        // Transactions hold their connections: three at once fill the set.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut tx = readers.begin_with("BEGIN").await.unwrap();
+            let seen: Vec<i64> = sqlx::query_scalar("SELECT x FROM t").fetch_all(&mut *tx).await.unwrap();
+            assert_eq!(seen, vec![1]);
+            held.push(tx);
+        }
+        let fourth = tokio::spawn({
+            let readers = readers.clone();
+            async move { rows(&readers).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!fourth.is_finished(), "a fourth read waits while all three are held");
+        // Whichever connection comes free, the waiting read takes it.
+        held.remove(1).rollback().await.unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(5), fourth).await;
+        assert_eq!(done.expect("the fourth read ran once a connection was free").unwrap(), vec![1]);
+        drop(held);
+        assert_eq!(opened(&readers).await, 3);
+    }
+
+    /// A read cut off while its statement still runs keeps its connection
+    /// from use until the statement has ended: the next read goes to another
+    /// connection instead of queueing unseen behind it, and the connection
+    /// comes back afterwards.
+    #[tokio::test]
+    async fn a_cut_off_read_keeps_its_connection_until_the_statement_ended() {
+        let (dir, writer) = writer_on_table().await;
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&writer).await.unwrap();
+        let readers = Conns::readers(2, options(&dir, Duration::from_secs(5)));
+        let Conns::Own(set) = &readers else { unreachable!("file connections") };
+        // A statement that returns nothing for a second or more.
+        let slow = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 20000000) \
+                    SELECT count(*) FROM c";
+        let cut = tokio::time::timeout(Duration::from_millis(50), sqlx::query(slow).fetch_one(&readers)).await;
+        assert!(cut.is_err(), "the slow read was cut off");
+        assert!(set.slots[0].try_lock().is_err(), "its connection is kept while the statement runs");
+        let quick = tokio::time::timeout(Duration::from_secs(1), rows(&readers)).await;
+        assert_eq!(quick.expect("the next read did not wait for the slow statement"), vec![1]);
+        let back = tokio::time::timeout(Duration::from_secs(60), set.slots[0].lock()).await;
+        assert!(back.expect("the connection came back").is_some(), "kept, not replaced");
+    }
+
+    /// How many connections of `conns` are open.
+    async fn opened(conns: &Conns) -> usize {
+        let Conns::Own(set) = conns else { unreachable!("file connections") };
+        let mut n = 0;
+        for slot in &set.slots {
+            n += usize::from(slot.lock().await.is_some());
+        }
+        n
     }
 }
