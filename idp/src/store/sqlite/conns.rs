@@ -58,8 +58,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// One connection of a [`Set`], `None` until first used, and again after a
-/// statement found its worker thread stopped; the next use opens a new one,
-/// as the pool would have.
+/// statement found its worker thread stopped or a cut-off statement outlasted
+/// [`WAIT`]; the next use opens a new one, as the pool would have.
 type Slot = Option<SqliteConnection>;
 
 /// Where statements go: the file database's own connections, or, for an
@@ -150,7 +150,7 @@ impl Set {
             .slots
             .iter()
             .find_map(|slot| Arc::clone(slot).try_lock_owned().ok())
-            .ok_or(sqlx::Error::PoolTimedOut)?;
+            .ok_or_else(|| sqlx::Error::Protocol("a free permit found no free SQLite connection".into()))?;
         Ok(Held { slot, _permit: permit })
     }
 
@@ -182,9 +182,11 @@ impl Set {
 /// A connection while [`Set::run`] uses it. Dropped still holding it, the
 /// run was cut off (its request went away) and the statement may still be
 /// running on the connection's thread, where the next user would queue
-/// behind it unseen: the connection is kept from use until a ping has come
-/// round, as sqlx's pool does on release, and dropped if none comes within
-/// [`WAIT`].
+/// behind it unseen: the connection (slot and permit) is kept from use until
+/// a ping has come round, as sqlx's pool does on release, and dropped if none
+/// comes within [`WAIT`]. (A transaction cut off goes back at once with its
+/// ROLLBACK queued, see [`OwnTx`]: the next user queues behind it, which on
+/// the writer is the order anyway.)
 struct Busy(Option<Held>);
 
 impl Drop for Busy {
@@ -193,7 +195,7 @@ impl Drop for Busy {
         if held.slot.is_none() {
             return;
         }
-        // Outside a runtime (the process is ending) the guard just goes.
+        // Dropped outside any runtime, the connection just goes back.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if let Some(conn) = held.slot.as_mut()
@@ -201,6 +203,9 @@ impl Drop for Busy {
                 {
                     *held.slot = None;
                 }
+                // The whole of `held` is the task's, its permit too (a
+                // closure would capture only the field it uses).
+                drop(held);
             });
         }
     }
@@ -495,16 +500,27 @@ mod tests {
         sqlx::query("INSERT INTO t VALUES (1)").execute(&writer).await.unwrap();
         let readers = Conns::readers(2, options(&dir, Duration::from_secs(5)));
         let Conns::Own(set) = &readers else { unreachable!("file connections") };
+        assert_eq!(rows(&readers).await, vec![1], "the first connection is open");
         // A statement that returns nothing for a second or more.
         let slow = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 20000000) \
                     SELECT count(*) FROM c";
         let cut = tokio::time::timeout(Duration::from_millis(50), sqlx::query(slow).fetch_one(&readers)).await;
         assert!(cut.is_err(), "the slow read was cut off");
         assert!(set.slots[0].try_lock().is_err(), "its connection is kept while the statement runs");
-        let quick = tokio::time::timeout(Duration::from_secs(1), rows(&readers)).await;
-        assert_eq!(quick.expect("the next read did not wait for the slow statement"), vec![1]);
+        assert_eq!(set.free.available_permits(), 1, "and counted as in use");
+        let quick = tokio::time::timeout(Duration::from_secs(20), rows(&readers)).await;
+        assert_eq!(quick.expect("the next read ran"), vec![1]);
+        assert!(set.slots[0].try_lock().is_err(), "on the other connection, while the slow statement still ran");
         let back = tokio::time::timeout(Duration::from_secs(60), set.slots[0].lock()).await;
         assert!(back.expect("the connection came back").is_some(), "kept, not replaced");
+        assert_eq!(set.free.available_permits(), 2);
+
+        // The writer, one connection: the next write waits for a cut-off
+        // statement to end instead of failing.
+        let cut = tokio::time::timeout(Duration::from_millis(50), sqlx::query(slow).fetch_one(&writer)).await;
+        assert!(cut.is_err(), "the slow statement on the writer was cut off");
+        sqlx::query("INSERT INTO t VALUES (2)").execute(&writer).await.unwrap();
+        assert_eq!(rows(&readers).await, vec![1, 2]);
     }
 
     /// How many connections of `conns` are open.
