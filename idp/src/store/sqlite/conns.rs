@@ -11,7 +11,7 @@
 //! (a semaphore with a permit per connection) serves its users first come,
 //! first served, as the pool did. Taking the write connection out of the
 //! pool brought an SSO login from 29 context switches to 26, a password login
-//! from 184–190 to 161–165; the read connections then to 24–25 and 122–134
+//! from 184–190 to 161–165; the read connections then to 24 and 123–128
 //! (`bench/sequential.mjs`; README "Benchmarks").
 //!
 //! [`Conns`] implements sqlx's `Executor`, and [`Conns::begin_with`] opens a
@@ -29,14 +29,15 @@
 //!
 //! A statement cut off mid-way (its request went away) may still be running
 //! on the connection's thread: the connection is free again only once a
-//! ping has come round, as sqlx's pool does on release (see [`Busy`]).
+//! ping has come round, as sqlx's pool does on release (see
+//! [`release_after_ping`]).
 //!
 //! Transactions go through sqlx's own `SqliteTransactionManager`, as a
 //! `sqlx::Transaction` would: its worker thread rolls back a BEGIN whose
 //! caller went away and ignores the rollback of a COMMIT that ran unheard,
 //! and a transaction dropped before it ended (a cancelled request) queues its
-//! ROLLBACK on the connection before the guard is released, so no later
-//! write can join it.
+//! ROLLBACK on the connection before the connection is given back (after a
+//! ping, as above), so no later write can join it.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -57,9 +58,10 @@ use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 /// pool's `acquire_timeout` did: a stalled disk shows as errors, not a hang.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// One connection of a [`Set`], `None` until first used, and again after a
-/// statement found its worker thread stopped or a cut-off statement outlasted
-/// [`WAIT`]; the next use opens a new one, as the pool would have.
+/// One connection of a [`Set`]: `None` for a read connection not used yet,
+/// and for any connection after a statement found its worker thread stopped,
+/// it lost track of a transaction, or a cut-off statement outlasted [`WAIT`];
+/// the next use opens a new one, as the pool would have.
 type Slot = Option<SqliteConnection>;
 
 /// Where statements go: the file database's own connections, or, for an
@@ -181,33 +183,40 @@ impl Set {
 
 /// A connection while [`Set::run`] uses it. Dropped still holding it, the
 /// run was cut off (its request went away) and the statement may still be
-/// running on the connection's thread, where the next user would queue
-/// behind it unseen: the connection (slot and permit) is kept from use until
-/// a ping has come round, as sqlx's pool does on release, and dropped if none
-/// comes within [`WAIT`]. (A transaction cut off goes back at once with its
-/// ROLLBACK queued, see [`OwnTx`]: the next user queues behind it, which on
-/// the writer is the order anyway.)
+/// running on the connection's thread: see [`release_after_ping`].
 struct Busy(Option<Held>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let Some(mut held) = self.0.take() else { return };
-        if held.slot.is_none() {
-            return;
+        if let Some(held) = self.0.take() {
+            release_after_ping(held);
         }
-        // Dropped outside any runtime, the connection just goes back.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Some(conn) = held.slot.as_mut()
-                    && !matches!(tokio::time::timeout(WAIT, conn.ping()).await, Ok(Ok(())))
-                {
-                    *held.slot = None;
-                }
-                // The whole of `held` is the task's, its permit too (a
-                // closure would capture only the field it uses).
-                drop(held);
-            });
-        }
+    }
+}
+
+/// Give back a connection whose user went away while statements it sent
+/// (a cut-off statement, a queued ROLLBACK) may still be running on the
+/// connection's thread, where the next user would queue behind them unseen
+/// and past [`WAIT`]: the connection (slot and permit) is kept from use until
+/// a ping has come round, as sqlx's pool does on release, and dropped if none
+/// comes within [`WAIT`].
+fn release_after_ping(mut held: Held) {
+    if held.slot.is_none() {
+        return;
+    }
+    // Dropped outside any runtime, the connection just goes back.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Some(conn) = held.slot.as_mut()
+                && !matches!(tokio::time::timeout(WAIT, conn.ping()).await, Ok(Ok(())))
+            {
+                tracing::warn!("an SQLite statement cut off {WAIT:?} ago has not ended; a new connection replaces it");
+                *held.slot = None;
+            }
+            // The whole of `held` is the task's, its permit too (a closure
+            // would capture only the field it uses).
+            drop(held);
+        });
     }
 }
 
@@ -267,8 +276,11 @@ impl OwnTx {
 
 impl Drop for OwnTx {
     fn drop(&mut self) {
-        if let Some(conn) = self.0.as_mut().and_then(|held| held.slot.as_mut()) {
-            SqliteTransactionManager::start_rollback(conn);
+        if let Some(mut held) = self.0.take() {
+            if let Some(conn) = held.slot.as_mut() {
+                SqliteTransactionManager::start_rollback(conn);
+            }
+            release_after_ping(held);
         }
     }
 }
@@ -501,8 +513,9 @@ mod tests {
         let readers = Conns::readers(2, options(&dir, Duration::from_secs(5)));
         let Conns::Own(set) = &readers else { unreachable!("file connections") };
         assert_eq!(rows(&readers).await, vec![1], "the first connection is open");
-        // A statement that returns nothing for a second or more.
-        let slow = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 20000000) \
+        // A statement that returns nothing for a while: about 1.5 s in a
+        // debug build here, well inside `WAIT` on a slower machine.
+        let slow = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 5000000) \
                     SELECT count(*) FROM c";
         let cut = tokio::time::timeout(Duration::from_millis(50), sqlx::query(slow).fetch_one(&readers)).await;
         assert!(cut.is_err(), "the slow read was cut off");
@@ -521,6 +534,20 @@ mod tests {
         assert!(cut.is_err(), "the slow statement on the writer was cut off");
         sqlx::query("INSERT INTO t VALUES (2)").execute(&writer).await.unwrap();
         assert_eq!(rows(&readers).await, vec![1, 2]);
+
+        // A transaction cut off mid-statement: its ROLLBACK queues behind the
+        // statement, and the writer comes back once both have run.
+        let cut = tokio::time::timeout(Duration::from_millis(300), async {
+            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query("INSERT INTO t VALUES (3)").execute(&mut *tx).await.unwrap();
+            sqlx::query(slow).fetch_one(&mut *tx).await
+        })
+        .await;
+        assert!(cut.is_err(), "the transaction was cut off in its slow statement");
+        let Conns::Own(own) = &writer else { unreachable!("a file connection") };
+        assert_eq!(own.free.available_permits(), 0, "the writer is kept while the statement and its rollback run");
+        sqlx::query("INSERT INTO t VALUES (4)").execute(&writer).await.unwrap();
+        assert_eq!(rows(&readers).await, vec![1, 2, 4], "the cut-off transaction left nothing");
     }
 
     /// How many connections of `conns` are open.
