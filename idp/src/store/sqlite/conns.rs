@@ -89,19 +89,19 @@ impl Conns {
     /// The one write connection, `raw`, whose `PRAGMA data_version` the
     /// store keeps in `data_version`.
     pub(crate) fn writer(raw: SqliteConnection, options: SqliteConnectOptions, data_version: Arc<AtomicI64>) -> Self {
-        Self::Own(Arc::new(Set {
-            slots: vec![Arc::new(Mutex::new(Some(raw)))],
-            free: Arc::new(Semaphore::new(1)),
-            options,
-            data_version: Some(data_version),
-        }))
+        Self::own(vec![Some(raw)], options, Some(data_version))
     }
 
     /// Up to `count` read connections, opened when first needed.
     pub(crate) fn readers(count: u32, options: SqliteConnectOptions) -> Self {
-        let count = count.max(1) as usize;
-        let slots = (0..count).map(|_| Arc::new(Mutex::new(None))).collect();
-        Self::Own(Arc::new(Set { slots, free: Arc::new(Semaphore::new(count)), options, data_version: None }))
+        Self::own((0..count.max(1)).map(|_| None).collect(), options, None)
+    }
+
+    /// A set of `slots`, with a permit for each.
+    fn own(slots: Vec<Slot>, options: SqliteConnectOptions, data_version: Option<Arc<AtomicI64>>) -> Self {
+        let free = Arc::new(Semaphore::new(slots.len()));
+        let slots = slots.into_iter().map(|slot| Arc::new(Mutex::new(slot))).collect();
+        Self::Own(Arc::new(Set { slots, free, options, data_version }))
     }
 
     /// Open a transaction with `begin` (`BEGIN IMMEDIATE` for a write).
