@@ -123,6 +123,48 @@ pub fn verifier_from_jwk(alg: Alg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, Jw
     })
 }
 
+/// A verifier for one of our own public JWKs as the store keeps it (a JSON
+/// object), for the algorithm `alg`. The key is rebuilt from its members with
+/// OpenSSL and handed to josekit as DER, not parsed with `Jwk::from_map`:
+/// josekit checks EC and OKP members with a regular expression, and the first
+/// use compiles it, which would keep the regex engine resident (over half a
+/// megabyte of idle memory) for a check our own stored keys never need.
+pub fn verifier_from_public_jwk(
+    alg: Alg,
+    jwk: &serde_json::Map<String, Value>,
+) -> Result<Box<dyn JwsVerifier>, JwsError> {
+    use openssl::bn::BigNum;
+    use openssl::pkey::{Id, PKey, Public};
+    let member = |name: &str| -> Result<Vec<u8>, JwsError> {
+        use base64::Engine as _;
+        let text = jwk.get(name).and_then(Value::as_str).ok_or_else(|| JwsError(format!("JWK has no {name}")))?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|e| JwsError(format!("JWK {name}: {e}")))
+    };
+    let ssl = |e: openssl::error::ErrorStack| JwsError(e.to_string());
+    let bn = |bytes: Vec<u8>| BigNum::from_slice(&bytes).map_err(ssl);
+    let key: PKey<Public> = match alg {
+        Alg::Rs256 | Alg::Ps256 => {
+            let rsa = openssl::rsa::Rsa::from_public_components(bn(member("n")?)?, bn(member("e")?)?).map_err(ssl)?;
+            PKey::from_rsa(rsa).map_err(ssl)?
+        }
+        Alg::Es256 => {
+            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).map_err(ssl)?;
+            let (x, y) = (bn(member("x")?)?, bn(member("y")?)?);
+            let ec = openssl::ec::EcKey::from_public_key_affine_coordinates(&group, &x, &y).map_err(ssl)?;
+            ec.check_key().map_err(ssl)?;
+            PKey::from_ec_key(ec).map_err(ssl)?
+        }
+        Alg::EdDsa => PKey::public_key_from_raw_bytes(&member("x")?, Id::ED25519).map_err(ssl)?,
+    };
+    let der = key.public_key_to_der().map_err(ssl)?;
+    Ok(match alg {
+        Alg::Rs256 => Box::new(josekit::jws::RS256.verifier_from_der(&der)?),
+        Alg::Ps256 => Box::new(josekit::jws::PS256.verifier_from_der(&der)?),
+        Alg::Es256 => Box::new(josekit::jws::ES256.verifier_from_der(&der)?),
+        Alg::EdDsa => Box::new(josekit::jws::EdDSA.verifier_from_der(&der)?),
+    })
+}
+
 /// Sign `claims` as a compact JWS with header `kid` and `typ` (`JWT`, `at+jwt`, `logout+jwt`).
 pub fn sign(signer: &dyn JwsSigner, kid: &str, typ: &str, claims: &Value) -> Result<String, JwsError> {
     let mut header = JwsHeader::new();
@@ -178,6 +220,12 @@ mod tests {
             assert_eq!(claims["sub"], "a");
             let other = generate(alg, "k2").unwrap();
             let wrong = verifier_from_jwk(alg, &other.public_jwk).unwrap();
+            assert!(verify(&token, wrong.as_ref()).is_err());
+            // The keyring's route: the stored JSON, rebuilt through OpenSSL.
+            let stored = |k: &GeneratedKey| serde_json::from_str(&k.public_jwk.to_string()).unwrap();
+            let verifier = verifier_from_public_jwk(alg, &stored(&key)).unwrap();
+            assert_eq!(verify(&token, verifier.as_ref()).unwrap().1["sub"], "a");
+            let wrong = verifier_from_public_jwk(alg, &stored(&other)).unwrap();
             assert!(verify(&token, wrong.as_ref()).is_err());
             assert_eq!(key.public_jwk.key_use(), Some("sig"));
         }

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use josekit::jwk::Jwk;
 use josekit::jws::{JwsSigner, JwsVerifier};
 use serde_json::{Map, Value, json};
 
@@ -370,8 +369,7 @@ fn build(keks: &Keks, keys: &[SigningKey]) -> Result<KeySet, KeyError> {
         }
         let Some(alg) = Alg::parse(&k.alg) else { continue };
         let jwk_map: Map<String, Value> = serde_json::from_str(&k.public_jwk).map_err(|e| crypto(e.to_string()))?;
-        let jwk = Jwk::from_map(jwk_map.clone()).map_err(|e| crypto(e.to_string()))?;
-        let verifier = jwt::verifier_from_jwk(alg, &jwk).map_err(|e| crypto(e.0))?;
+        let verifier = jwt::verifier_from_public_jwk(alg, &jwk_map).map_err(|e| crypto(e.0))?;
         let signer = if k.state == "active" {
             let kek = keks.by_id.get(&k.kek_id).ok_or_else(|| {
                 crypto(format!(
