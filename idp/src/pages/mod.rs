@@ -159,14 +159,18 @@ pub fn form_post_script_csp_source() -> String {
     format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
-/// The page renderer: an environment holding every embedded template.
+/// The page renderer: an environment over the embedded templates.
 pub struct Pages {
-    /// Templates are compiled once at start-up; rendering only reads.
+    /// Each template is compiled on its first render and kept. Compiling them
+    /// all at start-up would keep minijinja's compiler and every compiled
+    /// template in memory (about 0.9 MiB) in a node that may serve tokens
+    /// only; the templates are part of the binary, so the test
+    /// `every_embedded_template_compiles` is what a start-up check would be.
     env: Environment<'static>,
 }
 
 impl Pages {
-    /// Compiles the embedded templates; an error names the broken template.
+    /// The renderer over the embedded templates (compiled on first use).
     pub fn new() -> Result<Pages, Error> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
@@ -177,9 +181,7 @@ impl Pages {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.add_function("t", translate);
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source)?;
-        }
+        env.set_loader(|name| Ok(TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, source)| (*source).to_owned())));
         Ok(Pages { env })
     }
 

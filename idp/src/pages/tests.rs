@@ -3,6 +3,18 @@
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Templates compile on first render: every embedded one must compile, and
+/// a name that is not embedded is an error, not an empty page.
+#[test]
+fn every_embedded_template_compiles() {
+    let pages = Pages::new().unwrap();
+    for (name, _) in TEMPLATES {
+        pages.env.get_template(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    }
+    assert!(pages.env.get_template("missing.html").is_err());
+    assert!(pages.render("missing.html", Locale::Vi, context! {}).is_err());
+}
+
 /// Keys the handlers and the domain pass in (the contract with the lead).
 const REQUIRED_KEYS: &[&str] = &[
     "err.invalid_credentials",
