@@ -1,6 +1,9 @@
-//! Browser sessions: tower-sessions records kept in the durable store, so a
-//! restart signs nobody out (the default), or in the cache when
-//! `IDP_SESSION_STORE=cache`. The cookie holds only the random session id.
+//! Browser sessions: tower-sessions records. By default a signed-in
+//! browser's record is kept in the durable store, so a restart signs nobody
+//! out, and a browser that has not signed in keeps its record (the pending
+//! authorization request, the CSRF token) in the cache, like every other
+//! in-flight item of a login ([`Tiered`]). With `IDP_SESSION_STORE=cache`
+//! every record is in the cache. The cookie holds only the random session id.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +12,7 @@ use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
+use super::authorize::AUTH_KEY;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::store::Store;
@@ -40,6 +44,12 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+/// A fresh random id for a record whose id was taken (a collision), in the
+/// same tier as `taken` (its lowest bit; see [`Tiered`]).
+fn another_id(taken: Id) -> Id {
+    Id((Id::default().0 & !1) | (taken.0 & 1))
+}
+
 fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
     serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))
 }
@@ -56,7 +66,7 @@ impl SessionStore for DurableSessions {
             if self.store.create_web_session(&record.id.to_string(), &data, expires_at).await.map_err(backend)? {
                 return Ok(());
             }
-            record.id = Id::default();
+            record.id = another_id(record.id);
         }
     }
 
@@ -127,7 +137,7 @@ impl SessionStore for CacheSessions {
             if self.cache.put_if_absent(&Self::key(&record.id), &data, ttl).await.map_err(backend)? {
                 return Ok(());
             }
-            record.id = Id::default();
+            record.id = another_id(record.id);
         }
     }
 
@@ -151,11 +161,101 @@ impl SessionStore for CacheSessions {
     }
 }
 
+/// The default store (`IDP_SESSION_STORE=database`): a signed-in browser's
+/// record in the database, any other in the cache.
+///
+/// Most browser sessions never sign in (abandoned logins, crawlers, the
+/// pages before the password) and those that do change id at sign-in
+/// ([`super::browser::open_session`]). So a record is created in the
+/// database only when it holds a signed-in citizen, and the lowest bit of its
+/// id says so (set: database). A login then writes the database once for the
+/// browser (the signed-in record) instead of three times (the anonymous
+/// record, its deletion, the signed-in record), and an anonymous visitor not
+/// at all. The anonymous record is in-flight login state, as durable as an
+/// authorization code: a restart of a single node without Redis, or a Redis
+/// that loses its data, sends a citizen in the middle of a login back to the
+/// relying party's sign-in link; a signed-in citizen stays signed in.
+///
+/// Reading an id with the bit clear falls back to the database on a cache
+/// miss, and so does deleting one, so records written before this scheme
+/// (any id, in the database) keep working; a save of such an id that holds
+/// a signed-in citizen goes to the database.
+#[derive(Clone, Debug)]
+pub struct Tiered {
+    durable: DurableSessions,
+    pending: CacheSessions,
+}
+
+impl Tiered {
+    /// Signed-in records in `store`, anonymous ones in `cache`.
+    pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, clock: Arc<dyn Clock>) -> Self {
+        Self { durable: DurableSessions::new(store, clock.clone()), pending: CacheSessions::new(cache, clock) }
+    }
+}
+
+/// Whether the id is of a record created in the database (see [`Tiered`]).
+fn durable_id(id: &Id) -> bool {
+    id.0 & 1 == 1
+}
+
+fn signed_in(record: &Record) -> bool {
+    record.data.contains_key(AUTH_KEY)
+}
+
+#[async_trait]
+impl SessionStore for Tiered {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        if signed_in(record) {
+            record.id = Id(record.id.0 | 1);
+            self.durable.create(record).await
+        } else {
+            record.id = Id(record.id.0 & !1);
+            self.pending.create(record).await
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        if durable_id(&record.id) {
+            return self.durable.save(record).await;
+        }
+        if signed_in(record) {
+            // Not created signed in (a record from before this scheme):
+            // the database, and no stale anonymous copy left to shadow it.
+            self.durable.save(record).await?;
+            return self.pending.delete(&record.id).await;
+        }
+        self.pending.save(record).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        if durable_id(id) {
+            return self.durable.load(id).await;
+        }
+        match self.pending.load(id).await? {
+            Some(record) => Ok(Some(record)),
+            None => self.durable.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        if durable_id(id) {
+            return self.durable.delete(id).await;
+        }
+        // Taken from the cache, it was never in the database (the sign-in
+        // that replaces it costs no database write); otherwise it may be.
+        let taken = self.pending.cache.take(&CacheSessions::key(id)).await.map_err(backend)?;
+        match taken {
+            Some(_) => Ok(()),
+            None => self.durable.delete(id).await,
+        }
+    }
+}
+
 /// The session store chosen by `IDP_SESSION_STORE`.
 #[derive(Clone, Debug)]
 pub enum Sessions {
-    /// `database`: [`DurableSessions`].
-    Database(DurableSessions),
+    /// `database`: [`Tiered`] (signed-in sessions in the database).
+    Database(Tiered),
     /// `cache`: [`CacheSessions`].
     Cache(CacheSessions),
 }
@@ -170,7 +270,7 @@ impl Sessions {
     ) -> Self {
         match session_store {
             "cache" => Self::Cache(CacheSessions::new(cache, clock)),
-            _ => Self::Database(DurableSessions::new(store, clock)),
+            _ => Self::Database(Tiered::new(store, cache, clock)),
         }
     }
 }
@@ -237,6 +337,106 @@ mod tests {
         collision_picks_a_new_id(&CacheSessions::new(Arc::new(MemoryCache::new()), clock.clone()), &mut first()).await;
         let store = crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 2).await.unwrap();
         collision_picks_a_new_id(&DurableSessions::new(Arc::new(store), clock), &mut first()).await;
+    }
+
+    /// The default store with its two halves, to look into each.
+    async fn tiered() -> (Tiered, Arc<dyn Store>, Arc<dyn Cache>, Arc<FixedClock>) {
+        let clock = Arc::new(FixedClock::new(1_760_000_000));
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 2).await.unwrap());
+        let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+        (Tiered::new(store.clone(), cache.clone(), clock.clone()), store, cache, clock)
+    }
+
+    fn record(who: Option<&str>) -> Record {
+        let expiry = tower_sessions::cookie::time::OffsetDateTime::from_unix_timestamp(1_760_001_800).unwrap();
+        let mut r = Record { id: Id::default(), data: Default::default(), expiry_date: expiry };
+        r.data.insert("csrf".into(), serde_json::json!("t"));
+        if let Some(who) = who {
+            r.data.insert(AUTH_KEY.into(), serde_json::json!({ "account_id": who }));
+        }
+        r
+    }
+
+    async fn in_database(store: &Arc<dyn Store>, id: &Id) -> bool {
+        store.load_web_session(&id.to_string(), 1_760_000_000).await.unwrap().is_some()
+    }
+
+    async fn in_cache(cache: &Arc<dyn Cache>, id: &Id) -> bool {
+        cache.get(&CacheSessions::key(id)).await.unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn a_login_writes_the_database_once_for_the_browser() {
+        let (tiered, store, cache, _) = tiered().await;
+        // The browser before its sign-in: in the cache only.
+        let mut anonymous = record(None);
+        tiered.create(&mut anonymous).await.unwrap();
+        assert!(!durable_id(&anonymous.id));
+        assert!(in_cache(&cache, &anonymous.id).await && !in_database(&store, &anonymous.id).await);
+        anonymous.data.insert("pending".into(), serde_json::json!({ "r1": 1 }));
+        tiered.save(&anonymous).await.unwrap();
+        assert_eq!(
+            tiered.load(&anonymous.id).await.unwrap().unwrap().data.get("pending"),
+            anonymous.data.get("pending")
+        );
+        assert!(!in_database(&store, &anonymous.id).await);
+        // The sign-in: a new id (the old one deleted), in the database only.
+        tiered.delete(&anonymous.id).await.unwrap();
+        let mut signed_in = record(Some("a1"));
+        tiered.create(&mut signed_in).await.unwrap();
+        assert!(durable_id(&signed_in.id));
+        assert!(in_database(&store, &signed_in.id).await && !in_cache(&cache, &signed_in.id).await);
+        assert!(tiered.load(&anonymous.id).await.unwrap().is_none());
+        let loaded = tiered.load(&signed_in.id).await.unwrap().unwrap();
+        assert_eq!(loaded.data.get(AUTH_KEY), signed_in.data.get(AUTH_KEY));
+        // Later changes stay in the database; sign-out deletes it there.
+        signed_in.data.insert("pending".into(), serde_json::json!({ "r2": 1 }));
+        tiered.save(&signed_in).await.unwrap();
+        assert!(!in_cache(&cache, &signed_in.id).await);
+        assert_eq!(
+            tiered.load(&signed_in.id).await.unwrap().unwrap().data.get("pending"),
+            signed_in.data.get("pending")
+        );
+        tiered.delete(&signed_in.id).await.unwrap();
+        assert!(!in_database(&store, &signed_in.id).await && tiered.load(&signed_in.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn records_from_before_the_tiers_keep_working() {
+        let (tiered, store, cache, clock) = tiered().await;
+        let durable = DurableSessions::new(store.clone(), clock);
+        // A signed-in record under an id with the low bit clear, in the database.
+        let mut old = record(Some("a1"));
+        old.id = Id(old.id.0 & !1);
+        durable.save(&old).await.unwrap();
+        assert!(tiered.load(&old.id).await.unwrap().is_some());
+        // A stale anonymous copy in the cache must not shadow its next save.
+        let mut stale = record(None);
+        stale.id = old.id;
+        cache.put(&CacheSessions::key(&old.id), &encode(&stale).unwrap(), Duration::from_secs(60)).await.unwrap();
+        old.data.insert("pending".into(), serde_json::json!({ "r": 1 }));
+        tiered.save(&old).await.unwrap();
+        assert!(!in_cache(&cache, &old.id).await);
+        assert_eq!(tiered.load(&old.id).await.unwrap().unwrap().data.get("pending"), old.data.get("pending"));
+        tiered.delete(&old.id).await.unwrap();
+        assert!(!in_database(&store, &old.id).await);
+    }
+
+    #[tokio::test]
+    async fn an_id_collision_keeps_the_tier() {
+        let (tiered, ..) = tiered().await;
+        // A fresh id is random: enough rounds that a lost tier bit would show.
+        for who in [None, Some("a1")].into_iter().cycle().take(32) {
+            let mut first = record(who);
+            tiered.create(&mut first).await.unwrap();
+            let mut second = record(who);
+            second.id = first.id;
+            tiered.create(&mut second).await.unwrap();
+            assert_ne!(second.id, first.id);
+            assert_eq!(durable_id(&second.id), who.is_some());
+            assert!(tiered.load(&second.id).await.unwrap().is_some());
+        }
     }
 
     #[tokio::test]

@@ -202,28 +202,20 @@ fn an_unreachable_redis_means_not_ready_and_503_then_recovery() {
     assert!(description.contains("temporarily unavailable"), "{reply:?}");
     assert_eq!(reply.header("cache-control"), "no-store");
 
-    // A browser reaches the login page (sessions are in the database), but the login itself
-    // needs the throttling counters: the translated error page, 503.
-    let browser = Browser::new(&idp);
-    let pending = rp.authorize(&[], &[]);
-    let first = browser.get(&pending.url);
-    let login = first.location.clone().unwrap_or_else(|| panic!("no redirect: {first:?}"));
-    assert_eq!(login.path(), "/login");
-    let page = browser.submit_login(&login, ID, PASSWORD);
-    assert_eq!(page.status, 503, "{page:?}");
-    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{page:?}");
-    assert!(page.body.contains("temporarily_unavailable"), "{}", page.text());
-
-    // With browser sessions in Redis, even the first page of a flow needs it: the session
-    // cannot be saved, and the browser gets the translated 503 page, not a bare 500.
+    // A browser that has not signed in keeps its session in the cache, so even the first page
+    // of a flow needs Redis: the session cannot be saved, and the browser gets the translated
+    // 503 page, not a bare 500. The same with every browser session in Redis.
     let cached = Idp::start_unready_with_env(&[("IDP_REDIS_URL", &url), ("IDP_SESSION_STORE", "cache")]);
     let cached_rp = Rp::new(&cached, &cached.register_client(&[]));
-    let page = Browser::new(&cached).get(&cached_rp.authorize(&[], &[]).url);
-    assert_eq!(page.status, 503, "{page:?}");
-    assert!(page.body.contains("temporarily_unavailable"), "{page:?}");
-    let home = Browser::new(&cached).get(&cached.url("/"));
-    assert_eq!(home.status, 503, "{home:?}");
-    assert!(home.body.contains("temporarily_unavailable"), "{home:?}");
+    for (node, rp) in [(&idp, &rp), (&cached, &cached_rp)] {
+        let page = Browser::new(node).get(&rp.authorize(&[], &[]).url);
+        assert_eq!(page.status, 503, "{page:?}");
+        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{page:?}");
+        assert!(page.body.contains("temporarily_unavailable"), "{}", page.text());
+        let home = Browser::new(node).get(&node.url("/"));
+        assert_eq!(home.status, 503, "{home:?}");
+        assert!(home.body.contains("temporarily_unavailable"), "{home:?}");
+    }
 
     // Redis comes up: ready again without a restart, and the same requests now reach the cache.
     let Some(_redis) = RedisServer::start(port) else {
