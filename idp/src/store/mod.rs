@@ -273,12 +273,13 @@ pub struct RefreshToken {
 }
 
 /// Outcome of presenting a refresh token for rotation.
-// Built once per refresh request and matched at once: boxing the grant buys nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The old token is now used, the new one stored; the grant as it stands.
-    Rotated(Grant),
+    /// The old token is now used, the new one stored in its family.
+    Rotated,
+    /// The old token was unused, but its grant is revoked: it is now used and
+    /// no new token was stored.
+    Revoked,
     /// The token was already rotated: RFC 6819 §5.2.2.3 reuse. Payload: grant id.
     Reused(String),
     /// Unknown token.
@@ -522,8 +523,9 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> StoreResult<()>;
     /// A refresh token by hash.
     async fn get_refresh_token(&self, hash: &str) -> StoreResult<Option<RefreshToken>>;
-    /// In one transaction: mark `old_hash` used if it is unused, and insert `new`.
-    /// Exactly one concurrent caller can rotate a given token.
+    /// In one transaction: mark `old_hash` used if it is unused, and insert `new`
+    /// into its family unless the grant is revoked. Exactly one concurrent
+    /// caller can rotate a given token.
     async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, now: Timestamp) -> StoreResult<Rotation>;
     /// Deny-list an access token id until it would have expired anyway.
     async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()>;

@@ -329,9 +329,9 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
     let Some(who) = principal(ctx, client, &narrowed, &citizen.account).await? else { return Err(invalid()) };
     let (at, idt) = sign_for(ctx, client, &narrowed, &who, None, extra).await?;
     match ctx.store.rotate_refresh_token(&hash, &new_row, ctx.now).await? {
-        // The grant as the rotation saw it, under its lock: revoked since the read above?
-        Rotation::Rotated(g) if g.revoked_at.is_none() => {}
-        Rotation::Rotated(_) | Rotation::Unknown => return Err(invalid()),
+        Rotation::Rotated => {}
+        // Revoked since the read above, as the rotation saw it under its lock.
+        Rotation::Revoked | Rotation::Unknown => return Err(invalid()),
         Rotation::Reused(gid) => {
             ctx.store.revoke_grant(&gid, ctx.now).await?;
             tracing::warn!(grant = %gid, client = %client.client_id, "refresh token reused; family revoked");
