@@ -30,7 +30,7 @@ pub(super) async fn csrf_token(session: &Session) -> Result<String, tower_sessio
     // anonymous page views cannot pile up long-lived rows in the store.
     if session.get::<SignedIn>(AUTH_KEY).await?.is_none() {
         session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::minutes(30),
+            tower_sessions::cookie::time::Duration::seconds(super::session::ANONYMOUS_SESSION_TTL),
         )));
     }
     Ok(t)

@@ -20,6 +20,10 @@ use crate::store::Store;
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "motcua_sid";
 
+/// Seconds of inactivity after which the session of a browser that has not
+/// signed in ends (a signed-in one lasts `session_ttl`).
+pub const ANONYMOUS_SESSION_TTL: i64 = 30 * 60;
+
 /// A [`SessionStore`] over the project's store.
 #[derive(Clone)]
 pub struct DurableSessions {
@@ -98,6 +102,8 @@ impl SessionStore for DurableSessions {
 pub struct CacheSessions {
     cache: Arc<dyn Cache>,
     clock: Arc<dyn Clock>,
+    /// Longest time to live of an entry, whatever the record's expiry says.
+    longest: Option<i64>,
 }
 
 impl std::fmt::Debug for CacheSessions {
@@ -109,7 +115,7 @@ impl std::fmt::Debug for CacheSessions {
 impl CacheSessions {
     /// Sessions in `cache`, their time to live computed with `clock`.
     pub fn new(cache: Arc<dyn Cache>, clock: Arc<dyn Clock>) -> Self {
-        Self { cache, clock }
+        Self { cache, clock, longest: None }
     }
 
     /// The cache key: hashed, so a cache dump holds no usable session ids.
@@ -119,7 +125,10 @@ impl CacheSessions {
 
     /// The record and its time to live; `None` when it has already expired.
     fn with_ttl(&self, record: &Record) -> session_store::Result<Option<(Vec<u8>, Duration)>> {
-        let secs = record.expiry_date.unix_timestamp() - self.clock.now();
+        let mut secs = record.expiry_date.unix_timestamp() - self.clock.now();
+        if let Some(longest) = self.longest {
+            secs = secs.min(longest);
+        }
         if secs <= 0 {
             return Ok(None);
         }
@@ -189,7 +198,26 @@ pub struct Tiered {
 impl Tiered {
     /// Signed-in records in `store`, anonymous ones in `cache`.
     pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, clock: Arc<dyn Clock>) -> Self {
-        Self { durable: DurableSessions::new(store, clock.clone()), pending: CacheSessions::new(cache, clock) }
+        // A record's expiry is the layer's default (`session_ttl`) unless the
+        // request set a shorter one, and not every request that writes an
+        // anonymous record does: the cache keeps none longer than this.
+        let pending =
+            CacheSessions { longest: Some(ANONYMOUS_SESSION_TTL), ..CacheSessions::new(cache, clock.clone()) };
+        Self { durable: DurableSessions::new(store, clock), pending }
+    }
+
+    /// An anonymous record found in the database (written before the tiers)
+    /// moves to the cache, so no database copy is left for a later read to
+    /// fall back on once the cache copy is gone. Best effort: on a failure
+    /// the record stays where it is, and is still served.
+    async fn move_to_cache(&self, record: &Record) {
+        let moved = match self.pending.save(record).await {
+            Ok(()) => self.durable.delete(&record.id).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = moved {
+            tracing::warn!(error = %e, "could not move an anonymous browser session to the cache");
+        }
     }
 }
 
@@ -221,8 +249,13 @@ impl SessionStore for Tiered {
         if signed_in(record) {
             // Not created signed in (a record from before this scheme):
             // the database, and no stale anonymous copy left to shadow it.
+            // Best effort: the signed-in record is saved, and a cache outage
+            // must not turn that into an error page.
             self.durable.save(record).await?;
-            return self.pending.delete(&record.id).await;
+            if let Err(e) = self.pending.delete(&record.id).await {
+                tracing::warn!(error = %e, "could not clear a browser session's cache copy");
+            }
+            return Ok(());
         }
         self.pending.save(record).await
     }
@@ -231,10 +264,18 @@ impl SessionStore for Tiered {
         if durable_id(id) {
             return self.durable.load(id).await;
         }
-        match self.pending.load(id).await? {
-            Some(record) => Ok(Some(record)),
-            None => self.durable.load(id).await,
+        match self.pending.load(id).await {
+            Ok(Some(record)) => return Ok(Some(record)),
+            Ok(None) => {}
+            // The record may be in the database (written before the tiers):
+            // a cache outage must not sign its citizen out.
+            Err(e) => tracing::warn!(error = %e, "browser session cache unreachable; reading the database"),
         }
+        let found = self.durable.load(id).await?;
+        if let Some(record) = found.as_ref().filter(|r| !signed_in(r)) {
+            self.move_to_cache(record).await;
+        }
+        Ok(found)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
@@ -243,10 +284,13 @@ impl SessionStore for Tiered {
         }
         // Taken from the cache, it was never in the database (the sign-in
         // that replaces it costs no database write); otherwise it may be.
-        let taken = self.pending.cache.take(&CacheSessions::key(id)).await.map_err(backend)?;
-        match taken {
-            Some(_) => Ok(()),
-            None => self.durable.delete(id).await,
+        match self.pending.cache.take(&CacheSessions::key(id)).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => self.durable.delete(id).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "browser session cache unreachable; deleting in the database only");
+                self.durable.delete(id).await
+            }
         }
     }
 }
@@ -368,38 +412,54 @@ mod tests {
 
     #[tokio::test]
     async fn a_login_writes_the_database_once_for_the_browser() {
+        use tower_sessions::Session;
         let (tiered, store, cache, _) = tiered().await;
-        // The browser before its sign-in: in the cache only.
-        let mut anonymous = record(None);
-        tiered.create(&mut anonymous).await.unwrap();
-        assert!(!durable_id(&anonymous.id));
-        assert!(in_cache(&cache, &anonymous.id).await && !in_database(&store, &anonymous.id).await);
-        anonymous.data.insert("pending".into(), serde_json::json!({ "r1": 1 }));
-        tiered.save(&anonymous).await.unwrap();
-        assert_eq!(
-            tiered.load(&anonymous.id).await.unwrap().unwrap().data.get("pending"),
-            anonymous.data.get("pending")
-        );
-        assert!(!in_database(&store, &anonymous.id).await);
-        // The sign-in: a new id (the old one deleted), in the database only.
-        tiered.delete(&anonymous.id).await.unwrap();
-        let mut signed_in = record(Some("a1"));
-        tiered.create(&mut signed_in).await.unwrap();
-        assert!(durable_id(&signed_in.id));
-        assert!(in_database(&store, &signed_in.id).await && !in_cache(&cache, &signed_in.id).await);
-        assert!(tiered.load(&anonymous.id).await.unwrap().is_none());
-        let loaded = tiered.load(&signed_in.id).await.unwrap().unwrap();
-        assert_eq!(loaded.data.get(AUTH_KEY), signed_in.data.get(AUTH_KEY));
-        // Later changes stay in the database; sign-out deletes it there.
-        signed_in.data.insert("pending".into(), serde_json::json!({ "r2": 1 }));
-        tiered.save(&signed_in).await.unwrap();
-        assert!(!in_cache(&cache, &signed_in.id).await);
-        assert_eq!(
-            tiered.load(&signed_in.id).await.unwrap().unwrap().data.get("pending"),
-            signed_in.data.get("pending")
-        );
-        tiered.delete(&signed_in.id).await.unwrap();
-        assert!(!in_database(&store, &signed_in.id).await && tiered.load(&signed_in.id).await.unwrap().is_none());
+        let tiered = Arc::new(tiered);
+        // Each request as tower-sessions runs it. The login page: a CSRF token.
+        let page = Session::new(None, tiered.clone(), None);
+        page.insert("csrf", "t").await.unwrap();
+        page.save().await.unwrap();
+        let anonymous = page.id().unwrap();
+        assert!(!durable_id(&anonymous));
+        assert!(in_cache(&cache, &anonymous).await && !in_database(&store, &anonymous).await);
+        // Another page: the pending request, still in the cache only.
+        let page = Session::new(Some(anonymous), tiered.clone(), None);
+        page.insert("pending", serde_json::json!({ "r1": 1 })).await.unwrap();
+        page.save().await.unwrap();
+        assert!(!in_database(&store, &anonymous).await);
+        // The sign-in (`open_session`): a new id, in the database only, with what the browser had.
+        let signing_in = Session::new(Some(anonymous), tiered.clone(), None);
+        signing_in.cycle_id().await.unwrap();
+        signing_in.insert(AUTH_KEY, serde_json::json!({ "account_id": "a1" })).await.unwrap();
+        signing_in.save().await.unwrap();
+        let signed_in = signing_in.id().unwrap();
+        assert!(durable_id(&signed_in));
+        assert!(in_database(&store, &signed_in).await && !in_cache(&cache, &signed_in).await);
+        assert!(!in_cache(&cache, &anonymous).await && !in_database(&store, &anonymous).await);
+        let next = Session::new(Some(signed_in), tiered.clone(), None);
+        assert_eq!(next.get::<serde_json::Value>("pending").await.unwrap(), Some(serde_json::json!({ "r1": 1 })));
+        // Later changes stay in the database; signing out deletes it there.
+        next.insert("pending", serde_json::json!({})).await.unwrap();
+        next.save().await.unwrap();
+        assert!(!in_cache(&cache, &signed_in).await);
+        next.flush().await.unwrap();
+        assert!(!in_database(&store, &signed_in).await);
+        // The old id finds nothing.
+        let stale = Session::new(Some(anonymous), tiered, None);
+        assert_eq!(stale.get::<String>("csrf").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_anonymous_record_stays_in_the_cache_at_most_its_own_lifetime() {
+        let (tiered, ..) = tiered().await;
+        // Expiring in 12 hours (the layer's default when a request set none).
+        let mut r = record(None);
+        r.expiry_date = tower_sessions::cookie::time::OffsetDateTime::from_unix_timestamp(1_760_043_200).unwrap();
+        let (_, ttl) = tiered.pending.with_ttl(&r).unwrap().unwrap();
+        assert_eq!(ttl, Duration::from_secs(ANONYMOUS_SESSION_TTL as u64));
+        // The cache-only store keeps the record's own expiry.
+        let (_, ttl) = CacheSessions { longest: None, ..tiered.pending.clone() }.with_ttl(&r).unwrap().unwrap();
+        assert_eq!(ttl, Duration::from_secs(43_200));
     }
 
     #[tokio::test]
@@ -421,6 +481,65 @@ mod tests {
         assert_eq!(tiered.load(&old.id).await.unwrap().unwrap().data.get("pending"), old.data.get("pending"));
         tiered.delete(&old.id).await.unwrap();
         assert!(!in_database(&store, &old.id).await);
+
+        // An anonymous one moves to the cache when read, leaving no database copy behind.
+        let mut anonymous = record(None);
+        anonymous.id = Id(anonymous.id.0 & !1);
+        durable.save(&anonymous).await.unwrap();
+        assert!(tiered.load(&anonymous.id).await.unwrap().is_some());
+        assert!(in_cache(&cache, &anonymous.id).await && !in_database(&store, &anonymous.id).await);
+        tiered.delete(&anonymous.id).await.unwrap();
+        assert!(tiered.load(&anonymous.id).await.unwrap().is_none());
+    }
+
+    /// A cache that is down.
+    struct DownCache;
+
+    #[async_trait]
+    impl Cache for DownCache {
+        async fn put(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<()> {
+            Err(crate::cache::CacheError("down".into()))
+        }
+        async fn put_if_absent(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<bool> {
+            Err(crate::cache::CacheError("down".into()))
+        }
+        async fn get(&self, _: &str) -> crate::cache::CacheResult<Option<Vec<u8>>> {
+            Err(crate::cache::CacheError("down".into()))
+        }
+        async fn take(&self, _: &str) -> crate::cache::CacheResult<Option<Vec<u8>>> {
+            Err(crate::cache::CacheError("down".into()))
+        }
+        async fn delete(&self, _: &str) -> crate::cache::CacheResult<()> {
+            Err(crate::cache::CacheError("down".into()))
+        }
+        async fn incr(&self, _: &str, _: Duration) -> crate::cache::CacheResult<u64> {
+            Err(crate::cache::CacheError("down".into()))
+        }
+        async fn ping(&self) -> crate::cache::CacheResult<()> {
+            Err(crate::cache::CacheError("down".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn with_the_cache_down_signed_in_records_still_work() {
+        let (_, store, _, clock) = tiered().await;
+        let tiered = Tiered::new(store.clone(), Arc::new(DownCache), clock.clone());
+        // Created signed in: the database only, whatever the cache does.
+        let mut signed_in = record(Some("a1"));
+        tiered.create(&mut signed_in).await.unwrap();
+        assert!(tiered.load(&signed_in.id).await.unwrap().is_some());
+        // Signed in before the tiers (low bit clear): read, saved and deleted in the database.
+        let mut old = record(Some("a2"));
+        old.id = Id(old.id.0 & !1);
+        DurableSessions::new(store.clone(), clock).save(&old).await.unwrap();
+        assert!(tiered.load(&old.id).await.unwrap().is_some());
+        old.data.insert("pending".into(), serde_json::json!({ "r": 1 }));
+        tiered.save(&old).await.unwrap();
+        assert_eq!(tiered.load(&old.id).await.unwrap().unwrap().data.get("pending"), old.data.get("pending"));
+        tiered.delete(&old.id).await.unwrap();
+        assert!(!in_database(&store, &old.id).await);
+        // A browser that has not signed in needs the cache: an error (the 503 page).
+        assert!(tiered.create(&mut record(None)).await.is_err());
     }
 
     #[tokio::test]
