@@ -421,7 +421,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         app.store.engine(),
         match (&app.config.redis_url, app.config.session_store.as_str()) {
             (None, _) => "in-process",
-            (Some(_), "cache") => "Redis (with browser sessions)",
+            (Some(_), "cache") => "Redis (with signed-in browser sessions)",
             (Some(_), _) => "Redis",
         },
     );

@@ -33,8 +33,9 @@ pub struct Config {
     /// `IDP_REDIS_PREFIX`: prefix of every Redis key and channel, so deployments
     /// (or test runs) sharing one Redis stay apart. The nodes of one IdP share it.
     pub redis_prefix: String,
-    /// `IDP_SESSION_STORE`: where browser sessions live, `database` (durable,
-    /// the default) or `cache` (Redis; needs `IDP_REDIS_URL`).
+    /// `IDP_SESSION_STORE`: where signed-in browser sessions live, `database`
+    /// (durable, the default) or `cache` (Redis; needs `IDP_REDIS_URL`). A
+    /// browser that has not signed in keeps its session in the cache either way.
     pub session_store: String,
     /// `IDP_MASTER_KEY`: base64 key-encryption key; overrides the file when set.
     pub master_key: Option<String>,

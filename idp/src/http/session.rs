@@ -211,12 +211,17 @@ impl Tiered {
     /// fall back on once the cache copy is gone. Best effort: on a failure
     /// the record stays where it is, and is still served.
     async fn move_to_cache(&self, record: &Record) {
-        let moved = match self.pending.save(record).await {
-            Ok(()) => self.durable.delete(&record.id).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = moved {
+        if let Err(e) = self.pending.save(record).await {
             tracing::warn!(error = %e, "could not move an anonymous browser session to the cache");
+            return;
+        }
+        if let Err(e) = self.durable.delete(&record.id).await {
+            // Kept in one place only: a cache copy would hide the database
+            // one from a delete, and the record would come back later.
+            tracing::warn!(error = %e, "could not move an anonymous browser session to the cache");
+            if let Err(e) = self.pending.delete(&record.id).await {
+                tracing::warn!(error = %e, "an anonymous browser session is now in both the cache and the database");
+            }
         }
     }
 }

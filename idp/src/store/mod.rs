@@ -580,7 +580,9 @@ pub trait AdminTokenStore: Send + Sync {
     async fn revoke_admin_token(&self, id: &str, now: Timestamp) -> StoreResult<AdminToken>;
 }
 
-/// Browser sessions (tower-sessions records), kept durable so a restart signs nobody out.
+/// Signed-in browser sessions (tower-sessions records), kept durable so a
+/// restart signs nobody out (those of browsers that have not signed in are in
+/// the cache: `http::session::Tiered`).
 #[async_trait]
 pub trait WebSessionStore: Send + Sync {
     /// The record, if present and not expired at `now`.

@@ -232,6 +232,14 @@ fn an_unreachable_redis_means_not_ready_and_503_then_recovery() {
     }
     let reply = rp.redeem_raw("some-code", "some-verifier-some-verifier-some-verifier-1234");
     assert_eq!((reply.status, reply.error()), (400, "invalid_grant"), "{reply:?}");
-    let tokens = rp.sign_in(&Browser::new(&idp), &[], &[], Credentials::Password(ID, PASSWORD));
+    let browser = Browser::new(&idp);
+    let tokens = rp.sign_in(&browser, &[], &[], Credentials::Password(ID, PASSWORD));
     assert!(!tokens.access_token.is_empty());
+
+    // Redis goes away again: a signed-in browser's session is in the database, so its
+    // account page still opens.
+    drop(_redis);
+    let account = browser.get(&idp.url("/account"));
+    assert_eq!(account.status, 200, "{account:?}");
+    assert!(account.body.contains("Nguyễn Văn An"), "not the signed-in account page: {}", account.text());
 }

@@ -330,7 +330,7 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
     let (at, idt) = sign_for(ctx, client, &narrowed, &who, None, extra).await?;
     match ctx.store.rotate_refresh_token(&hash, &new_row, ctx.now).await? {
         Rotation::Rotated => {}
-        // Revoked since the read above, as the rotation saw it under its lock.
+        // Revoked since the read above, as the rotation's transaction saw the grant.
         Rotation::Revoked | Rotation::Unknown => return Err(invalid()),
         Rotation::Reused(gid) => {
             ctx.store.revoke_grant(&gid, ctx.now).await?;
