@@ -71,6 +71,9 @@ pub struct Config {
     pub login_free_attempts: u64,
     /// `IDP_LOGIN_IP_FREE_ATTEMPTS`: failures per client IP before slowing down.
     pub login_ip_free_attempts: u64,
+    /// `IDP_MEMORY_CACHE_MIB`: bound of the in-process cache (used without
+    /// Redis); past it, requests that need to write the cache answer 503.
+    pub memory_cache_mib: usize,
     /// `IDP_LOG_FORMAT`: `text` or `json`.
     pub log_format: String,
     /// `IDP_SHUTDOWN_GRACE`: seconds in-flight requests may take to finish after SIGTERM.
@@ -122,6 +125,7 @@ impl Default for Config {
             max_concurrent_hashes: 0,
             login_free_attempts: 5,
             login_ip_free_attempts: 50,
+            memory_cache_mib: crate::cache::MemoryCache::DEFAULT_MIB,
             log_format: "text".into(),
             shutdown_grace: 20,
             outbound_allow_private: false,
@@ -232,6 +236,9 @@ impl Config {
         }
         if !matches!(self.rsa_key_bits, 2048 | 3072) {
             return Err(ConfigError("IDP_RSA_KEY_BITS must be 2048 or 3072".into()));
+        }
+        if !(1..=1 << 20).contains(&self.memory_cache_mib) {
+            return Err(ConfigError("IDP_MEMORY_CACHE_MIB must be from 1 to 1048576 (MiB)".into()));
         }
         if !(1..=3600).contains(&self.key_reload_interval) {
             return Err(ConfigError("IDP_KEY_RELOAD_INTERVAL must be from 1 to 3600 seconds".into()));

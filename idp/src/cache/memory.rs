@@ -1,4 +1,5 @@
-//! The embedded cache: a mutex-guarded map with lazy expiry plus a sweep.
+//! The embedded cache: a mutex-guarded map with lazy expiry plus a sweep,
+//! bounded in size.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,26 +9,103 @@ use async_trait::async_trait;
 
 use super::{Cache, CacheError, CacheResult};
 
-/// Entries are swept once this many writes have happened since the last sweep,
-/// so memory stays bounded without a background task.
+/// Entries are swept once this many calls have happened since the last sweep,
+/// so expired entries do not pile up without a background task.
 const SWEEP_EVERY: u64 = 4096;
+
+/// What an entry costs beyond its key and value bytes: the map's slot, the
+/// key's and value's heap headers and allocator rounding, the expiry. An
+/// estimate; it makes many small entries count, not only their bytes.
+const ENTRY_OVERHEAD: usize = 96;
 
 #[derive(Default)]
 struct Inner {
     entries: HashMap<String, (Vec<u8>, Instant)>,
-    writes: u64,
+    /// Sum of [`cost`] over `entries`.
+    bytes: usize,
+    calls: u64,
 }
 
-/// In-process cache for a single node.
-#[derive(Default)]
+fn cost(key: &str, value: &[u8]) -> usize {
+    key.len() + value.len() + ENTRY_OVERHEAD
+}
+
+impl Inner {
+    fn sweep(&mut self, now: Instant) {
+        let mut freed = 0;
+        self.entries.retain(|k, (v, exp)| {
+            let keep = *exp > now;
+            if !keep {
+                freed += cost(k, v);
+            }
+            keep
+        });
+        self.bytes -= freed;
+    }
+
+    fn remove(&mut self, key: &str) -> Option<(Vec<u8>, Instant)> {
+        let removed = self.entries.remove(key);
+        if let Some((v, _)) = &removed {
+            self.bytes -= cost(key, v);
+        }
+        removed
+    }
+
+    /// Store the entry unless that would take the cache over `limit` bytes
+    /// even after expired entries are dropped: then the write fails, as on
+    /// a Redis with `maxmemory-policy noeviction`. Evicting live entries
+    /// instead would forget replay markers, rate-limit counters and codes.
+    fn insert(&mut self, key: &str, value: Vec<u8>, expiry: Instant, now: Instant, limit: usize) -> CacheResult<()> {
+        let needed = cost(key, &value);
+        let fits = |i: &Self| {
+            let replaced = i.entries.get(key).map_or(0, |(v, _)| cost(key, v));
+            i.bytes - replaced + needed <= limit
+        };
+        if self.bytes + needed > limit && !fits(self) {
+            self.sweep(now);
+            if !fits(self) {
+                return Err(CacheError(format!(
+                    "the in-process cache is full ({} MiB, IDP_MEMORY_CACHE_MIB)",
+                    limit >> 20
+                )));
+            }
+        }
+        if let Some((old, _)) = self.entries.insert(key.to_owned(), (value, expiry)) {
+            self.bytes -= cost(key, &old);
+        }
+        self.bytes += needed;
+        Ok(())
+    }
+}
+
+/// In-process cache for a single node, holding at most a set number of
+/// bytes (an estimate of its memory) so that a flood of sign-in starts, each
+/// a pending request and a browser session, cannot exhaust the node's memory:
+/// past the bound, requests that need to write the cache answer 503, as with
+/// Redis down, until entries expire.
 pub struct MemoryCache {
     inner: Mutex<Inner>,
+    limit: usize,
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self::with_limit(Self::DEFAULT_MIB << 20)
+    }
 }
 
 impl MemoryCache {
-    /// An empty cache.
+    /// The default bound in MiB (`IDP_MEMORY_CACHE_MIB`).
+    pub const DEFAULT_MIB: usize = 256;
+
+    /// An empty cache with the default bound.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty cache holding at most `limit` bytes of entries.
+    pub fn with_limit(limit: usize) -> Self {
+        Self { inner: Mutex::default(), limit }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner, Instant) -> T) -> CacheResult<T> {
@@ -35,9 +113,9 @@ impl MemoryCache {
         // Monotonic time: expiry is a duration, not a wall-clock instant, so
         // it does not go through the domain `Clock`.
         let now = Instant::now();
-        inner.writes += 1;
-        if inner.writes % SWEEP_EVERY == 0 {
-            inner.entries.retain(|_, (_, exp)| *exp > now);
+        inner.calls += 1;
+        if inner.calls % SWEEP_EVERY == 0 {
+            inner.sweep(now);
         }
         Ok(f(&mut inner, now))
     }
@@ -50,19 +128,16 @@ fn live(entry: Option<&(Vec<u8>, Instant)>, now: Instant) -> Option<&Vec<u8>> {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()> {
-        self.with(|i, now| {
-            i.entries.insert(key.to_owned(), (value.to_vec(), now + ttl));
-        })
+        self.with(|i, now| i.insert(key, value.to_vec(), now + ttl, now, self.limit))?
     }
 
     async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool> {
         self.with(|i, now| {
             if live(i.entries.get(key), now).is_some() {
-                return false;
+                return Ok(false);
             }
-            i.entries.insert(key.to_owned(), (value.to_vec(), now + ttl));
-            true
-        })
+            i.insert(key, value.to_vec(), now + ttl, now, self.limit).map(|()| true)
+        })?
     }
 
     async fn get(&self, key: &str) -> CacheResult<Option<Vec<u8>>> {
@@ -70,12 +145,12 @@ impl Cache for MemoryCache {
     }
 
     async fn take(&self, key: &str) -> CacheResult<Option<Vec<u8>>> {
-        self.with(|i, now| i.entries.remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v))
+        self.with(|i, now| i.remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v))
     }
 
     async fn delete(&self, key: &str) -> CacheResult<()> {
         self.with(|i, _| {
-            i.entries.remove(key);
+            i.remove(key);
         })
     }
 
@@ -88,9 +163,8 @@ impl Cache for MemoryCache {
                 (Some(n), Some((_, exp))) => (n + 1, *exp),
                 _ => (1, now + ttl),
             };
-            i.entries.insert(key.to_owned(), (next.to_le_bytes().to_vec(), exp));
-            next
-        })
+            i.insert(key, next.to_le_bytes().to_vec(), exp, now, self.limit).map(|()| next)
+        })?
     }
 
     async fn ping(&self) -> CacheResult<()> {
@@ -114,6 +188,32 @@ mod tests {
         assert!(!c.put_if_absent("jti", b"1", Duration::from_secs(60)).await?);
         assert_eq!(c.incr("n", Duration::from_secs(60)).await?, 1);
         assert_eq!(c.incr("n", Duration::from_secs(60)).await?, 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_refuses_writes_until_entries_go() -> CacheResult<()> {
+        let entry = cost("k0", &[0; 100]);
+        let c = MemoryCache::with_limit(3 * entry);
+        for k in ["k0", "k1", "k2"] {
+            c.put(k, &[0; 100], Duration::from_secs(60)).await?;
+        }
+        let full = c.put("k3", &[0; 100], Duration::from_secs(60)).await;
+        assert!(full.is_err_and(|e| e.0.contains("IDP_MEMORY_CACHE_MIB")));
+        assert!(c.put_if_absent("k3", &[0; 100], Duration::from_secs(60)).await.is_err());
+        assert!(c.incr("n", Duration::from_secs(60)).await.is_err());
+        // Replacing an entry with one of the same size fits; what was stored is kept.
+        c.put("k1", &[1; 100], Duration::from_secs(60)).await?;
+        assert_eq!(c.get("k2").await?, Some(vec![0; 100]));
+        // Taking or deleting an entry makes room.
+        assert!(c.take("k0").await?.is_some());
+        c.put("k3", &[0; 100], Duration::from_secs(60)).await?;
+        c.delete("k3").await?;
+        // An expired entry makes room too, swept when the cache is full.
+        c.put("k3", &[0; 100], Duration::from_millis(0)).await?;
+        c.put("k4", &[0; 100], Duration::from_secs(60)).await?;
+        assert_eq!(c.get("k4").await?, Some(vec![0; 100]));
+        assert_eq!(c.inner.lock().map(|i| (i.entries.len(), i.bytes)).ok(), Some((3, 3 * entry)));
         Ok(())
     }
 }

@@ -439,3 +439,25 @@ fn acknowledged_writes_survive_kill_9() {
     let old = rp.refresh(&original);
     assert_eq!((old.status, old.error()), (400, "invalid_grant"), "{old:?}");
 }
+
+/// A flood of sign-in starts on a node without Redis fills its bounded in-process cache
+/// (`IDP_MEMORY_CACHE_MIB`), not its memory: once full, a new sign-in gets a translated 503
+/// page while the node stays up and keeps answering what needs no cache write.
+#[test]
+fn a_flood_of_sign_in_starts_fills_the_bounded_cache_then_gets_503_pages() {
+    let idp = Idp::start_with_env(&[("IDP_MEMORY_CACHE_MIB", "1")]);
+    let rp = Rp::new(&idp, &idp.register_client(&[]));
+    let refused = (0..20_000).find_map(|n| {
+        let page = Browser::new(&idp).get(&rp.authorize(&["profile"], &[]).url);
+        (!matches!(page.status, 302 | 303)).then_some((n, page))
+    });
+    let (accepted, page) = refused.expect("20,000 sign-in starts fitted in 1 MiB");
+    // About a kilobyte each (1,147 fitted when this was written); an unbounded map takes all.
+    assert!((300..5_000).contains(&accepted), "{accepted} sign-in starts before the cache was full");
+    assert_eq!(page.status, 503, "{page:?}");
+    assert!(page.text().contains("Hệ thống đang gặp sự cố"), "not the translated page: {}", page.text());
+    assert!(page.body.contains("temporarily_unavailable"), "{}", page.text());
+    let discovery =
+        oauth::reply(idp.http().get(idp.url("/.well-known/openid-configuration")).send().expect("discovery"));
+    assert_eq!(discovery.status, 200, "{discovery:?}");
+}
