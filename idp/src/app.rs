@@ -311,7 +311,10 @@ pub fn open_cache(config: &Config, store: &dyn Store) -> Result<CacheAndNotifier
         } else {
             tracing::info!("read cache off: without Redis, nodes cannot tell each other what changed");
         }
-        return Ok((Arc::new(MemoryCache::with_limit(config.memory_cache_mib << 20)), Arc::new(NoopNotifier)));
+        return Ok((
+            Arc::new(MemoryCache::with_limit(config.memory_cache_mib.saturating_mul(1 << 20))),
+            Arc::new(NoopNotifier),
+        ));
     };
     let redis_err = |e: crate::cache::CacheError| {
         StartError(format!(

@@ -18,12 +18,19 @@ const SWEEP_EVERY: u64 = 4096;
 /// estimate; it makes many small entries count, not only their bytes.
 const ENTRY_OVERHEAD: usize = 96;
 
+/// See [`Inner::full_sweep`].
+const FULL_SWEEP_GAP: Duration = Duration::from_secs(1);
+
 #[derive(Default)]
 struct Inner {
     entries: HashMap<String, (Vec<u8>, Instant)>,
     /// Sum of [`cost`] over `entries`.
     bytes: usize,
     calls: u64,
+    /// When a full cache last swept for room: at most once per
+    /// [`FULL_SWEEP_GAP`], so a flood of refused writes does not walk the
+    /// whole map under the lock on each one.
+    full_sweep: Option<Instant>,
 }
 
 fn cost(key: &str, value: &[u8]) -> usize {
@@ -52,7 +59,8 @@ impl Inner {
     }
 
     /// Store the entry unless that would take the cache over `limit` bytes
-    /// even after expired entries are dropped: then the write fails, as on
+    /// even after expired entries are dropped (swept at most once a second
+    /// while full): then the write fails, as on
     /// a Redis with `maxmemory-policy noeviction`. Evicting live entries
     /// instead would forget replay markers, rate-limit counters and codes.
     fn insert(&mut self, key: &str, value: Vec<u8>, expiry: Instant, now: Instant, limit: usize) -> CacheResult<()> {
@@ -62,7 +70,10 @@ impl Inner {
             i.bytes - replaced + needed <= limit
         };
         if self.bytes + needed > limit && !fits(self) {
-            self.sweep(now);
+            if self.full_sweep.is_none_or(|at| now.duration_since(at) >= FULL_SWEEP_GAP) {
+                self.full_sweep = Some(now);
+                self.sweep(now);
+            }
             if !fits(self) {
                 return Err(CacheError(format!(
                     "the in-process cache is full ({} MiB, IDP_MEMORY_CACHE_MIB)",
@@ -209,8 +220,11 @@ mod tests {
         assert!(c.take("k0").await?.is_some());
         c.put("k3", &[0; 100], Duration::from_secs(60)).await?;
         c.delete("k3").await?;
-        // An expired entry makes room too, swept when the cache is full.
+        // An expired entry makes room too, swept when the cache is full, at most once a
+        // second (the refused writes above swept a moment ago).
         c.put("k3", &[0; 100], Duration::from_millis(0)).await?;
+        assert!(c.put("k4", &[0; 100], Duration::from_secs(60)).await.is_err());
+        tokio::time::sleep(FULL_SWEEP_GAP).await;
         c.put("k4", &[0; 100], Duration::from_secs(60)).await?;
         assert_eq!(c.get("k4").await?, Some(vec![0; 100]));
         assert_eq!(c.inner.lock().map(|i| (i.entries.len(), i.bytes)).ok(), Some((3, 3 * entry)));

@@ -605,6 +605,31 @@ mod tests {
 
     #[tokio::test]
     #[allow(clippy::unwrap_used)]
+    async fn a_cache_that_refuses_writes_stops_logins_before_the_password_is_checked() {
+        let store = crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
+        let hasher = PasswordHasher::new(1024, 1, 2).unwrap();
+        let input = SignUp {
+            national_id: "001099012345".into(),
+            national_id_verified: false,
+            full_name: "Nguyễn Văn An".into(),
+            email: None,
+            phone: None,
+            password: Some(Secret::new("mưa thu hà nội")),
+        };
+        sign_up(&store, &hasher, NOV_2026, input).await.unwrap();
+        // A full in-process cache (no room at all): the attempt cannot be counted, so no
+        // password is checked, the right one included; the page answers 503.
+        let full = crate::cache::MemoryCache::with_limit(0);
+        let throttle = Throttle { free_per_identifier: 3, free_per_ip: 100 };
+        for pw in ["wrong", "mưa thu hà nội"] {
+            let attempt = Attempt { identifier: "001099012345", password: Secret::new(pw), client_ip: "192.0.2.1" };
+            let r = login(&store, &full, &hasher, throttle, NOV_2026, attempt).await;
+            assert!(matches!(r, Err(LoginError::Internal(ref e)) if e.contains("IDP_MEMORY_CACHE_MIB")), "{r:?}");
+        }
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
     async fn password_change_checks_the_current_one_and_the_rules() {
         use crate::store::AccountStore as _;
         let store = crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap();

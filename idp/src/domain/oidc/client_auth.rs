@@ -211,8 +211,11 @@ async fn client_jwks(
     match fetcher.fetch(uri).await {
         Ok(text) => {
             let parsed = JwkSet::from_bytes(text.as_bytes()).ok();
-            if parsed.is_some() {
-                cache.put(&key, text.as_bytes(), JWKS_CACHE_TTL).await?;
+            // Caching the set saves fetches; failing to is no reason to refuse the client.
+            if parsed.is_some()
+                && let Err(e) = cache.put(&key, text.as_bytes(), JWKS_CACHE_TTL).await
+            {
+                tracing::warn!(error = %e, "cannot cache a client's JWK set");
             }
             Ok(parsed)
         }
