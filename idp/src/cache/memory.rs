@@ -60,9 +60,9 @@ impl Inner {
 
     /// Store the entry unless that would take the cache over `limit` bytes
     /// even after expired entries are dropped (swept at most once a second
-    /// while full): then the write fails, as on
-    /// a Redis with `maxmemory-policy noeviction`. Evicting live entries
-    /// instead would forget replay markers, rate-limit counters and codes.
+    /// while full): then the write fails, as on a Redis with
+    /// `maxmemory-policy noeviction`. Evicting live entries instead would
+    /// forget replay markers, rate-limit counters and codes.
     fn insert(&mut self, key: &str, value: Vec<u8>, expiry: Instant, now: Instant, limit: usize) -> CacheResult<()> {
         let needed = cost(key, &value);
         let fits = |i: &Self| {
@@ -90,10 +90,10 @@ impl Inner {
 }
 
 /// In-process cache for a single node, holding at most a set number of
-/// bytes (an estimate of its memory) so that a flood of sign-in starts, each
-/// a pending request and a browser session, cannot exhaust the node's memory:
-/// past the bound, requests that need to write the cache answer 503, as with
-/// Redis down, until entries expire.
+/// bytes (keys, values and an estimate of each entry's overhead) so that a
+/// flood of sign-in starts, each a pending request in a new browser session,
+/// cannot exhaust the node's memory: past the bound, requests that need to
+/// write the cache answer 503, as with Redis down, until entries expire.
 pub struct MemoryCache {
     inner: Mutex<Inner>,
     limit: usize,
