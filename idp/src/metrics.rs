@@ -303,6 +303,12 @@ impl Cache for CountingCache {
     async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool> {
         self.count(self.inner.put_if_absent(key, value, ttl).await)
     }
+    async fn put_visitor(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()> {
+        self.count(self.inner.put_visitor(key, value, ttl).await)
+    }
+    async fn put_visitor_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool> {
+        self.count(self.inner.put_visitor_if_absent(key, value, ttl).await)
+    }
     async fn get(&self, key: &str) -> CacheResult<Option<Vec<u8>>> {
         self.count(self.inner.get(key).await)
     }

@@ -75,10 +75,7 @@ impl Inner {
                 self.sweep(now);
             }
             if !fits(self) {
-                return Err(CacheError(format!(
-                    "the in-process cache is full ({} MiB, IDP_MEMORY_CACHE_MIB)",
-                    limit >> 20
-                )));
+                return Err(CacheError("the in-process cache is full (IDP_MEMORY_CACHE_MIB)".into()));
             }
         }
         if let Some((old, _)) = self.entries.insert(key.to_owned(), (value, expiry)) {
@@ -92,8 +89,9 @@ impl Inner {
 /// In-process cache for a single node, holding at most a set number of
 /// bytes (keys, values and an estimate of each entry's overhead) so that a
 /// flood of sign-in starts, each a pending request in a new browser session,
-/// cannot exhaust the node's memory: past the bound, requests that need to
-/// write the cache answer 503, as with Redis down, until entries expire.
+/// cannot exhaust the node's memory: past three quarters of the bound, new
+/// sign-ins answer 503, as with Redis down, until entries expire; the rest
+/// keeps serving citizens already signed in.
 pub struct MemoryCache {
     inner: Mutex<Inner>,
     limit: usize,
@@ -119,6 +117,26 @@ impl MemoryCache {
         Self { inner: Mutex::default(), limit }
     }
 
+    /// Visitor state may fill three quarters of the bound: a flood of sign-in
+    /// starts leaves the last quarter to codes, counters and replay markers,
+    /// so citizens already signed in still reach services.
+    fn visitor_limit(&self) -> usize {
+        self.limit / 4 * 3
+    }
+
+    fn put_within(&self, key: &str, value: &[u8], ttl: Duration, limit: usize) -> CacheResult<()> {
+        self.with(|i, now| i.insert(key, value.to_vec(), now + ttl, now, limit))?
+    }
+
+    fn put_if_absent_within(&self, key: &str, value: &[u8], ttl: Duration, limit: usize) -> CacheResult<bool> {
+        self.with(|i, now| {
+            if live(i.entries.get(key), now).is_some() {
+                return Ok(false);
+            }
+            i.insert(key, value.to_vec(), now + ttl, now, limit).map(|()| true)
+        })?
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner, Instant) -> T) -> CacheResult<T> {
         let mut inner = self.inner.lock().map_err(|_| CacheError("memory cache lock poisoned".into()))?;
         // Monotonic time: expiry is a duration, not a wall-clock instant, so
@@ -139,16 +157,19 @@ fn live(entry: Option<&(Vec<u8>, Instant)>, now: Instant) -> Option<&Vec<u8>> {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()> {
-        self.with(|i, now| i.insert(key, value.to_vec(), now + ttl, now, self.limit))?
+        self.put_within(key, value, ttl, self.limit)
     }
 
     async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool> {
-        self.with(|i, now| {
-            if live(i.entries.get(key), now).is_some() {
-                return Ok(false);
-            }
-            i.insert(key, value.to_vec(), now + ttl, now, self.limit).map(|()| true)
-        })?
+        self.put_if_absent_within(key, value, ttl, self.limit)
+    }
+
+    async fn put_visitor(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()> {
+        self.put_within(key, value, ttl, self.visitor_limit())
+    }
+
+    async fn put_visitor_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool> {
+        self.put_if_absent_within(key, value, ttl, self.visitor_limit())
     }
 
     async fn get(&self, key: &str) -> CacheResult<Option<Vec<u8>>> {
@@ -199,6 +220,22 @@ mod tests {
         assert!(!c.put_if_absent("jti", b"1", Duration::from_secs(60)).await?);
         assert_eq!(c.incr("n", Duration::from_secs(60)).await?, 1);
         assert_eq!(c.incr("n", Duration::from_secs(60)).await?, 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn visitor_state_leaves_the_last_quarter_to_the_rest() -> CacheResult<()> {
+        let entry = cost("k0", &[0; 100]);
+        let c = MemoryCache::with_limit(4 * entry);
+        for k in ["k0", "k1", "k2"] {
+            c.put_visitor(k, &[0; 100], Duration::from_secs(60)).await?;
+        }
+        assert!(c.put_visitor("k3", &[0; 100], Duration::from_secs(60)).await.is_err());
+        assert!(c.put_visitor_if_absent("k3", &[0; 100], Duration::from_secs(60)).await.is_err());
+        // A visitor's existing record may still be rewritten at its size.
+        c.put_visitor("k1", &[1; 100], Duration::from_secs(60)).await?;
+        c.put("k3", &[0; 100], Duration::from_secs(60)).await?;
+        assert_eq!(c.get("k3").await?, Some(vec![0; 100]));
         Ok(())
     }
 

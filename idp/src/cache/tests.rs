@@ -24,6 +24,12 @@ async fn suite(cache: Arc<dyn Cache>) -> CacheResult<()> {
     cache.delete("k").await?;
     cache.delete("k").await?;
     assert_eq!(cache.get("k").await?, None);
+    // Visitor writes store like the others (a bounded cache refuses them first).
+    cache.put_visitor("visitor", b"v", MINUTE).await?;
+    assert!(!cache.put_visitor_if_absent("visitor", b"w", MINUTE).await?);
+    assert!(cache.put_visitor_if_absent("visitor-2", b"w", MINUTE).await?);
+    assert_eq!(cache.take("visitor").await?, Some(b"v".to_vec()));
+    assert_eq!(cache.take("visitor-2").await?, Some(b"w".to_vec()));
     // Binary values survive.
     let bytes: Vec<u8> = (0..=255).collect();
     cache.put("bin", &bytes, MINUTE).await?;

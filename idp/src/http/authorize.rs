@@ -190,7 +190,7 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
         // carries the cookie (OIDC Core §3.1.2.1 allows POST).
         let ttl = std::time::Duration::from_secs(app.config.login_ttl as u64);
         let stored = match serde_json::to_vec(&pending) {
-            Ok(bytes) => app.cache.put(&parked_key(&id), &bytes, ttl).await.map_err(|e| e.to_string()),
+            Ok(bytes) => app.cache.put_visitor(&parked_key(&id), &bytes, ttl).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         return match stored {

@@ -104,6 +104,9 @@ pub struct CacheSessions {
     clock: Arc<dyn Clock>,
     /// Longest time to live of an entry, whatever the record's expiry says.
     longest: Option<i64>,
+    /// The records are of visitors who have not signed in
+    /// ([`Cache::put_visitor`]).
+    visitors: bool,
 }
 
 impl std::fmt::Debug for CacheSessions {
@@ -115,7 +118,7 @@ impl std::fmt::Debug for CacheSessions {
 impl CacheSessions {
     /// Sessions in `cache`, their time to live computed with `clock`.
     pub fn new(cache: Arc<dyn Cache>, clock: Arc<dyn Clock>) -> Self {
-        Self { cache, clock, longest: None }
+        Self { cache, clock, longest: None, visitors: false }
     }
 
     /// The cache key: hashed, so a cache dump holds no usable session ids.
@@ -143,7 +146,13 @@ impl SessionStore for CacheSessions {
         // another, encoded again since the record carries its id.
         loop {
             let Some((data, ttl)) = self.with_ttl(record)? else { return Ok(()) };
-            if self.cache.put_if_absent(&Self::key(&record.id), &data, ttl).await.map_err(backend)? {
+            let key = Self::key(&record.id);
+            let created = if self.visitors {
+                self.cache.put_visitor_if_absent(&key, &data, ttl).await
+            } else {
+                self.cache.put_if_absent(&key, &data, ttl).await
+            };
+            if created.map_err(backend)? {
                 return Ok(());
             }
             record.id = another_id(record.id);
@@ -152,6 +161,9 @@ impl SessionStore for CacheSessions {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         match self.with_ttl(record)? {
+            Some((data, ttl)) if self.visitors => {
+                self.cache.put_visitor(&Self::key(&record.id), &data, ttl).await.map_err(backend)
+            }
             Some((data, ttl)) => self.cache.put(&Self::key(&record.id), &data, ttl).await.map_err(backend),
             None => self.delete(&record.id).await,
         }
@@ -201,8 +213,11 @@ impl Tiered {
         // A record's expiry is the layer's default (`session_ttl`) unless the
         // request set a shorter one, and not every request that writes an
         // anonymous record does: the cache keeps none longer than this.
-        let pending =
-            CacheSessions { longest: Some(ANONYMOUS_SESSION_TTL), ..CacheSessions::new(cache, clock.clone()) };
+        let pending = CacheSessions {
+            longest: Some(ANONYMOUS_SESSION_TTL),
+            visitors: true,
+            ..CacheSessions::new(cache, clock.clone())
+        };
         Self { durable: DurableSessions::new(store, clock), pending }
     }
 
