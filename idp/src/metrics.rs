@@ -344,6 +344,12 @@ mod tests {
         async fn put_if_absent(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<bool> {
             Err(CacheError("down".into()))
         }
+        async fn put_visitor(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<()> {
+            Err(CacheError("down".into()))
+        }
+        async fn put_visitor_if_absent(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<bool> {
+            Err(CacheError("down".into()))
+        }
         async fn get(&self, _: &str) -> CacheResult<Option<Vec<u8>>> {
             Err(CacheError("down".into()))
         }

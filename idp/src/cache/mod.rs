@@ -37,16 +37,14 @@ pub trait Cache: Send + Sync {
     /// Store only if absent; `true` if this call stored it (replay detection).
     async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool>;
     /// [`Cache::put`] for state a visitor creates before signing in (a pending
-    /// authorization request, an anonymous browser session): a bounded cache
-    /// refuses it first, keeping room for what signed-in citizens and relying
-    /// parties need (codes, counters, replay markers).
-    async fn put_visitor(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()> {
-        self.put(key, value, ttl).await
-    }
+    /// authorization request, an anonymous browser session, a passkey
+    /// sign-in ceremony): a bounded cache refuses it first, keeping room for
+    /// what signed-in citizens and relying parties need (codes, counters,
+    /// replay markers). No default: a wrapper must pass it on, or the bound
+    /// would not see it.
+    async fn put_visitor(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()>;
     /// [`Cache::put_if_absent`] for visitor state (see [`Cache::put_visitor`]).
-    async fn put_visitor_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool> {
-        self.put_if_absent(key, value, ttl).await
-    }
+    async fn put_visitor_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool>;
     /// Read without removing.
     async fn get(&self, key: &str) -> CacheResult<Option<Vec<u8>>>;
     /// Read and remove atomically: one winner under concurrency.

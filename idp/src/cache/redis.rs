@@ -113,6 +113,16 @@ impl Cache for RedisCache {
         Ok(stored.is_some())
     }
 
+    // Redis has one bound for everything (`maxmemory`): visitor state is
+    // written like the rest.
+    async fn put_visitor(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()> {
+        self.put(key, value, ttl).await
+    }
+
+    async fn put_visitor_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool> {
+        self.put_if_absent(key, value, ttl).await
+    }
+
     async fn get(&self, key: &str) -> CacheResult<Option<Vec<u8>>> {
         ::redis::cmd("GET").arg(self.key(key)).query_async(&mut self.conn.clone()).await.map_err(cache_err)
     }

@@ -523,6 +523,12 @@ mod tests {
         async fn put_if_absent(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<bool> {
             Err(crate::cache::CacheError("down".into()))
         }
+        async fn put_visitor(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<()> {
+            Err(crate::cache::CacheError("down".into()))
+        }
+        async fn put_visitor_if_absent(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<bool> {
+            Err(crate::cache::CacheError("down".into()))
+        }
         async fn get(&self, _: &str) -> crate::cache::CacheResult<Option<Vec<u8>>> {
             Err(crate::cache::CacheError("down".into()))
         }

@@ -50,6 +50,8 @@ pub async fn start_login(
     mode: LoginMode<'_>,
     next: Option<String>,
 ) -> Result<Started<RequestChallengeResponse>, PasskeyError> {
+    // Only a step-up is of a signed-in citizen.
+    let visitor = !matches!(mode, LoginMode::StepUp(_));
     let (bound_to, passkeys) = match mode {
         LoginMode::Discoverable { .. } => (None, Vec::new()),
         LoginMode::Identifier(identifier) => {
@@ -77,7 +79,7 @@ pub async fn start_login(
         let (options, state) = c.webauthn.start_passkey_authentication(&passkeys).map_err(rejected)?;
         (options, CeremonyKind::Login { bound_to, state: LoginState::Listed(state) })
     };
-    let ceremony = c.park(kind, next).await?;
+    let ceremony = c.park(kind, next, visitor).await?;
     Ok(Started { ceremony, options })
 }
 

@@ -224,12 +224,18 @@ fn ceremony_key(id: &str) -> String {
 }
 
 impl Ceremonies<'_> {
-    /// Park ceremony state for [`CEREMONY_TTL`]; returns its id.
-    async fn park(&self, kind: CeremonyKind, next: Option<String>) -> Result<String, PasskeyError> {
+    /// Park ceremony state for [`CEREMONY_TTL`]; returns its id. `visitor`:
+    /// started by someone not signed in ([`crate::cache::Cache::put_visitor`]).
+    async fn park(&self, kind: CeremonyKind, next: Option<String>, visitor: bool) -> Result<String, PasskeyError> {
         let id = random_token();
         let ceremony = Ceremony { expires_at: self.now + CEREMONY_TTL, next, kind };
         let bytes = serde_json::to_vec(&ceremony).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
-        self.cache.put(&ceremony_key(&id), &bytes, Duration::from_secs(CEREMONY_TTL as u64)).await?;
+        let (key, ttl) = (ceremony_key(&id), Duration::from_secs(CEREMONY_TTL as u64));
+        if visitor {
+            self.cache.put_visitor(&key, &bytes, ttl).await?;
+        } else {
+            self.cache.put(&key, &bytes, ttl).await?;
+        }
         Ok(id)
     }
 

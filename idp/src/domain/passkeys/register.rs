@@ -39,7 +39,7 @@ pub async fn start_registration(
         selection.resident_key = Some(ResidentKeyRequirement::Required);
         selection.require_resident_key = true;
     }
-    let ceremony = c.park(CeremonyKind::Register { account_id: account_id.clone(), state }, next).await?;
+    let ceremony = c.park(CeremonyKind::Register { account_id: account_id.clone(), state }, next, false).await?;
     Ok(Started { ceremony, options })
 }
 

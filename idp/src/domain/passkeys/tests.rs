@@ -26,10 +26,14 @@ struct World {
 
 impl World {
     async fn new() -> Self {
+        Self::with_cache(MemoryCache::new()).await
+    }
+
+    async fn with_cache(cache: MemoryCache) -> Self {
         let store: Arc<dyn Store> =
             Arc::new(crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap());
         let webauthn = relying_party(RP_ID, &[Url::parse(ORIGIN).unwrap()]).unwrap();
-        Self { store, cache: MemoryCache::new(), webauthn }
+        Self { store, cache, webauthn }
     }
 
     fn at(&self, now: Timestamp) -> Ceremonies<'_> {
@@ -181,6 +185,27 @@ async fn register_then_sign_in_username_first_and_discoverable() {
     let log = actions(&w, "acc-hoa").await;
     let expected = [("passkey.add", "success"), ("login.passkey", "success"), ("login.passkey", "success")];
     assert_eq!(log.iter().map(|(a, o)| (a.as_str(), o.as_str())).collect::<Vec<_>>(), expected);
+}
+
+#[tokio::test]
+async fn ceremonies_of_visitors_are_refused_first_when_the_cache_is_short() {
+    let w = World::with_cache(MemoryCache::with_limit(64 << 10)).await;
+    let hoa = w.citizen("acc-hoa", "001099012345", true).await;
+    let mut key = SoftPasskey::new(true);
+    w.register(&mut key, &hoa, ORIGIN).await.unwrap();
+    // Visitors' state (sign-in starts) fills its share of the cache.
+    let mut n = 0;
+    while w.cache.put_visitor(&format!("visitor-{n}"), &[0; 512], Duration::from_secs(60)).await.is_ok() {
+        n += 1;
+    }
+    // A sign-in ceremony anyone may start is visitor state too; a signed-in citizen's
+    // step-up uses the room kept for the rest.
+    for mode in [LoginMode::Discoverable { conditional: false }, LoginMode::Identifier("001099012345")] {
+        let refused = start_login(&w.at(NOW + 10), mode, None).await;
+        assert!(matches!(refused, Err(PasskeyError::Unavailable(ref e)) if e.contains("full")), "{refused:?}");
+    }
+    let login = sign_in(&w, &mut key, LoginMode::StepUp("acc-hoa")).await.unwrap();
+    assert_eq!(login.citizen.account.id, "acc-hoa");
 }
 
 #[tokio::test]

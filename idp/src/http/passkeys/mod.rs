@@ -135,6 +135,12 @@ fn ceremonies<'a>(app: &'a AppState, webauthn: &'a Webauthn) -> Ceremonies<'a> {
     Ceremonies { webauthn, store: app.store.as_ref(), cache: app.cache.as_ref(), now: app.clock.now() }
 }
 
+/// A pending request id as a ceremony keeps it: ids are short, and a long
+/// value (the body may be 64 KiB) would only fill the cache for five minutes.
+fn request_id(req: Option<String>) -> Option<String> {
+    req.filter(|r| r.len() <= 64)
+}
+
 /// Where a browser continues after a passkey ceremony tied to pending request
 /// `req`: back into it when it is still waiting, else `fallback`.
 async fn next_url(app: &AppState, session: &Session, req: Option<String>, fallback: &str) -> Result<String, String> {
@@ -169,7 +175,7 @@ async fn register_options(
     passkeys::may_manage(app.store.as_ref(), &who.account_id, &who.acr)
         .await
         .map_err(|e| JsonError::from_domain(locale, &e))?;
-    let started = passkeys::start_registration(&ceremonies(&app, &webauthn), &citizen, input.req)
+    let started = passkeys::start_registration(&ceremonies(&app, &webauthn), &citizen, request_id(input.req))
         .await
         .map_err(|e| JsonError::from_domain(locale, &e))?;
     Ok(ok(json!({ "ceremony": started.ceremony, "publicKey": started.options.public_key })))
@@ -265,7 +271,7 @@ async fn login_options(
         (None, Some(ident)) => LoginMode::Identifier(ident),
         (None, None) => LoginMode::Discoverable { conditional: input.conditional },
     };
-    let started = passkeys::start_login(&ceremonies(&app, &webauthn), mode, input.req)
+    let started = passkeys::start_login(&ceremonies(&app, &webauthn), mode, request_id(input.req))
         .await
         .map_err(|e| JsonError::from_domain(locale, &e))?;
     let mut body = json!({ "ceremony": started.ceremony, "publicKey": started.options.public_key });
