@@ -330,42 +330,9 @@ impl Cache for CountingCache {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::cache::{CacheError, MemoryCache};
+    use crate::cache::MemoryCache;
+    use crate::cache::tests::DownCache;
     use crate::crypto::kek::Kek;
-
-    /// A cache that is down.
-    struct DownCache;
-
-    #[async_trait]
-    impl Cache for DownCache {
-        async fn put(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<()> {
-            Err(CacheError("down".into()))
-        }
-        async fn put_if_absent(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<bool> {
-            Err(CacheError("down".into()))
-        }
-        async fn put_visitor(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<()> {
-            Err(CacheError("down".into()))
-        }
-        async fn put_visitor_if_absent(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<bool> {
-            Err(CacheError("down".into()))
-        }
-        async fn get(&self, _: &str) -> CacheResult<Option<Vec<u8>>> {
-            Err(CacheError("down".into()))
-        }
-        async fn take(&self, _: &str) -> CacheResult<Option<Vec<u8>>> {
-            Err(CacheError("down".into()))
-        }
-        async fn delete(&self, _: &str) -> CacheResult<()> {
-            Err(CacheError("down".into()))
-        }
-        async fn incr(&self, _: &str, _: Duration) -> CacheResult<u64> {
-            Err(CacheError("down".into()))
-        }
-        async fn ping(&self) -> CacheResult<()> {
-            Err(CacheError("down".into()))
-        }
-    }
 
     fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
         text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in\n{text}"))

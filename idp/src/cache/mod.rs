@@ -12,7 +12,7 @@
 mod memory;
 mod redis;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::Duration;
 

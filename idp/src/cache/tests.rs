@@ -7,6 +7,40 @@ use std::time::Duration;
 
 use super::*;
 
+/// A cache that is down: every call fails, as with Redis unreachable.
+pub(crate) struct DownCache;
+
+#[async_trait::async_trait]
+impl Cache for DownCache {
+    async fn put(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<()> {
+        Err(CacheError("down".into()))
+    }
+    async fn put_if_absent(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<bool> {
+        Err(CacheError("down".into()))
+    }
+    async fn put_visitor(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<()> {
+        Err(CacheError("down".into()))
+    }
+    async fn put_visitor_if_absent(&self, _: &str, _: &[u8], _: Duration) -> CacheResult<bool> {
+        Err(CacheError("down".into()))
+    }
+    async fn get(&self, _: &str) -> CacheResult<Option<Vec<u8>>> {
+        Err(CacheError("down".into()))
+    }
+    async fn take(&self, _: &str) -> CacheResult<Option<Vec<u8>>> {
+        Err(CacheError("down".into()))
+    }
+    async fn delete(&self, _: &str) -> CacheResult<()> {
+        Err(CacheError("down".into()))
+    }
+    async fn incr(&self, _: &str, _: Duration) -> CacheResult<u64> {
+        Err(CacheError("down".into()))
+    }
+    async fn ping(&self) -> CacheResult<()> {
+        Err(CacheError("down".into()))
+    }
+}
+
 const MINUTE: Duration = Duration::from_secs(60);
 const MS_100: Duration = Duration::from_millis(100);
 

@@ -102,10 +102,9 @@ impl SessionStore for DurableSessions {
 pub struct CacheSessions {
     cache: Arc<dyn Cache>,
     clock: Arc<dyn Clock>,
-    /// Longest time to live of an entry, whatever the record's expiry says.
-    longest: Option<i64>,
-    /// The records are of visitors who have not signed in
-    /// ([`Cache::put_visitor`]).
+    /// The records are of visitors who have not signed in: written with
+    /// [`Cache::put_visitor`], and kept at most [`ANONYMOUS_SESSION_TTL`]
+    /// whatever the record's expiry says.
     visitors: bool,
 }
 
@@ -118,7 +117,7 @@ impl std::fmt::Debug for CacheSessions {
 impl CacheSessions {
     /// Sessions in `cache`, their time to live computed with `clock`.
     pub fn new(cache: Arc<dyn Cache>, clock: Arc<dyn Clock>) -> Self {
-        Self { cache, clock, longest: None, visitors: false }
+        Self { cache, clock, visitors: false }
     }
 
     /// The cache key: hashed, so a cache dump holds no usable session ids.
@@ -129,8 +128,8 @@ impl CacheSessions {
     /// The record and its time to live; `None` when it has already expired.
     fn with_ttl(&self, record: &Record) -> session_store::Result<Option<(Vec<u8>, Duration)>> {
         let mut secs = record.expiry_date.unix_timestamp() - self.clock.now();
-        if let Some(longest) = self.longest {
-            secs = secs.min(longest);
+        if self.visitors {
+            secs = secs.min(ANONYMOUS_SESSION_TTL);
         }
         if secs <= 0 {
             return Ok(None);
@@ -212,12 +211,9 @@ impl Tiered {
     pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, clock: Arc<dyn Clock>) -> Self {
         // A record's expiry is the layer's default (`session_ttl`) unless the
         // request set a shorter one, and not every request that writes an
-        // anonymous record does: the cache keeps none longer than this.
-        let pending = CacheSessions {
-            longest: Some(ANONYMOUS_SESSION_TTL),
-            visitors: true,
-            ..CacheSessions::new(cache, clock.clone())
-        };
+        // anonymous record does: as visitor state, the cache keeps none
+        // longer than `ANONYMOUS_SESSION_TTL`.
+        let pending = CacheSessions { visitors: true, ..CacheSessions::new(cache, clock.clone()) };
         Self { durable: DurableSessions::new(store, clock), pending }
     }
 
@@ -374,6 +370,7 @@ impl SessionStore for Sessions {
 mod tests {
     use super::*;
     use crate::cache::MemoryCache;
+    use crate::cache::tests::DownCache;
     use crate::clock::FixedClock;
 
     /// On an id collision the record is stored under its new id, and carries it.
@@ -478,7 +475,7 @@ mod tests {
         let (_, ttl) = tiered.pending.with_ttl(&r).unwrap().unwrap();
         assert_eq!(ttl, Duration::from_secs(ANONYMOUS_SESSION_TTL as u64));
         // The cache-only store keeps the record's own expiry.
-        let (_, ttl) = CacheSessions { longest: None, ..tiered.pending.clone() }.with_ttl(&r).unwrap().unwrap();
+        let (_, ttl) = CacheSessions { visitors: false, ..tiered.pending.clone() }.with_ttl(&r).unwrap().unwrap();
         assert_eq!(ttl, Duration::from_secs(43_200));
     }
 
@@ -510,40 +507,6 @@ mod tests {
         assert!(in_cache(&cache, &anonymous.id).await && !in_database(&store, &anonymous.id).await);
         tiered.delete(&anonymous.id).await.unwrap();
         assert!(tiered.load(&anonymous.id).await.unwrap().is_none());
-    }
-
-    /// A cache that is down.
-    struct DownCache;
-
-    #[async_trait]
-    impl Cache for DownCache {
-        async fn put(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<()> {
-            Err(crate::cache::CacheError("down".into()))
-        }
-        async fn put_if_absent(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<bool> {
-            Err(crate::cache::CacheError("down".into()))
-        }
-        async fn put_visitor(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<()> {
-            Err(crate::cache::CacheError("down".into()))
-        }
-        async fn put_visitor_if_absent(&self, _: &str, _: &[u8], _: Duration) -> crate::cache::CacheResult<bool> {
-            Err(crate::cache::CacheError("down".into()))
-        }
-        async fn get(&self, _: &str) -> crate::cache::CacheResult<Option<Vec<u8>>> {
-            Err(crate::cache::CacheError("down".into()))
-        }
-        async fn take(&self, _: &str) -> crate::cache::CacheResult<Option<Vec<u8>>> {
-            Err(crate::cache::CacheError("down".into()))
-        }
-        async fn delete(&self, _: &str) -> crate::cache::CacheResult<()> {
-            Err(crate::cache::CacheError("down".into()))
-        }
-        async fn incr(&self, _: &str, _: Duration) -> crate::cache::CacheResult<u64> {
-            Err(crate::cache::CacheError("down".into()))
-        }
-        async fn ping(&self) -> crate::cache::CacheResult<()> {
-            Err(crate::cache::CacheError("down".into()))
-        }
     }
 
     #[tokio::test]
