@@ -66,6 +66,10 @@ pub struct UpdateArgs {
     /// With the `business` scope, let the citizen choose to act as themself.
     #[arg(long, value_name = "BOOL")]
     business_self_allowed: Option<bool>,
+    /// RFC 9126: take this client's authorization requests only when pushed
+    /// to the PAR endpoint first (sent as a request_uri).
+    #[arg(long, value_name = "BOOL")]
+    require_par: Option<bool>,
 }
 
 /// The JSON body of `PATCH /admin/v1/clients/{id}`, with only the options given.
@@ -104,6 +108,9 @@ pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
     }
     if let Some(allowed) = args.business_self_allowed {
         body.insert("business_self_allowed".into(), allowed.into());
+    }
+    if let Some(required) = args.require_par {
+        body.insert("require_pushed_authorization_requests".into(), required.into());
     }
     if body.is_empty() {
         return Err(Failure::new("client update: give at least one option to change (see --help)"));

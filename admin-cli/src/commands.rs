@@ -169,6 +169,9 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
     if let Some(allowed) = args.business_self_allowed {
         body.insert("business_self_allowed".into(), allowed.into());
     }
+    if let Some(required) = args.require_par {
+        body.insert("require_pushed_authorization_requests".into(), required.into());
+    }
     Ok(Value::Object(body))
 }
 
@@ -260,6 +263,7 @@ fn client_details(c: &Value) -> String {
         ("signing alg", field(c, "signing_alg")),
         ("access token alg", field(c, "access_token_alg")),
         ("PKCE required", field(c, "require_pkce")),
+        ("PAR required", field(c, "require_pushed_authorization_requests")),
         ("minimum acr", field(c, "minimum_acr")),
         ("back-channel logout", field(c, "backchannel_logout_uri")),
         ("front-channel logout", field(c, "frontchannel_logout_uri")),

@@ -182,6 +182,10 @@ struct RegisterArgs {
     /// With the `business` scope, let the citizen choose to act as themself.
     #[arg(long, value_name = "BOOL")]
     business_self_allowed: Option<bool>,
+    /// RFC 9126: take this client's authorization requests only when pushed
+    /// to the PAR endpoint first (sent as a request_uri).
+    #[arg(long, value_name = "BOOL")]
+    require_par: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]

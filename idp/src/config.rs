@@ -61,6 +61,9 @@ pub struct Config {
     pub session_ttl: i64,
     /// `IDP_LOGIN_TTL`: how long a pending authorization request waits for the citizen, seconds.
     pub login_ttl: i64,
+    /// `IDP_PAR_TTL`: how long a pushed authorization request's `request_uri`
+    /// may be used, seconds (RFC 9126 §2.2: short; at most 600).
+    pub par_ttl: i64,
     /// `IDP_ARGON2_MEMORY_KIB`: Argon2id memory cost (OWASP: 19456).
     pub argon2_memory_kib: u32,
     /// `IDP_ARGON2_ITERATIONS`: Argon2id time cost (OWASP: 2).
@@ -120,6 +123,7 @@ impl Default for Config {
             code_ttl: 60,
             session_ttl: 12 * 3600,
             login_ttl: 30 * 60,
+            par_ttl: 60,
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
             max_concurrent_hashes: 0,
@@ -226,10 +230,14 @@ impl Config {
             ("IDP_CODE_TTL", self.code_ttl),
             ("IDP_SESSION_TTL", self.session_ttl),
             ("IDP_LOGIN_TTL", self.login_ttl),
+            ("IDP_PAR_TTL", self.par_ttl),
         ] {
             if v <= 0 {
                 return Err(ConfigError(format!("{name} must be a positive number of seconds")));
             }
+        }
+        if self.par_ttl > 600 {
+            return Err(ConfigError("IDP_PAR_TTL must be at most 600 seconds (RFC 9126 §2.2)".into()));
         }
         if self.code_ttl > 600 {
             return Err(ConfigError("IDP_CODE_TTL must be at most 600 seconds (RFC 6749 §4.1.2)".into()));

@@ -193,6 +193,22 @@ impl Rp {
         Url::parse(url).unwrap_or_else(|e| panic!("{name} is not a URL ({e}): {url}"))
     }
 
+    /// Pushes the parameters of `pending` (its URL's query) to the PAR endpoint (RFC 9126)
+    /// with `auth`, plus `extra` form fields.
+    pub fn push(&self, pending: &Pending, auth: ClientAuth<'_>, extra: &[(&str, &str)]) -> Reply {
+        let mut form: Vec<(String, String)> = pending.url.query_pairs().into_owned().collect();
+        form.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        oauth::post_form(&self.http, &self.endpoint("pushed_authorization_request_endpoint"), auth, &form)
+    }
+
+    /// The authorization URL that sends the browser with only `client_id` and `request_uri`.
+    pub fn pushed_url(&self, request_uri: &str) -> Url {
+        let mut url = self.endpoint("authorization_endpoint");
+        url.query_pairs_mut().append_pair("client_id", &self.reg.client_id).append_pair("request_uri", request_uri);
+        url
+    }
+
     /// `POST /token` with this client's basic credentials.
     pub fn token(&self, params: &[(&str, &str)]) -> Reply {
         oauth::post_form(&self.http, &self.endpoint("token_endpoint"), self.auth(), params)

@@ -18,6 +18,7 @@ use crate::crypto::random_id;
 use crate::domain::oidc::authorize::{
     self, Acting, AuthorizationRequest, Progress, RequestError, ResponseMode, ReturnTo, SignedIn, Step,
 };
+use crate::domain::oidc::par::{self, ResolveError};
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
 use crate::pages::Locale;
 use crate::store::Timestamp;
@@ -163,9 +164,27 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
             );
         }
     };
+    // RFC 9126 §4: a pushed request stands in for the query's parameters.
+    let (params, pushed) = match par::resolve(app.cache.as_ref(), params).await {
+        Ok(p) => p,
+        Err(ResolveError::Invalid) => {
+            return error_page(
+                app,
+                lang.locale,
+                rid,
+                StatusCode::BAD_REQUEST,
+                "err.request_uri",
+                "invalid_request_uri",
+            );
+        }
+        Err(ResolveError::Unavailable(e)) => {
+            tracing::error!(error = %e, "taking a pushed authorization request failed");
+            return unavailable(app, lang.locale, rid);
+        }
+    };
     let locale = lang.with_ui_locales(params.get("ui_locales"));
-    let (request, client) = match authorize::validate(app.store.as_ref(), &app.keys, &app.config.issuer, &params).await
-    {
+    let validated = authorize::validate(app.store.as_ref(), &app.keys, &app.config.issuer, &params, pushed).await;
+    let (request, client) = match validated {
         Ok(v) => v,
         Err(RequestError::Page { key, code }) => {
             let status =

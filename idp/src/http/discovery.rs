@@ -31,6 +31,10 @@ async fn discovery(State(app): State<App>) -> Response {
         "jwks_uri": format!("{iss}/jwks"),
         "introspection_endpoint": format!("{iss}/introspect"),
         "revocation_endpoint": format!("{iss}/revoke"),
+        // RFC 9126 §5: PAR for every client; some clients must use it
+        // (their `require_pushed_authorization_requests`), not all.
+        "pushed_authorization_request_endpoint": format!("{iss}/par"),
+        "require_pushed_authorization_requests": false,
         // RP-Initiated, Back-Channel and Front-Channel Logout 1.0 (each §3):
         // logout tokens and iframe URLs always carry `sid`.
         "end_session_endpoint": format!("{iss}/logout"),

@@ -1,9 +1,10 @@
-//! Token, introspection, revocation and UserInfo endpoints.
+//! Token, introspection, revocation, pushed authorization request and
+//! UserInfo endpoints.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -14,7 +15,7 @@ use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::audit;
 use crate::domain::oidc::client_auth::{self, Presented};
-use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, exchange, grants};
+use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, exchange, grants, par};
 use crate::store::Client;
 
 /// Routes of this module.
@@ -23,6 +24,7 @@ pub fn router() -> Router<App> {
         .route("/token", post(token))
         .route("/introspect", post(introspect))
         .route("/revoke", post(revoke))
+        .route("/par", post(par))
         .route("/userinfo", get(userinfo).post(userinfo))
 }
 
@@ -56,6 +58,17 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Secret)>, OA
 
 /// Parse the form, reject repeats, and authenticate the client.
 async fn authenticated(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(Params, Client), OAuthError> {
+    authenticated_at(app, headers, body, None).await
+}
+
+/// [`authenticated`], a `private_key_jwt` assertion also accepted with the
+/// URL of the endpoint it was sent to, `endpoint`, as its audience.
+async fn authenticated_at(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+    endpoint: Option<&str>,
+) -> Result<(Params, Client), OAuthError> {
     let params = form(headers, body)?;
     if let Some(name) = params.duplicated.first() {
         return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
@@ -69,7 +82,9 @@ async fn authenticated(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(P
     };
     let ctx = app.ctx();
     let token_endpoint = format!("{}/token", app.config.issuer);
-    let audiences = [token_endpoint.as_str(), app.config.issuer.as_str()];
+    let endpoint = endpoint.map(|path| format!("{}{path}", app.config.issuer));
+    let mut audiences = vec![token_endpoint.as_str(), app.config.issuer.as_str()];
+    audiences.extend(endpoint.as_deref());
     let client = client_auth::authenticate(ctx.store, ctx.cache, &app.http, &audiences, ctx.now, presented).await?;
     Ok((params, client))
 }
@@ -111,6 +126,15 @@ async fn revoke(
         (Some(ip.to_string()), headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned));
     audit::record_revocation(app.store.as_ref(), app.clock.now(), &client.client_id, &params, ip, rid).await;
     Ok((no_store(), "").into_response())
+}
+
+/// RFC 9126 §2: a pushed authorization request, answered 201 with its
+/// `request_uri`. A client assertion may name this endpoint as its audience
+/// (§2), as well as the token endpoint or the issuer.
+async fn par(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+    let (params, client) = authenticated_at(&app, &headers, &body, Some("/par")).await?;
+    let pushed = par::push(&app.ctx(), &client, params, app.config.par_ttl).await?;
+    Ok((StatusCode::CREATED, no_store(), axum::Json(pushed)).into_response())
 }
 
 /// OIDC Core §5.3: bearer token in the header, or (POST) in the form body

@@ -220,6 +220,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "The sign-in request has expired. Please go back to the service and start again.",
     ),
     (
+        "err.request_uri",
+        "Liên kết đăng nhập này đã hết hạn hoặc đã được dùng. Vui lòng quay lại dịch vụ và bắt đầu lại.",
+        "This sign-in link has expired or was already used. Please go back to the service and start again.",
+    ),
+    (
         "err.server_error",
         "Hệ thống đang gặp sự cố. Vui lòng thử lại sau ít phút.",
         "Something went wrong on our side. Please try again in a few minutes.",

@@ -33,6 +33,7 @@ const REQUIRED_KEYS: &[&str] = &[
     "err.invalid_redirect_uri",
     "err.invalid_request",
     "err.login_expired",
+    "err.request_uri",
     "err.server_error",
     "err.not_found",
     "err.account_disabled",

@@ -199,6 +199,10 @@ pub struct Client {
     /// With the `business` scope, the citizen may also choose to act as themself.
     #[serde(default)]
     pub business_self_allowed: bool,
+    /// RFC 9126 §5 `require_pushed_authorization_requests`: the authorization
+    /// endpoint takes this client's requests only by a `request_uri` from PAR.
+    #[serde(default)]
+    pub require_par: bool,
 }
 
 /// `subject_type` of clients stored before it existed.

@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (8, "session_device", include_str!("../../../migrations/postgres/0008_session_device.sql")),
     (9, "businesses", include_str!("../../../migrations/postgres/0009_businesses.sql")),
     (10, "access_token_alg", include_str!("../../../migrations/postgres/0010_access_token_alg.sql")),
+    (11, "require_par", include_str!("../../../migrations/postgres/0011_require_par.sql")),
 ];
 
 /// Longest wait for a pooled connection before a request gives up with a 503.

@@ -40,6 +40,9 @@ mod logout;
 mod operations;
 /// Pairwise subject identifiers: one `sub` per sector, sector documents checked at registration.
 mod pairwise;
+/// Pushed authorization requests (RFC 9126): sign-in by `request_uri`, one use, per client,
+/// clients that must push, and the PAR endpoint's JSON errors.
+mod par;
 /// Passkeys in headless Chromium with a virtual authenticator: sign-up, passkey sign-in,
 /// step-up to LoA2, the account page.
 mod passkeys;

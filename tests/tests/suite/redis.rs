@@ -83,6 +83,17 @@ fn two_nodes_on_one_redis_act_as_one_idp() {
     let flow = on_b.run_flow(&sso_url, Credentials::None);
     assert!(!flow.visited("/login"), "{flow:?}");
 
+    // A request pushed to node A is taken on node B (once): pushed requests live in Redis.
+    let pushed = rp.authorize(&["profile"], &[]);
+    let reply = rp.push(&pushed, auth(), &[]);
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let mut par_url = rp.pushed_url(reply.json["request_uri"].as_str().unwrap());
+    par_url.set_port(node.url("/").port()).unwrap();
+    let flow = on_b.run_flow(&par_url, Credentials::None);
+    rp.exchange(&pushed, &rp.code_from(&pushed, &flow.redirect));
+    let again = Browser::new(&idp).get(&par_url);
+    assert_eq!((again.status, again.location.as_ref()), (400, None), "{again:?}");
+
     // Rotate through node A's admin API; B signs with the new key within ~2 s (pub/sub).
     let cc = idp.register_client(&["--grant-type", "client_credentials"]);
     let cc_secret = cc.secret.clone().unwrap();

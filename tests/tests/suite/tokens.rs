@@ -135,7 +135,7 @@ fn client_credentials_returns_an_rfc9068_access_token() {
 }
 
 /// A `private_key_jwt` client assertion (RFC 7523 §3) signed with `key`.
-fn client_assertion(key: &josekit::jwk::Jwk, client_id: &str, audience: &str, jti: &str) -> String {
+pub(crate) fn client_assertion(key: &josekit::jwk::Jwk, client_id: &str, audience: &str, jti: &str) -> String {
     let mut payload = JwtPayload::new();
     payload.set_issuer(client_id);
     payload.set_subject(client_id);
@@ -167,7 +167,7 @@ fn assertion_grant(rp: &Rp, token_url: &url::Url, client_id: Option<&str>, asser
 }
 
 /// A fresh RSA key pair as a private JWK with kid `rp-key-1`.
-fn rsa_jwk() -> josekit::jwk::Jwk {
+pub(crate) fn rsa_jwk() -> josekit::jwk::Jwk {
     let mut jwk = RS256.generate_key_pair(2048).unwrap().to_jwk_key_pair();
     jwk.set_key_id("rp-key-1");
     jwk.set_key_use("sig");

@@ -84,6 +84,10 @@ pub struct NewClient {
     /// themself (default false).
     #[serde(default)]
     pub business_self_allowed: Option<bool>,
+    /// RFC 9126 §5: whether the client must push its authorization
+    /// requests (default false).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// Why a client operation failed. `Display` is the sentence the admin reads.

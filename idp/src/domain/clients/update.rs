@@ -67,6 +67,9 @@ pub struct ClientUpdate {
     /// With the `business` scope, whether the citizen may act as themself.
     #[serde(default)]
     pub business_self_allowed: Option<bool>,
+    /// RFC 9126 §5: whether the client must push its authorization requests.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 impl ClientUpdate {
@@ -90,6 +93,7 @@ impl ClientUpdate {
             ("subject_type", self.subject_type.is_some()),
             ("sector_identifier_uri", self.sector_identifier_uri.is_some()),
             ("business_self_allowed", self.business_self_allowed.is_some()),
+            ("require_pushed_authorization_requests", self.require_pushed_authorization_requests.is_some()),
         ];
         present.into_iter().filter(|(_, p)| *p).map(|(n, _)| n).collect()
     }
@@ -160,6 +164,9 @@ pub(super) fn apply(current: &Client, change: ClientUpdate, now: i64) -> Result<
         subject_type: Some(current.subject_type.clone()),
         sector_identifier_uri: change.sector_identifier_uri.or_else(|| current.sector_identifier_uri.clone()),
         business_self_allowed: Some(change.business_self_allowed.unwrap_or(current.business_self_allowed)),
+        require_pushed_authorization_requests: Some(
+            change.require_pushed_authorization_requests.unwrap_or(current.require_par),
+        ),
     };
     let (built, fresh_secret) = validate::build_client(merged, &current.organisation_id, now)?;
     // The same for the sector: pairwise subjects are computed over it.

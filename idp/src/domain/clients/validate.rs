@@ -137,6 +137,7 @@ pub(super) fn build_client(
         sector_identifier_uri: subjects.sector_identifier_uri,
         business_self_allowed: input.business_self_allowed.unwrap_or(false),
         access_token_alg,
+        require_par: input.require_pushed_authorization_requests.unwrap_or(false),
     };
     Ok((client, secret))
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod exchange;
 pub mod grants;
 pub mod logout;
+pub mod par;
 pub mod subjects;
 pub mod tokens;
 

@@ -100,6 +100,8 @@ pub struct ClientView {
     sector_identifier_uri: Option<String>,
     /// With the `business` scope, the citizen may act as themself.
     business_self_allowed: bool,
+    /// RFC 9126 §5: authorization requests only by PAR.
+    require_pushed_authorization_requests: bool,
 }
 
 impl From<Client> for ClientView {
@@ -133,6 +135,7 @@ impl From<Client> for ClientView {
             sector_identifier_uri,
             business_self_allowed,
             access_token_alg,
+            require_par,
         } = c;
         Self {
             client_id,
@@ -161,6 +164,7 @@ impl From<Client> for ClientView {
             sector_identifier,
             sector_identifier_uri,
             business_self_allowed,
+            require_pushed_authorization_requests: require_par,
         }
     }
 }

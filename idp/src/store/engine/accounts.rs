@@ -201,9 +201,10 @@ macro_rules! impl_accounts {
                      grant_types, scopes, signing_alg, jwks, jwks_uri, require_pkce, status, \
                      created_at, updated_at, previous_secret_hash, previous_secret_expires_at, \
                      minimum_acr, backchannel_logout_uri, frontchannel_logout_uri, subject_type, \
-                     sector_identifier, sector_identifier_uri, business_self_allowed, access_token_alg) \
+                     sector_identifier, sector_identifier_uri, business_self_allowed, access_token_alg, \
+                     require_par) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                     $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
+                     $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
                 )
                 .bind(&c.client_id)
                 .bind(&c.organisation_id)
@@ -232,6 +233,7 @@ macro_rules! impl_accounts {
                 .bind(&c.sector_identifier_uri)
                 .bind(c.business_self_allowed)
                 .bind(&c.access_token_alg)
+                .bind(c.require_par)
                 .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
@@ -279,7 +281,7 @@ macro_rules! impl_accounts {
                      previous_secret_hash = $16, previous_secret_expires_at = $17, \
                      minimum_acr = $18, backchannel_logout_uri = $19, frontchannel_logout_uri = $20, \
                      subject_type = $21, sector_identifier = $22, sector_identifier_uri = $23, \
-                     business_self_allowed = $24, access_token_alg = $25 WHERE client_id = $1",
+                     business_self_allowed = $24, access_token_alg = $25, require_par = $26 WHERE client_id = $1",
                 )
                 .bind(&c.client_id)
                 .bind(&c.name)
@@ -306,6 +308,7 @@ macro_rules! impl_accounts {
                 .bind(&c.sector_identifier_uri)
                 .bind(c.business_self_allowed)
                 .bind(&c.access_token_alg)
+                .bind(c.require_par)
                 .execute(&self.writer)
                 .await;
                 marks.done().await;

@@ -186,7 +186,7 @@ macro_rules! client_select {
          jwks_uri, require_pkce, status, created_at, updated_at, previous_secret_hash, \
          previous_secret_expires_at, minimum_acr, backchannel_logout_uri, \
          frontchannel_logout_uri, subject_type, sector_identifier, sector_identifier_uri, \
-         business_self_allowed, access_token_alg FROM clients "
+         business_self_allowed, access_token_alg, require_par FROM clients "
     };
 }
 macro_rules! grant_select {

@@ -70,6 +70,7 @@ macro_rules! impl_rows {
                     sector_identifier_uri: col(r, "sector_identifier_uri")?,
                     business_self_allowed: col(r, "business_self_allowed")?,
                     access_token_alg: col(r, "access_token_alg")?,
+                    require_par: col(r, "require_par")?,
                 })
             }
 

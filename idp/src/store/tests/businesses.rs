@@ -484,6 +484,7 @@ pub(super) async fn subject_and_business_columns(s: &dyn Store) {
         sector_identifier: Some("rp.example".into()),
         sector_identifier_uri: Some("https://rp.example/sector.json".into()),
         business_self_allowed: true,
+        require_par: true,
         ..client("cli-p", "org-1")
     };
     s.create_client(&c).await.unwrap();
@@ -493,6 +494,7 @@ pub(super) async fn subject_and_business_columns(s: &dyn Store) {
     c.sector_identifier = None;
     c.sector_identifier_uri = None;
     c.business_self_allowed = false;
+    c.require_par = false;
     c.updated_at = 2_000;
     s.update_client(&c).await.unwrap();
     assert_eq!(s.get_client("cli-p").await.unwrap(), Some(c.clone()));

@@ -67,6 +67,7 @@ pub(crate) fn client(client_id: &str, org_id: &str) -> Client {
         sector_identifier: None,
         sector_identifier_uri: None,
         business_self_allowed: false,
+        require_par: false,
     }
 }
 

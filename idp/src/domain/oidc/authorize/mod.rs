@@ -144,12 +144,14 @@ fn page(key: &'static str, code: &'static str) -> RequestError {
     RequestError::Page { key, code }
 }
 
-/// Validate the parameters of an authorization request.
+/// Validate the parameters of an authorization request; `pushed`: they came
+/// by PAR (RFC 9126), or are being pushed.
 pub async fn validate(
     store: &dyn Store,
     keys: &Keyring,
     issuer: &str,
     params: &Params,
+    pushed: bool,
 ) -> Result<(AuthorizationRequest, Client), RequestError> {
     // OIDC Core §3.1.2.6 / RFC 6749 §4.1.2.1: until client_id and redirect_uri
     // are validated, never redirect.
@@ -195,8 +197,14 @@ pub async fn validate(
     if params.get("request").is_some() {
         return fail(&return_to, E::RequestNotSupported, "request objects are not supported");
     }
+    // A `request_uri` of ours was resolved before (`par::resolve`); any
+    // other would name a request object to fetch, which Motcua does not.
     if params.get("request_uri").is_some() {
-        return fail(&return_to, E::RequestUriNotSupported, "request_uri is not supported");
+        return fail(&return_to, E::RequestUriNotSupported, "request_uri is only supported for pushed requests");
+    }
+    // RFC 9126 §5: this client's requests must come by PAR.
+    if client.require_par && !pushed {
+        return fail(&return_to, E::InvalidRequest, "this client must push its authorization requests (RFC 9126)");
     }
     if params.get("registration").is_some() {
         return fail(&return_to, E::RegistrationNotSupported, "registration is not supported");
