@@ -70,6 +70,10 @@ pub struct UpdateArgs {
     /// to the PAR endpoint first (sent as a request_uri).
     #[arg(long, value_name = "BOOL")]
     require_par: Option<bool>,
+    /// RFC 9449: refuse this client's token requests without a DPoP proof,
+    /// so every access token it gets is bound to its key.
+    #[arg(long, value_name = "BOOL")]
+    dpop_bound: Option<bool>,
 }
 
 /// The JSON body of `PATCH /admin/v1/clients/{id}`, with only the options given.
@@ -111,6 +115,9 @@ pub fn body(args: &UpdateArgs) -> Result<Value, Failure> {
     }
     if let Some(required) = args.require_par {
         body.insert("require_pushed_authorization_requests".into(), required.into());
+    }
+    if let Some(bound) = args.dpop_bound {
+        body.insert("dpop_bound_access_tokens".into(), bound.into());
     }
     if body.is_empty() {
         return Err(Failure::new("client update: give at least one option to change (see --help)"));

@@ -172,6 +172,9 @@ fn register_body(args: &RegisterArgs) -> Result<Value, Failure> {
     if let Some(required) = args.require_par {
         body.insert("require_pushed_authorization_requests".into(), required.into());
     }
+    if let Some(bound) = args.dpop_bound {
+        body.insert("dpop_bound_access_tokens".into(), bound.into());
+    }
     Ok(Value::Object(body))
 }
 
@@ -264,6 +267,7 @@ fn client_details(c: &Value) -> String {
         ("access token alg", field(c, "access_token_alg")),
         ("PKCE required", field(c, "require_pkce")),
         ("PAR required", field(c, "require_pushed_authorization_requests")),
+        ("DPoP required", field(c, "dpop_bound_access_tokens")),
         ("minimum acr", field(c, "minimum_acr")),
         ("back-channel logout", field(c, "backchannel_logout_uri")),
         ("front-channel logout", field(c, "frontchannel_logout_uri")),

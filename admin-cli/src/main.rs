@@ -186,6 +186,10 @@ struct RegisterArgs {
     /// to the PAR endpoint first (sent as a request_uri).
     #[arg(long, value_name = "BOOL")]
     require_par: Option<bool>,
+    /// RFC 9449: refuse this client's token requests without a DPoP proof,
+    /// so every access token it gets is bound to its key.
+    #[arg(long, value_name = "BOOL")]
+    dpop_bound: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]

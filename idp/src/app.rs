@@ -199,6 +199,7 @@ impl AppState {
                 grant: self.config.grant_ttl,
             },
             now: self.clock.now(),
+            dpop_jkt: None,
         }
     }
 }

@@ -54,6 +54,8 @@ async fn discovery(State(app): State<App>) -> Response {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 §5.1: DPoP proofs at the token endpoint and UserInfo.
+        "dpop_signing_alg_values_supported": crate::domain::oidc::dpop::ALGS,
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
             "name", "gender", "birthdate", "updated_at", "email", "email_verified",

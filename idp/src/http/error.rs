@@ -46,8 +46,15 @@ pub struct BearerError(pub Option<OAuthError>);
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
         let Some(e) = self.0 else {
-            // RFC 6750 §3.1: no credentials at all → no error code.
-            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"motcua\"")]).into_response();
+            // RFC 6750 §3.1: no credentials at all → no error code; RFC 9449
+            // §7.1: DPoP is offered beside Bearer.
+            let dpop = format!("DPoP algs=\"{}\"", crate::domain::oidc::dpop::ALGS.join(" "));
+            let mut resp =
+                (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"motcua\"")]).into_response();
+            if let Ok(v) = HeaderValue::from_str(&dpop) {
+                resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
+            }
+            return resp;
         };
         let status = match e.code {
             E::InvalidToken => StatusCode::UNAUTHORIZED,
@@ -58,6 +65,33 @@ impl IntoResponse for BearerError {
         };
         let desc = e.description.replace(['"', '\\'], "'");
         let challenge = format!("Bearer realm=\"motcua\", error=\"{}\", error_description=\"{desc}\"", e.code.as_str());
+        let mut resp = OAuthJson(e).into_response();
+        *resp.status_mut() = status;
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+}
+
+/// RFC 9449 §7.1: the error of a request that used the `DPoP` scheme, in a
+/// `DPoP` challenge naming the algorithms a proof may use; 401 for a bad
+/// token or proof.
+pub struct DpopError(pub OAuthError);
+
+impl IntoResponse for DpopError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = match e.code {
+            E::InvalidToken | E::InvalidDpopProof => StatusCode::UNAUTHORIZED,
+            E::InsufficientScope => StatusCode::FORBIDDEN,
+            E::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            E::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let desc = e.description.replace(['"', '\\'], "'");
+        let algs = crate::domain::oidc::dpop::ALGS.join(" ");
+        let challenge = format!("DPoP error=\"{}\", error_description=\"{desc}\", algs=\"{algs}\"", e.code.as_str());
         let mut resp = OAuthJson(e).into_response();
         *resp.status_mut() = status;
         if let Ok(v) = HeaderValue::from_str(&challenge) {

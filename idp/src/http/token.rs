@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 
-use super::error::{BearerError, OAuthJson, no_store};
+use super::error::{BearerError, DpopError, OAuthJson, no_store};
 use super::{ClientIp, params};
 use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::audit;
 use crate::domain::oidc::client_auth::{self, Presented};
-use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, exchange, grants, par};
+use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, dpop, exchange, grants, par};
 use crate::store::Client;
 
 /// Routes of this module.
@@ -89,9 +89,30 @@ async fn authenticated_at(
     Ok((params, client))
 }
 
+/// The request's DPoP proof (RFC 9449), if it sent one, checked for
+/// `method` at `path`, and with `access_token` for `ath`.
+async fn dpop_proof(
+    app: &App,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    access_token: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    // A value that is not visible ASCII cannot be a JWS: "" fails as one.
+    let values = headers.get_all("dpop").iter().map(|v| v.to_str().unwrap_or_default()).collect();
+    let url = format!("{}{path}", app.config.issuer);
+    let req = dpop::ProofRequest { headers: values, method, url: &url, access_token };
+    Ok(dpop::check(app.cache.as_ref(), &req, app.clock.now()).await?.map(|p| p.jkt))
+}
+
 async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
     let (params, client) = authenticated(&app, &headers, &body).await?;
-    let ctx = app.ctx();
+    let mut ctx = app.ctx();
+    // RFC 9449 §5: the tokens issued are bound to the proof's key.
+    ctx.dpop_jkt = dpop_proof(&app, &headers, "POST", "/token", None).await?;
+    if client.dpop_bound && ctx.dpop_jkt.is_none() {
+        return Err(OAuthError::new(E::InvalidDpopProof, "this client must send a DPoP proof").into());
+    }
     let response = match params.get("grant_type") {
         None => return Err(OAuthError::invalid_request("grant_type is required").into()),
         Some("authorization_code") => grants::authorization_code(&ctx, &client, &params).await?,
@@ -133,28 +154,49 @@ async fn revoke(
 /// (§2), as well as the token endpoint or the issuer.
 async fn par(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
     let (params, client) = authenticated_at(&app, &headers, &body, Some("/par")).await?;
-    let pushed = par::push(&app.ctx(), &client, params, app.config.par_ttl).await?;
+    // RFC 9449 §10.1: a proof sent with the push binds the code to its key.
+    let jkt = dpop_proof(&app, &headers, "POST", "/par", None).await?;
+    let pushed = par::push(&app.ctx(), &client, params, jkt.as_deref(), app.config.par_ttl).await?;
     Ok((StatusCode::CREATED, no_store(), axum::Json(pushed)).into_response())
 }
 
 /// OIDC Core §5.3: bearer token in the header, or (POST) in the form body
-/// (RFC 6750 §2.2) — never both.
+/// (RFC 6750 §2.2) — never both; or a DPoP-bound token in the header with
+/// the `DPoP` scheme and a proof (RFC 9449 §7).
 async fn userinfo(
     State(app): State<App>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, BearerError> {
+) -> Result<Response, Response> {
+    let bearer = |e: OAuthError| BearerError(Some(e)).into_response();
     let from_header = match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => match v.split_once(' ') {
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
                 Some(t.trim().to_owned())
             }
-            _ => return Err(BearerError(Some(OAuthError::new(E::InvalidRequest, "use the Bearer scheme")))),
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("dpop") && !t.trim().is_empty() => {
+                let token = t.trim();
+                let dpop_error = |e: OAuthError| DpopError(e).into_response();
+                // Only a token we signed gets its proof checked (and a replay
+                // marker in the cache): a stranger cannot fill the cache here.
+                if app.keys.verify(token).is_none() {
+                    let invalid = OAuthError::new(E::InvalidToken, "the access token is invalid, expired or revoked");
+                    return Err(dpop_error(invalid));
+                }
+                let jkt =
+                    dpop_proof(&app, &headers, method.as_str(), "/userinfo", Some(token)).await.map_err(dpop_error)?;
+                let jkt = jkt.ok_or_else(|| dpop_error(OAuthError::new(E::InvalidDpopProof, "send a DPoP proof")))?;
+                let mut ctx = app.ctx();
+                ctx.dpop_jkt = Some(jkt);
+                let claims = grants::userinfo(&ctx, token).await.map_err(dpop_error)?;
+                return Ok((no_store(), axum::Json(claims)).into_response());
+            }
+            _ => return Err(bearer(OAuthError::new(E::InvalidRequest, "use the Bearer or DPoP scheme"))),
         },
         Some(Err(_)) => {
-            return Err(BearerError(Some(OAuthError::new(E::InvalidRequest, "malformed Authorization header"))));
+            return Err(bearer(OAuthError::new(E::InvalidRequest, "malformed Authorization header")));
         }
     };
     let is_form = headers
@@ -162,18 +204,18 @@ async fn userinfo(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     let from_body = if method == Method::POST && is_form && !body.is_empty() {
-        let p = form(&headers, &body).map_err(|e| BearerError(Some(e)))?;
+        let p = form(&headers, &body).map_err(bearer)?;
         p.get("access_token").map(str::to_owned)
     } else {
         None
     };
     let token = match (from_header, from_body) {
         (Some(_), Some(_)) => {
-            return Err(BearerError(Some(OAuthError::invalid_request("send the access token in one place only"))));
+            return Err(bearer(OAuthError::invalid_request("send the access token in one place only")));
         }
         (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return Err(BearerError(None)),
+        (None, None) => return Err(BearerError(None).into_response()),
     };
-    let claims = grants::userinfo(&app.ctx(), &token).await.map_err(|e| BearerError(Some(e)))?;
+    let claims = grants::userinfo(&app.ctx(), &token).await.map_err(bearer)?;
     Ok((no_store(), axum::Json(claims)).into_response())
 }

@@ -504,6 +504,7 @@ mod tests {
             expires_at: 100,
             revoked_at: None,
             business_id: business.map(Into::into),
+            dpop_jkt: None,
         }
     }
 

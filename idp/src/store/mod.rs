@@ -203,6 +203,9 @@ pub struct Client {
     /// endpoint takes this client's requests only by a `request_uri` from PAR.
     #[serde(default)]
     pub require_par: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: token requests must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound: bool,
 }
 
 /// `subject_type` of clients stored before it existed.
@@ -259,6 +262,9 @@ pub struct Grant {
     /// The business the citizen acts for (`business` scope), if any.
     #[serde(default)]
     pub business_id: Option<String>,
+    /// RFC 9449 §5: the key a public client's refresh tokens are bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// One refresh token of a family. Only its SHA-256 is stored.

@@ -22,6 +22,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (9, "businesses", include_str!("../../../migrations/postgres/0009_businesses.sql")),
     (10, "access_token_alg", include_str!("../../../migrations/postgres/0010_access_token_alg.sql")),
     (11, "require_par", include_str!("../../../migrations/postgres/0011_require_par.sql")),
+    (12, "dpop", include_str!("../../../migrations/postgres/0012_dpop.sql")),
 ];
 
 /// Longest wait for a pooled connection before a request gives up with a 503.

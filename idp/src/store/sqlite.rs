@@ -27,6 +27,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (9, "businesses", include_str!("../../../migrations/sqlite/0009_businesses.sql")),
     (10, "access_token_alg", include_str!("../../../migrations/sqlite/0010_access_token_alg.sql")),
     (11, "require_par", include_str!("../../../migrations/sqlite/0011_require_par.sql")),
+    (12, "dpop", include_str!("../../../migrations/sqlite/0012_dpop.sql")),
 ];
 
 /// The store on a SQLite database file.

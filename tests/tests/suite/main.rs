@@ -25,6 +25,9 @@ mod business_login;
 mod code_flow;
 /// Discovery document and JWKS as an RP library reads them.
 mod discovery;
+/// DPoP (RFC 9449): tokens bound to a phone app's key, refused to a thief as a bearer token
+/// or with another key; clients that must send proofs; introspection's `cnf`.
+mod dpop;
 /// Malformed and unauthorised requests at every endpoint: RFC-shaped errors, never a 500.
 mod errors;
 /// Faults: PostgreSQL out of reach mid-load (production mode), `kill -9` during refresh

@@ -11,6 +11,7 @@ use crate::tokens::{client_assertion, rsa_jwk};
 fn request_uri(reply: &oauth::Reply) -> String {
     assert_eq!(reply.status, 201, "push refused: {reply:?}");
     assert_eq!(reply.header("cache-control"), "no-store", "{reply:?}");
+    assert!(reply.header("content-type").starts_with("application/json"), "{reply:?}");
     let uri = reply.json["request_uri"].as_str().unwrap_or_else(|| panic!("no request_uri in {reply:?}"));
     assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"), "{uri}");
     uri.to_owned()
@@ -77,9 +78,15 @@ fn a_request_uri_is_refused_to_another_client_when_unknown_and_when_expired() {
     std::thread::sleep(Duration::from_millis(2100));
     assert_request_uri_page(&Browser::new(&idp).get(&a.pushed_url(&late)), "expired request_uri");
 
+    // The request is checked again at the visit: a client disabled since the push gets nothing.
+    let before_disable = request_uri(&a.push(&a.authorize(&[], &[]), a.auth(), &[]));
+    idp.admin_json(&["client", "disable", &a.reg.client_id]);
+    let page = Browser::new(&idp).get(&a.pushed_url(&before_disable));
+    assert_eq!((page.status, page.location.as_ref()), (400, None), "disabled client: {page:?}");
+
     // A request_uri that is not ours (a request object by reference) goes back to the client
-    // as request_uri_not_supported, as before PAR.
-    let pending = a.authorize(&[], &[("request_uri", "https://rp.example.vn/request.jwt")]);
+    // as request_uri_not_supported, as before PAR (client `a` is disabled by now).
+    let pending = b.authorize(&[], &[("request_uri", "https://rp.example.vn/request.jwt")]);
     let page = Browser::new(&idp).get(&pending.url);
     let to = page.location.clone().unwrap_or_else(|| panic!("no redirect: {page:?}"));
     assert_eq!(oauth::query_param(&to, "error").as_deref(), Some("request_uri_not_supported"), "{to}");
@@ -142,6 +149,38 @@ fn a_private_key_jwt_client_pushes_with_an_assertion_for_the_par_endpoint() {
     let form = [("client_assertion_type", jwt_bearer), ("client_assertion", elsewhere.as_str())];
     let refused = rp.push(&pending, ClientAuth::None, &form);
     assert_eq!((refused.status, refused.error()), (401, "invalid_client"), "{refused:?}");
+    // An assertion meant for /par is good at /par only, not at the token endpoint.
+    let for_par = assertion(par.as_str(), "par-4");
+    let at_token = oauth::post_form(
+        &rp.http,
+        &rp.endpoint("token_endpoint"),
+        ClientAuth::None,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_assertion_type", jwt_bearer),
+            ("client_assertion", for_par.as_str()),
+        ],
+    );
+    assert_eq!((at_token.status, at_token.error()), (401, "invalid_client"), "{at_token:?}");
+}
+
+#[test]
+fn a_public_client_pushes_with_its_client_id_and_the_browser_may_post_the_reference() {
+    let idp = Idp::start();
+    let citizen = idp.citizen();
+    let rp = Rp::new(&idp, &idp.register_client(&["--type", "public"]));
+    let pending = rp.authorize(&["profile"], &[]);
+    let pushed = rp.push(&pending, ClientAuth::None, &[]);
+    let uri = request_uri(&pushed);
+    // OIDC Core §3.1.2.1: the authorization request may be a form POST; it carries the reference.
+    let browser = Browser::new(&idp);
+    let posted = browser
+        .post_form(&rp.endpoint("authorization_endpoint"), &[("client_id", &rp.reg.client_id), ("request_uri", &uri)]);
+    let next = posted.location.clone().unwrap_or_else(|| panic!("no redirect: {posted:?}"));
+    let flow = browser.run_flow(&next, Credentials::Password(&citizen.national_id, &citizen.password));
+    let tokens = rp.exchange(&pending, &rp.code_from(&pending, &flow.redirect));
+    assert_eq!(tokens.claims.subject().as_str(), citizen.view["subject"].as_str().unwrap());
 }
 
 #[test]
@@ -180,6 +219,7 @@ fn the_par_endpoint_answers_bad_pushes_with_rfc6749_errors() {
             "invalid_request",
         ),
         ("PKCE plain", with(&[("code_challenge_method", "plain")]), 400, "invalid_request"),
+        ("a request object", with(&[("request", "eyJhbGciOiJub25lIn0.e30.")]), 400, "request_not_supported"),
     ];
     let mut failures = Vec::new();
     for (name, reply, status, error) in cases {

@@ -88,6 +88,10 @@ pub struct NewClient {
     /// requests (default false).
     #[serde(default)]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2: whether every token request must carry a DPoP proof
+    /// (default false).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Why a client operation failed. `Display` is the sentence the admin reads.

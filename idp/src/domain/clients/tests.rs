@@ -34,7 +34,7 @@ fn confidential_defaults() {
     assert!(!c.scopes.iter().any(|s| s == "national_id"));
     assert_eq!(c.signing_alg, "RS256");
     assert!(c.require_pkce);
-    assert!(!c.require_par);
+    assert!(!c.require_par && !c.dpop_bound);
     assert_eq!(c.status, "active");
     assert_eq!(c.organisation_id, "org-1");
     assert_eq!((c.created_at, c.updated_at), (1_000, 1_000));
@@ -440,16 +440,18 @@ fn an_update_cannot_change_the_subjects() {
         redirect_uris: Some(vec!["https://a.example.vn/cb".into(), "https://b.example.vn/cb".into()]),
         business_self_allowed: Some(true),
         require_pushed_authorization_requests: Some(true),
+        dpop_bound_access_tokens: Some(true),
         ..Default::default()
     };
     let (with_doc, _) = update::apply(&proven, more, 2_000).unwrap();
     assert_eq!(with_doc.sector_identifier_uri.as_deref(), Some("https://a.example.vn/other.json"));
     assert_eq!(with_doc.sector_identifier.as_deref(), Some("a.example.vn"));
     assert!(with_doc.business_self_allowed);
-    assert!(with_doc.require_par);
+    assert!(with_doc.require_par && with_doc.dpop_bound);
     // A change that does not name it keeps it.
     let rename = update::ClientUpdate { name: Some("Cổng mới".into()), ..Default::default() };
-    assert!(update::apply(&with_doc, rename, 3_000).unwrap().0.require_par);
+    let renamed = update::apply(&with_doc, rename, 3_000).unwrap().0;
+    assert!(renamed.require_par && renamed.dpop_bound);
     // Removing the document would make the sector the organisation's own: refused.
     let remove = update::ClientUpdate { sector_identifier_uri: Some(String::new()), ..Default::default() };
     assert!(matches!(update::apply(&proven, remove, 2_000), Err(ClientError::SectorChange { .. })));

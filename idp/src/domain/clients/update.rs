@@ -70,6 +70,9 @@ pub struct ClientUpdate {
     /// RFC 9126 §5: whether the client must push its authorization requests.
     #[serde(default)]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2: whether every token request must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 impl ClientUpdate {
@@ -94,6 +97,7 @@ impl ClientUpdate {
             ("sector_identifier_uri", self.sector_identifier_uri.is_some()),
             ("business_self_allowed", self.business_self_allowed.is_some()),
             ("require_pushed_authorization_requests", self.require_pushed_authorization_requests.is_some()),
+            ("dpop_bound_access_tokens", self.dpop_bound_access_tokens.is_some()),
         ];
         present.into_iter().filter(|(_, p)| *p).map(|(n, _)| n).collect()
     }
@@ -167,6 +171,7 @@ pub(super) fn apply(current: &Client, change: ClientUpdate, now: i64) -> Result<
         require_pushed_authorization_requests: Some(
             change.require_pushed_authorization_requests.unwrap_or(current.require_par),
         ),
+        dpop_bound_access_tokens: Some(change.dpop_bound_access_tokens.unwrap_or(current.dpop_bound)),
     };
     let (built, fresh_secret) = validate::build_client(merged, &current.organisation_id, now)?;
     // The same for the sector: pairwise subjects are computed over it.

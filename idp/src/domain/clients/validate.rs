@@ -138,6 +138,7 @@ pub(super) fn build_client(
         business_self_allowed: input.business_self_allowed.unwrap_or(false),
         access_token_alg,
         require_par: input.require_pushed_authorization_requests.unwrap_or(false),
+        dpop_bound: input.dpop_bound_access_tokens.unwrap_or(false),
     };
     Ok((client, secret))
 }

@@ -58,6 +58,7 @@ fn grant(id: &str) -> Grant {
         expires_at: T0 + 86_400,
         revoked_at: None,
         business_id: None,
+        dpop_jkt: None,
     }
 }
 

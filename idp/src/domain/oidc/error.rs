@@ -49,6 +49,9 @@ pub enum OAuthErrorCode {
     /// RFC 8693 §2.2.2 (RFC 8707 §2): the requested audience or resource is
     /// unknown or not allowed for the client. 400.
     InvalidTarget,
+    /// RFC 9449 §5: the DPoP proof is missing where required, or invalid. 400
+    /// (401 with a `DPoP` challenge at a resource).
+    InvalidDpopProof,
 }
 
 impl OAuthErrorCode {
@@ -76,6 +79,7 @@ impl OAuthErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 }

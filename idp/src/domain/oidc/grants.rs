@@ -10,7 +10,7 @@ use super::tokens::{
     AccessTokenFor, Ctx, IdTokenFor, TokenOwner, access_token, access_token_alg, check_access_token, client_alg,
     id_token,
 };
-use super::{OAuthError, OAuthErrorCode as E, Params, split_scopes};
+use super::{OAuthError, OAuthErrorCode as E, Params, dpop, split_scopes};
 use crate::crypto::{constant_time_eq, random_id, random_token, sha256_b64url, sha256_hex};
 use crate::domain::businesses::{acting_for, business_claim};
 use crate::store::{Account, Client, Grant, Membership, RefreshToken, Rotation};
@@ -74,6 +74,8 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
     if cg.client_id != client.client_id {
         return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
     }
+    // RFC 9449 §10: a code bound to a key is redeemed only with a proof by it.
+    dpop::require_key(cg.dpop_jkt.as_deref(), ctx.dpop_jkt.as_deref(), "authorization code")?;
     if cg.redirect_uri != redirect_uri {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
     }
@@ -111,6 +113,11 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
         expires_at: ctx.now + ctx.ttl.grant,
         revoked_at: None,
         business_id: cg.business_id.clone(),
+        // RFC 9449 §5: a public client's refresh tokens are bound to the
+        // key of its proof (a confidential client's are bound to it by its
+        // own authentication; each of its refreshes binds the new access
+        // token to whatever key proves that request).
+        dpop_jkt: ctx.dpop_jkt.clone().filter(|_| client.client_type == "public"),
     };
     // The membership may have ended since the chooser: no grant is made for it.
     let who = principal(ctx, client, &grant, &citizen.account)
@@ -271,7 +278,7 @@ fn token_response(
 ) -> TokenResponse {
     TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: ctx.token_type(),
         expires_in: ctx.ttl.access_token,
         scope: grant.scopes.join(" "),
         id_token,
@@ -296,6 +303,9 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
     {
         return Err(invalid());
     }
+    // RFC 9449 §5: a bound family is refreshed only with a proof by its key.
+    // Checked before the rotation, so a thief's try does not use the token up.
+    dpop::require_key(grant.dpop_jkt.as_deref(), ctx.dpop_jkt.as_deref(), "refresh token")?;
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
     let scopes = match params.get("scope") {
         None => grant.scopes.clone(),
@@ -378,7 +388,7 @@ pub async fn client_credentials(ctx: &Ctx<'_>, client: &Client, params: &Params)
     )?;
     Ok(TokenResponse {
         access_token: at,
-        token_type: "Bearer",
+        token_type: ctx.token_type(),
         expires_in: ctx.ttl.access_token,
         scope: scopes.join(" "),
         id_token: None,
@@ -398,9 +408,12 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
             Some(at) if at.str("client_id") == Some(&client.client_id) || at.str("aud") == Some(&client.client_id) => {
                 let mut out = Map::new();
                 out.insert("active".into(), json!(true));
-                out.insert("token_type".into(), json!("Bearer"));
+                // RFC 9449 §6.2: a bound token says so, with its key, for the
+                // resource server to check the proof against.
+                let bound = super::dpop::bound_key(&at.claims).is_some();
+                out.insert("token_type".into(), json!(if bound { "DPoP" } else { "Bearer" }));
                 let keys = ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "sid", "auth_time", "acr"];
-                for k in keys.into_iter().chain(["business", "act"]) {
+                for k in keys.into_iter().chain(["business", "act", "cnf"]) {
                     if let Some(v) = at.claims.get(k) {
                         out.insert(k.into(), v.clone());
                     }
@@ -470,6 +483,11 @@ pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(
 pub async fn userinfo(ctx: &Ctx<'_>, token: &str) -> Result<Value, OAuthError> {
     let invalid = || OAuthError::new(E::InvalidToken, "the access token is invalid, expired or revoked");
     let at = check_access_token(ctx, token).await?.ok_or_else(invalid)?;
+    // RFC 9449 §7: a bound token only with the DPoP scheme and a proof by its
+    // key (§7.2: never as a bearer token); a bearer token only as one.
+    if super::dpop::bound_key(&at.claims) != ctx.dpop_jkt.as_deref() {
+        return Err(OAuthError::new(E::InvalidToken, "the access token is not bound to the key of this request"));
+    }
     let scopes = at.scopes();
     if !scopes.iter().any(|s| s == "openid") {
         return Err(OAuthError::new(E::InsufficientScope, "the access token lacks the openid scope"));

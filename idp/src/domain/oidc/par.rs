@@ -28,8 +28,34 @@ use crate::store::Client;
 /// RFC 9126 §2.2: the form of the `request_uri` values Motcua hands out.
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
-/// Client authentication travels with the push and is never kept with the request.
-const CLIENT_AUTH: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
+/// The parameters kept with a pushed request: those of an authorization
+/// request Motcua reads. Anything else (client authentication above all,
+/// and names a client made up) is dropped, so a push keeps no secret and
+/// no more than the request needs.
+const KEPT: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "response_mode",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "id_token_hint",
+    "ui_locales",
+    "acr_values",
+    "claims",
+    "business_hint",
+    "dpop_jkt",
+];
+
+/// Largest pushed request kept, in bytes of JSON: far above any real one
+/// (a long `claims` request and an ID token hint fit in a few KiB).
+const MAX_KEPT: usize = 16 * 1024;
 
 /// Longest reference accepted back: ours are 43 characters (256 bits,
 /// base64url); anything longer is not ours and is not looked up.
@@ -58,18 +84,29 @@ pub struct PushedRequest {
 }
 
 /// Check and keep `params`, pushed by `client` (already authenticated), for
-/// `ttl` seconds.
-pub async fn push(ctx: &Ctx<'_>, client: &Client, mut params: Params, ttl: i64) -> Result<PushedRequest, OAuthError> {
+/// `ttl` seconds. `dpop_jkt`: the key of a DPoP proof sent with the push
+/// (RFC 9449 §10.1), which the code will be bound to.
+pub async fn push(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    mut params: Params,
+    dpop_jkt: Option<&str>,
+    ttl: i64,
+) -> Result<PushedRequest, OAuthError> {
     // §2.1: a pushed request cannot itself point at another one.
     if params.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
     }
-    for name in CLIENT_AUTH {
-        params.map.remove(*name);
-    }
     // The request is the authenticated client's (client authentication has
     // refused a `client_id` naming another).
     params.map.insert("client_id".into(), client.client_id.clone());
+    if let Some(jkt) = dpop_jkt {
+        // RFC 9449 §10.1: a `dpop_jkt` sent beside a proof must name its key.
+        if params.get("dpop_jkt").is_some_and(|j| j != jkt) {
+            return Err(OAuthError::new(super::OAuthErrorCode::InvalidDpopProof, "dpop_jkt is not the proof's key"));
+        }
+        params.map.insert("dpop_jkt".into(), jkt.to_owned());
+    }
     match authorize::validate(ctx.store, ctx.keys, ctx.issuer, &params, true).await {
         Ok(_) => {}
         // The client and redirect URI are known: the error the browser would have carried back.
@@ -84,12 +121,26 @@ pub async fn push(ctx: &Ctx<'_>, client: &Client, mut params: Params, ttl: i64) 
             }));
         }
     }
-    let id = random_token();
-    let pushed = Pushed { client_id: client.client_id.clone(), params: params.map };
-    let bytes = serde_json::to_vec(&pushed).map_err(OAuthError::internal)?;
-    let lifetime = Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
-    ctx.cache.put(&key(&id), &bytes, lifetime).await?;
+    let id = keep(ctx.cache, &client.client_id, params, ttl).await?;
     Ok(PushedRequest { request_uri: format!("{REQUEST_URI_PREFIX}{id}"), expires_in: ttl })
+}
+
+/// Keep the known parameters of a checked request under a new id. Visitor
+/// state, as a request sent to `/authorize` by POST is: a public client
+/// authenticates with its `client_id` alone, which anyone can read from a
+/// browser's address bar, so pushes must not be able to crowd out codes,
+/// replay markers and counters (see `Cache::put_visitor`).
+async fn keep(cache: &dyn Cache, client_id: &str, params: Params, ttl: i64) -> Result<String, OAuthError> {
+    let params: BTreeMap<String, String> = params.map.into_iter().filter(|(k, _)| KEPT.contains(&k.as_str())).collect();
+    let pushed = Pushed { client_id: client_id.to_owned(), params };
+    let bytes = serde_json::to_vec(&pushed).map_err(OAuthError::internal)?;
+    if bytes.len() > MAX_KEPT {
+        return Err(OAuthError::invalid_request("the pushed request is too large"));
+    }
+    let id = random_token();
+    let lifetime = Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+    cache.put_visitor(&key(&id), &bytes, lifetime).await?;
+    Ok(id)
 }
 
 /// Why a `request_uri` could not be used.
@@ -159,6 +210,37 @@ mod tests {
         assert_eq!(params.get("scope"), Some("openid"));
         assert_eq!(params.get("request_uri"), None);
         assert!(matches!(resolve(&cache, mine).await, Err(ResolveError::Invalid)));
+    }
+
+    #[tokio::test]
+    async fn a_push_keeps_only_authorization_parameters_as_visitor_state() {
+        let cache = MemoryCache::default();
+        let sent = query(
+            "client_id=c1&scope=openid&state=s&client_secret=hunter2&client_assertion=eyJ.x.y\
+             &client_assertion_type=urn%3Ajwt&made_up=1&dpop_jkt=abc",
+        );
+        let id = keep(&cache, "c1", sent, 60).await.unwrap();
+        let kept: Pushed = serde_json::from_slice(&cache.get(&key(&id)).await.unwrap().unwrap()).unwrap();
+        let names: Vec<&str> = kept.params.keys().map(String::as_str).collect();
+        assert_eq!(names, ["client_id", "dpop_jkt", "scope", "state"]);
+        assert_eq!(kept.client_id, "c1");
+        // Too large a request is refused, not kept.
+        let huge = query(&format!("client_id=c1&claims={}", "a".repeat(MAX_KEPT)));
+        assert_eq!(keep(&cache, "c1", huge, 60).await.unwrap_err().code, super::super::OAuthErrorCode::InvalidRequest);
+        // Visitor state: once visitors fill their share, pushes are refused
+        // (503) while other writes still fit.
+        let small = MemoryCache::with_limit(64 * 1024);
+        let mut refused = None;
+        for n in 0..1000 {
+            if let Err(e) = keep(&small, "c1", query("client_id=c1&scope=openid"), 60).await {
+                refused = Some((n, e));
+                break;
+            }
+        }
+        let (n, e) = refused.expect("the visitor share never filled");
+        assert!(n > 10, "refused after {n} pushes");
+        assert_eq!(e.code, super::super::OAuthErrorCode::TemporarilyUnavailable);
+        small.put("code:x", b"1", Duration::from_secs(60)).await.unwrap();
     }
 
     #[tokio::test]

@@ -41,6 +41,16 @@ pub struct Ctx<'a> {
     pub ttl: Lifetimes,
     /// Current time.
     pub now: Timestamp,
+    /// The key a DPoP proof of this request proved (RFC 9449): access tokens
+    /// issued are bound to it (`cnf.jkt`) and of type `DPoP`.
+    pub dpop_jkt: Option<String>,
+}
+
+impl Ctx<'_> {
+    /// `token_type` of the access tokens this request gets (RFC 9449 §5).
+    pub fn token_type(&self) -> &'static str {
+        if self.dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
+    }
 }
 
 /// The signing algorithm a client registered (RS256 by default).
@@ -100,6 +110,10 @@ pub fn access_token(ctx: &Ctx<'_>, alg: Alg, t: &AccessTokenFor<'_>) -> Result<S
         c.insert("auth_time".into(), json!(auth_time));
         c.insert("acr".into(), json!(acr));
         c.insert("amr".into(), json!(amr));
+    }
+    // RFC 9449 §6.1: bound to the key of the request's DPoP proof.
+    if let Some(jkt) = &ctx.dpop_jkt {
+        c.insert("cnf".into(), json!({ "jkt": jkt }));
     }
     // RFC 9068 §2.1: typ "at+jwt" so an access token cannot pass for an ID token.
     let token = ctx.keys.sign(alg, "at+jwt", &Value::Object(c))?;

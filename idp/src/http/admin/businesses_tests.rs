@@ -61,6 +61,7 @@ impl Harness {
             expires_at: NOW + 86_400,
             revoked_at: None,
             business_id: Some(business_id.into()),
+            dpop_jkt: None,
         };
         self.app.store.create_grant(&grant, None).await.unwrap();
     }

@@ -102,6 +102,8 @@ pub struct ClientView {
     business_self_allowed: bool,
     /// RFC 9126 §5: authorization requests only by PAR.
     require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: token requests only with a DPoP proof.
+    dpop_bound_access_tokens: bool,
 }
 
 impl From<Client> for ClientView {
@@ -136,6 +138,7 @@ impl From<Client> for ClientView {
             business_self_allowed,
             access_token_alg,
             require_par,
+            dpop_bound,
         } = c;
         Self {
             client_id,
@@ -165,6 +168,7 @@ impl From<Client> for ClientView {
             sector_identifier_uri,
             business_self_allowed,
             require_pushed_authorization_requests: require_par,
+            dpop_bound_access_tokens: dpop_bound,
         }
     }
 }

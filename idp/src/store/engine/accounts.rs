@@ -202,9 +202,9 @@ macro_rules! impl_accounts {
                      created_at, updated_at, previous_secret_hash, previous_secret_expires_at, \
                      minimum_acr, backchannel_logout_uri, frontchannel_logout_uri, subject_type, \
                      sector_identifier, sector_identifier_uri, business_self_allowed, access_token_alg, \
-                     require_par) \
+                     require_par, dpop_bound) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                     $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
+                     $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
                 )
                 .bind(&c.client_id)
                 .bind(&c.organisation_id)
@@ -234,6 +234,7 @@ macro_rules! impl_accounts {
                 .bind(c.business_self_allowed)
                 .bind(&c.access_token_alg)
                 .bind(c.require_par)
+                .bind(c.dpop_bound)
                 .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
@@ -281,7 +282,7 @@ macro_rules! impl_accounts {
                      previous_secret_hash = $16, previous_secret_expires_at = $17, \
                      minimum_acr = $18, backchannel_logout_uri = $19, frontchannel_logout_uri = $20, \
                      subject_type = $21, sector_identifier = $22, sector_identifier_uri = $23, \
-                     business_self_allowed = $24, access_token_alg = $25, require_par = $26 WHERE client_id = $1",
+                     business_self_allowed = $24, access_token_alg = $25, require_par = $26, dpop_bound = $27 WHERE client_id = $1",
                 )
                 .bind(&c.client_id)
                 .bind(&c.name)
@@ -309,6 +310,7 @@ macro_rules! impl_accounts {
                 .bind(c.business_self_allowed)
                 .bind(&c.access_token_alg)
                 .bind(c.require_par)
+                .bind(c.dpop_bound)
                 .execute(&self.writer)
                 .await;
                 marks.done().await;

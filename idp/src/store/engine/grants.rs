@@ -22,8 +22,8 @@ macro_rules! impl_grants {
                 let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
                 sqlx::query(
                     "INSERT INTO grants (id, account_id, client_id, scopes, claims, sid, \
-                     auth_time, acr, amr, created_at, expires_at, revoked_at, business_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     auth_time, acr, amr, created_at, expires_at, revoked_at, business_id, dpop_jkt) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&g.id)
                 .bind(&g.account_id)
@@ -38,6 +38,7 @@ macro_rules! impl_grants {
                 .bind(g.expires_at)
                 .bind(g.revoked_at)
                 .bind(&g.business_id)
+                .bind(&g.dpop_jkt)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;

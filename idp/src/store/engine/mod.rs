@@ -186,13 +186,13 @@ macro_rules! client_select {
          jwks_uri, require_pkce, status, created_at, updated_at, previous_secret_hash, \
          previous_secret_expires_at, minimum_acr, backchannel_logout_uri, \
          frontchannel_logout_uri, subject_type, sector_identifier, sector_identifier_uri, \
-         business_self_allowed, access_token_alg, require_par FROM clients "
+         business_self_allowed, access_token_alg, require_par, dpop_bound FROM clients "
     };
 }
 macro_rules! grant_select {
     () => {
         "SELECT id, account_id, client_id, scopes, claims, sid, auth_time, acr, amr, created_at, \
-         expires_at, revoked_at, business_id FROM grants "
+         expires_at, revoked_at, business_id, dpop_jkt FROM grants "
     };
 }
 macro_rules! sso_select {

@@ -71,6 +71,7 @@ macro_rules! impl_rows {
                     business_self_allowed: col(r, "business_self_allowed")?,
                     access_token_alg: col(r, "access_token_alg")?,
                     require_par: col(r, "require_par")?,
+                    dpop_bound: col(r, "dpop_bound")?,
                 })
             }
 
@@ -89,6 +90,7 @@ macro_rules! impl_rows {
                     expires_at: col(r, "expires_at")?,
                     revoked_at: col(r, "revoked_at")?,
                     business_id: col(r, "business_id")?,
+                    dpop_jkt: col(r, "dpop_jkt")?,
                 })
             }
 

@@ -485,6 +485,7 @@ pub(super) async fn subject_and_business_columns(s: &dyn Store) {
         sector_identifier_uri: Some("https://rp.example/sector.json".into()),
         business_self_allowed: true,
         require_par: true,
+        dpop_bound: true,
         ..client("cli-p", "org-1")
     };
     s.create_client(&c).await.unwrap();
@@ -495,6 +496,7 @@ pub(super) async fn subject_and_business_columns(s: &dyn Store) {
     c.sector_identifier_uri = None;
     c.business_self_allowed = false;
     c.require_par = false;
+    c.dpop_bound = false;
     c.updated_at = 2_000;
     s.update_client(&c).await.unwrap();
     assert_eq!(s.get_client("cli-p").await.unwrap(), Some(c.clone()));

@@ -68,6 +68,7 @@ pub(crate) fn client(client_id: &str, org_id: &str) -> Client {
         sector_identifier_uri: None,
         business_self_allowed: false,
         require_par: false,
+        dpop_bound: false,
     }
 }
 
@@ -86,6 +87,7 @@ pub(super) fn grant(id: &str) -> Grant {
         expires_at: 100_000,
         revoked_at: None,
         business_id: None,
+        dpop_jkt: None,
     }
 }
 

@@ -74,6 +74,10 @@ pub struct AuthorizationRequest {
     /// preselect on the chooser page; kept only with the `business` scope.
     #[serde(default)]
     pub business_hint: Option<String>,
+    /// RFC 9449 §10 `dpop_jkt` (or the key of a DPoP proof sent with the
+    /// pushed request): the code is redeemed only with a proof by this key.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// `required_acr` of requests saved before it existed.
@@ -322,6 +326,14 @@ pub async fn validate(
             Err(_) => return fail(&return_to, E::InvalidRequest, "business_hint must be a valid tax code"),
         },
     };
+    // RFC 9449 §10: a base64url SHA-256 thumbprint (43 characters).
+    let dpop_jkt = match params.get("dpop_jkt") {
+        None => None,
+        Some(j) if j.len() == 43 && j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Some(j.to_owned())
+        }
+        Some(_) => return fail(&return_to, E::InvalidRequest, "dpop_jkt must be a JWK SHA-256 thumbprint"),
+    };
     let request = AuthorizationRequest {
         client_id: client.client_id.clone(),
         return_to,
@@ -337,6 +349,7 @@ pub async fn validate(
         claims,
         required_acr,
         business_hint,
+        dpop_jkt,
     };
     Ok((request, client))
 }
@@ -511,6 +524,9 @@ pub struct CodeGrant {
     /// The business the citizen acts for (internal id), if any.
     #[serde(default)]
     pub business_id: Option<String>,
+    /// RFC 9449 §10: the DPoP key the code must be redeemed with.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Cache key of a code: its hash, so a cache dump does not hold usable codes.
@@ -548,6 +564,7 @@ pub async fn issue_code(
         acr: who.acr.clone(),
         amr: who.amr.clone(),
         business_id: acting.business_id().map(str::to_owned),
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     let bytes = serde_json::to_vec(&grant).map_err(OAuthError::internal)?;
     cache.put(&code_key(&code), &bytes, Duration::from_secs(ttl as u64)).await?;

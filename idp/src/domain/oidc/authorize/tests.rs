@@ -18,6 +18,7 @@ fn req(prompt: &[&str], max_age: Option<i64>) -> AuthorizationRequest {
         claims: None,
         required_acr: "LoA1".into(),
         business_hint: None,
+        dpop_jkt: None,
     }
 }
 

@@ -157,6 +157,12 @@ pub async fn token_exchange(ctx: &Ctx<'_>, client: &Client, params: &Params) -> 
     if !holder {
         return Err(OAuthError::invalid_request("the subject token was not issued to the requesting client"));
     }
+    // RFC 9449: a DPoP-bound subject token is traded in only with a proof by its key.
+    if let Some(jkt) = super::dpop::bound_key(&subject.claims)
+        && ctx.dpop_jkt.as_deref() != Some(jkt)
+    {
+        return Err(OAuthError::new(E::InvalidDpopProof, "the subject token is DPoP-bound: send a proof by its key"));
+    }
     if subject.client.organisation_id != client.organisation_id {
         return Err(OAuthError::invalid_request("subject_token was issued to a service of another organisation"));
     }
@@ -201,7 +207,7 @@ pub async fn token_exchange(ctx: &Ctx<'_>, client: &Client, params: &Params) -> 
     }
     Ok(TokenResponse {
         access_token: token,
-        token_type: "Bearer",
+        token_type: ctx.token_type(),
         expires_in: expires_in(ctx.now, ctx.ttl.access_token, not_after),
         scope: narrowed.scopes.join(" "),
         id_token: None,

@@ -49,6 +49,7 @@ impl World {
             issuer: "https://id.motcua.test",
             ttl: Lifetimes { access_token: 600, id_token: 600, refresh_token: 3600, grant: 86_400 },
             now,
+            dpop_jkt: None,
         }
     }
 
@@ -224,6 +225,7 @@ fn grant(id: &str, client_id: &str, business_id: Option<&str>) -> Grant {
         expires_at: NOW + 86_400,
         revoked_at: None,
         business_id: business_id.map(str::to_owned),
+        dpop_jkt: None,
     }
 }
 
