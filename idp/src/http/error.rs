@@ -48,12 +48,9 @@ impl IntoResponse for BearerError {
         let Some(e) = self.0 else {
             // RFC 6750 §3.1: no credentials at all → no error code; RFC 9449
             // §7.1: DPoP is offered beside Bearer.
-            let dpop = format!("DPoP algs=\"{}\"", crate::domain::oidc::dpop::ALGS.join(" "));
             let mut resp =
                 (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"motcua\"")]).into_response();
-            if let Ok(v) = HeaderValue::from_str(&dpop) {
-                resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
-            }
+            resp.headers_mut().append(header::WWW_AUTHENTICATE, dpop_offer());
             return resp;
         };
         let status = match e.code {
@@ -70,8 +67,19 @@ impl IntoResponse for BearerError {
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
+        // RFC 9449 §7.1: a DPoP-bound token sent as a bearer token learns
+        // which scheme to use.
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().append(header::WWW_AUTHENTICATE, dpop_offer());
+        }
         resp
     }
+}
+
+/// `DPoP algs="…"`: the DPoP challenge offered beside Bearer.
+fn dpop_offer() -> HeaderValue {
+    let algs = crate::domain::oidc::dpop::ALGS.join(" ");
+    HeaderValue::from_str(&format!("DPoP algs=\"{algs}\"")).unwrap_or(HeaderValue::from_static("DPoP"))
 }
 
 /// RFC 9449 §7.1: the error of a request that used the `DPoP` scheme, in a
@@ -94,7 +102,10 @@ impl IntoResponse for DpopError {
         let challenge = format!("DPoP error=\"{}\", error_description=\"{desc}\", algs=\"{algs}\"", e.code.as_str());
         let mut resp = OAuthJson(e).into_response();
         *resp.status_mut() = status;
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
+        // A challenge answers a request the client can fix, not an outage.
+        if !status.is_server_error()
+            && let Ok(v) = HeaderValue::from_str(&challenge)
+        {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         resp

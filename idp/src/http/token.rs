@@ -90,26 +90,35 @@ async fn authenticated_at(
 }
 
 /// The request's DPoP proof (RFC 9449), if it sent one, checked for
-/// `method` at `path`, and with `access_token` for `ath`.
-async fn dpop_proof(
+/// `method` at `path`, and with `access_token` for `ath`; not yet
+/// remembered (`dpop::remember`).
+fn dpop_proof(
     app: &App,
     headers: &HeaderMap,
     method: &str,
     path: &str,
     access_token: Option<&str>,
-) -> Result<Option<String>, OAuthError> {
+) -> Result<Option<dpop::Proof>, OAuthError> {
     // A value that is not visible ASCII cannot be a JWS: "" fails as one.
     let values = headers.get_all("dpop").iter().map(|v| v.to_str().unwrap_or_default()).collect();
     let url = format!("{}{path}", app.config.issuer);
     let req = dpop::ProofRequest { headers: values, method, url: &url, access_token };
-    Ok(dpop::check(app.cache.as_ref(), &req, app.clock.now()).await?.map(|p| p.jkt))
+    dpop::check(&req, app.clock.now())
+}
+
+/// Who vouches for a client's proofs: a public client's are anyone's.
+fn prover(client: &Client) -> dpop::Prover {
+    if client.auth_method == "none" { dpop::Prover::Anyone } else { dpop::Prover::Known }
 }
 
 async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
     let (params, client) = authenticated(&app, &headers, &body).await?;
     let mut ctx = app.ctx();
     // RFC 9449 §5: the tokens issued are bound to the proof's key.
-    ctx.dpop_jkt = dpop_proof(&app, &headers, "POST", "/token", None).await?;
+    if let Some(proof) = dpop_proof(&app, &headers, "POST", "/token", None)? {
+        dpop::remember(app.cache.as_ref(), &proof, prover(&client)).await?;
+        ctx.dpop_jkt = Some(proof.jkt);
+    }
     if client.dpop_bound && ctx.dpop_jkt.is_none() {
         return Err(OAuthError::new(E::InvalidDpopProof, "this client must send a DPoP proof").into());
     }
@@ -155,7 +164,12 @@ async fn revoke(
 async fn par(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
     let (params, client) = authenticated_at(&app, &headers, &body, Some("/par")).await?;
     // RFC 9449 §10.1: a proof sent with the push binds the code to its key.
-    let jkt = dpop_proof(&app, &headers, "POST", "/par", None).await?;
+    // Its marker is visitor state, as the push itself is.
+    let proof = dpop_proof(&app, &headers, "POST", "/par", None)?;
+    if let Some(p) = &proof {
+        dpop::remember(app.cache.as_ref(), p, dpop::Prover::Anyone).await?;
+    }
+    let jkt = proof.map(|p| p.jkt);
     let pushed = par::push(&app.ctx(), &client, params, jkt.as_deref(), app.config.par_ttl).await?;
     Ok((StatusCode::CREATED, no_store(), axum::Json(pushed)).into_response())
 }
@@ -179,18 +193,20 @@ async fn userinfo(
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("dpop") && !t.trim().is_empty() => {
                 let token = t.trim();
                 let dpop_error = |e: OAuthError| DpopError(e).into_response();
-                // Only a token we signed gets its proof checked (and a replay
-                // marker in the cache): a stranger cannot fill the cache here.
-                if app.keys.verify(token).is_none() {
-                    let invalid = OAuthError::new(E::InvalidToken, "the access token is invalid, expired or revoked");
-                    return Err(dpop_error(invalid));
+                // RFC 9449 §7.1: the token travels in the header only.
+                if method == Method::POST && form(&headers, &body).is_ok_and(|p| p.get("access_token").is_some()) {
+                    return Err(dpop_error(OAuthError::invalid_request("send the access token in one place only")));
                 }
-                let jkt =
-                    dpop_proof(&app, &headers, method.as_str(), "/userinfo", Some(token)).await.map_err(dpop_error)?;
-                let jkt = jkt.ok_or_else(|| dpop_error(OAuthError::new(E::InvalidDpopProof, "send a DPoP proof")))?;
+                let proof =
+                    dpop_proof(&app, &headers, method.as_str(), "/userinfo", Some(token)).map_err(dpop_error)?;
+                let proof =
+                    proof.ok_or_else(|| dpop_error(OAuthError::new(E::InvalidDpopProof, "send a DPoP proof")))?;
                 let mut ctx = app.ctx();
-                ctx.dpop_jkt = Some(jkt);
+                ctx.dpop_jkt = Some(proof.jkt.clone());
                 let claims = grants::userinfo(&ctx, token).await.map_err(dpop_error)?;
+                // Remembered only now, for the holder of a live token bound to
+                // this key: a stranger's proofs never reach the cache.
+                dpop::remember(app.cache.as_ref(), &proof, dpop::Prover::Known).await.map_err(dpop_error)?;
                 return Ok((no_store(), axum::Json(claims)).into_response());
             }
             _ => return Err(bearer(OAuthError::new(E::InvalidRequest, "use the Bearer or DPoP scheme"))),

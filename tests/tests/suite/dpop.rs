@@ -79,7 +79,7 @@ fn userinfo(rp: &Rp, scheme: &str, access_token: &str, proof: Option<String>) ->
 
 #[test]
 fn a_phone_apps_tokens_work_only_with_its_key() {
-    let idp = Idp::start();
+    let mut idp = Idp::start();
     let citizen = idp.citizen();
     let rp = Rp::new(
         &idp,
@@ -131,13 +131,20 @@ fn a_phone_apps_tokens_work_only_with_its_key() {
     let thief = DpopKey::new();
     let as_bearer = userinfo(&rp, "Bearer", &access, None);
     assert_eq!((as_bearer.status, as_bearer.error()), (401, "invalid_token"), "{as_bearer:?}");
+    // §7.1: the refusal offers the DPoP scheme beside Bearer.
+    let schemes: Vec<&str> =
+        as_bearer.headers.get_all("www-authenticate").iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(schemes.iter().any(|s| s.starts_with("DPoP algs=")), "{schemes:?}");
+    let in_body = oauth::post_form(&rp.http, &userinfo_url, ClientAuth::None, &[("access_token", &access)]);
+    assert_eq!((in_body.status, in_body.error()), (401, "invalid_token"), "{in_body:?}");
     let other_key = userinfo(&rp, "DPoP", &access, Some(thief.proof("GET", &userinfo_url, Some(&access))));
     assert_eq!((other_key.status, other_key.error()), (401, "invalid_token"), "{other_key:?}");
     let no_proof = userinfo(&rp, "DPoP", &access, None);
     assert_eq!((no_proof.status, no_proof.error()), (401, "invalid_dpop_proof"), "{no_proof:?}");
 
     // The refresh token is bound too (a public client): refused without the key, and the
-    // refusals do not use it up.
+    // refusals do not use it up. After a restart, so the binding is read from the database.
+    idp.restart();
     let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
     let refresh =
         [("grant_type", "refresh_token"), ("refresh_token", refresh_token.as_str()), ("client_id", client_id.as_str())];
@@ -232,11 +239,34 @@ fn a_code_bound_by_a_pushed_proof_or_dpop_jkt_is_redeemed_only_with_that_key() {
     let code = rp.code_from(&pending, &sign_in(&rp.pushed_url(pushed.json["request_uri"].as_str().unwrap())).redirect);
     let bare = redeem(&pending, &code, None);
     assert_eq!((bare.status, bare.error()), (400, "invalid_dpop_proof"), "{bare:?}");
+    // The same with the key: the code is redeemed (a refused try uses a code up, so a new one).
+    let pending = rp.authorize(&[], &[]);
+    let form: Vec<(String, String)> = pending.url.query_pairs().into_owned().collect();
+    let push = |proof: String, extra: &[(&str, &str)]| {
+        let body =
+            url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).extend_pairs(extra).finish();
+        let req = rp
+            .http
+            .post(par_url.clone())
+            .header("authorization", oauth::basic_auth(&reg.client_id, &secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("dpop", proof)
+            .body(body);
+        oauth::reply(req.send().unwrap())
+    };
+    // A dpop_jkt naming another key than the proof's is refused.
+    let thief = DpopKey::new();
+    let mismatch = push(key.proof("POST", &par_url, None), &[("dpop_jkt", &thief.jkt())]);
+    assert_eq!((mismatch.status, mismatch.error()), (400, "invalid_dpop_proof"), "{mismatch:?}");
+    let pushed = push(key.proof("POST", &par_url, None), &[]);
+    let code = rp.code_from(&pending, &sign_in(&rp.pushed_url(pushed.json["request_uri"].as_str().unwrap())).redirect);
+    let issued = redeem(&pending, &code, Some(key.proof("POST", &token_url, None)));
+    let access = issued.ok_json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(oauth::verify_with_jwks(&access, &rp.jwks())["cnf"]["jkt"], key.jkt());
 
     // RFC 9449 §10: `dpop_jkt` on a direct request does the same; a proof by another key is refused.
     let pending = rp.authorize(&[], &[("dpop_jkt", &key.jkt())]);
     let code = rp.code_from(&pending, &sign_in(&pending.url).redirect);
-    let thief = DpopKey::new();
     let stolen = redeem(&pending, &code, Some(thief.proof("POST", &token_url, None)));
     assert_eq!((stolen.status, stolen.error()), (400, "invalid_grant"), "{stolen:?}");
     let pending = rp.authorize(&[], &[("dpop_jkt", &key.jkt())]);

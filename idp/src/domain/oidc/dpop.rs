@@ -47,19 +47,35 @@ pub struct ProofRequest<'a> {
     pub access_token: Option<&'a str>,
 }
 
-/// A proof that checked out: the thumbprint of its key.
+/// A proof that checked out: the thumbprint of its key, and its `jti` to
+/// [`remember`] once the request has shown it is worth a cache entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proof {
     /// RFC 7638 JWK SHA-256 thumbprint, base64url.
     pub jkt: String,
+    /// Its `jti`.
+    jti: String,
+}
+
+/// Whose proof a replay marker is for, and so which share of the
+/// in-process cache it may use (see `Cache::put_visitor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prover {
+    /// A client that proved who it is with a secret or a key, or the holder
+    /// of a live access token.
+    Known,
+    /// Anyone: a public client authenticates with its `client_id` alone.
+    Anyone,
 }
 
 fn bad(why: &str) -> OAuthError {
     OAuthError::new(E::InvalidDpopProof, format!("DPoP proof: {why}"))
 }
 
-/// Check the request's DPoP proof, if it sent one (`Ok(None)` when it did not).
-pub async fn check(cache: &dyn Cache, req: &ProofRequest<'_>, now: Timestamp) -> Result<Option<Proof>, OAuthError> {
+/// Check the request's DPoP proof, if it sent one (`Ok(None)` when it did
+/// not). Nothing is written: the caller [`remember`]s the proof once the
+/// request has got far enough (a stranger's proofs must not fill the cache).
+pub fn check(req: &ProofRequest<'_>, now: Timestamp) -> Result<Option<Proof>, OAuthError> {
     let proof = match req.headers.as_slice() {
         [] => return Ok(None),
         [one] => *one,
@@ -96,14 +112,20 @@ pub async fn check(cache: &dyn Cache, req: &ProofRequest<'_>, now: Timestamp) ->
     {
         return Err(bad("ath does not match the access token"));
     }
-    // §11.1: each proof once. Keyed by the key as well, so one client cannot
-    // use up another's jti values.
-    let seen = format!("dpop:{}", sha256_hex(format!("{jkt}\n{jti}").as_bytes()));
-    let lifetime = Duration::from_secs(2 * WINDOW as u64);
-    if !cache.put_if_absent(&seen, b"1", lifetime).await? {
-        return Err(bad("this proof was already used"));
-    }
-    Ok(Some(Proof { jkt }))
+    Ok(Some(Proof { jkt, jti: jti.to_owned() }))
+}
+
+/// §11.1: each proof once. The marker lives as long as a proof is fresh,
+/// keyed by the key as well, so one client cannot use up another's `jti`
+/// values; a proof of [`Prover::Anyone`] counts as visitor state.
+pub async fn remember(cache: &dyn Cache, proof: &Proof, prover: Prover) -> Result<(), OAuthError> {
+    let seen = format!("dpop:{}", sha256_hex(format!("{}\n{}", proof.jkt, proof.jti).as_bytes()));
+    let lifetime = Duration::from_secs(2 * WINDOW.unsigned_abs());
+    let fresh = match prover {
+        Prover::Known => cache.put_if_absent(&seen, b"1", lifetime).await?,
+        Prover::Anyone => cache.put_visitor_if_absent(&seen, b"1", lifetime).await?,
+    };
+    if fresh { Ok(()) } else { Err(bad("this proof was already used")) }
 }
 
 /// One base64url JSON segment of a compact JWS.
@@ -130,9 +152,12 @@ pub fn thumbprint(alg: Alg, jwk: &Map<String, Value>) -> Result<String, OAuthErr
     let kty = m("kty")?;
     let canonical = match (alg, kty) {
         (Alg::Rs256 | Alg::Ps256, "RSA") => {
-            // RFC 7518 §3.3: 2048 bits at least (342 base64url characters).
-            if m("n")?.len() < 342 {
-                return Err(bad("RSA keys must have at least 2048 bits"));
+            // RFC 7518 §3.3: 2048 bits at least (342 base64url characters);
+            // at most 4096 (683), and a public exponent of at most 32 bits
+            // (65537 is "AQAB"): a huge one would make every check of a
+            // forged proof cost a full private-size exponentiation.
+            if !(342..=683).contains(&m("n")?.len()) || m("e")?.len() > 6 {
+                return Err(bad("RSA keys must have 2048 to 4096 bits and a small public exponent"));
             }
             format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, m("e")?, m("n")?)
         }
@@ -217,9 +242,14 @@ mod tests {
         json!({ "htm": "POST", "htu": URL, "iat": NOW, "jti": jti })
     }
 
+    /// Check `p` and remember it, as an endpoint does.
     async fn run(cache: &MemoryCache, p: &str, token: Option<&str>) -> Result<Option<Proof>, OAuthError> {
         let req = ProofRequest { headers: vec![p], method: "POST", url: URL, access_token: token };
-        check(cache, &req, NOW).await
+        let proof = check(&req, NOW)?;
+        if let Some(p) = &proof {
+            remember(cache, p, Prover::Known).await?;
+        }
+        Ok(proof)
     }
 
     #[tokio::test]
@@ -234,7 +264,7 @@ mod tests {
             assert_eq!(again.code, E::InvalidDpopProof, "{alg:?} replay");
         }
         let none = ProofRequest { headers: vec![], method: "POST", url: URL, access_token: None };
-        assert_eq!(check(&cache, &none, NOW).await.unwrap(), None);
+        assert_eq!(check(&none, NOW).unwrap(), None);
     }
 
     #[test]
@@ -303,6 +333,25 @@ mod tests {
         assert!(run(&cache, &bound, Some("tok")).await.unwrap().is_some());
         // Two headers.
         let two = ProofRequest { headers: vec!["a", "b"], method: "POST", url: URL, access_token: None };
-        assert!(check(&cache, &two, NOW).await.is_err());
+        assert!(check(&two, NOW).is_err());
+        // Keys and algorithms a proof may not use.
+        let header_alg = |alg: &str, jwk: Value| {
+            let head = URL_SAFE_NO_PAD.encode(json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk}).to_string());
+            let body = URL_SAFE_NO_PAD.encode(good_claims("z").to_string());
+            format!("{head}.{body}.AAAA")
+        };
+        let oct = json!({"kty": "oct", "k": "c2VjcmV0"});
+        let rsa = Value::Object(key(Alg::Rs256).public);
+        let mut big_e = rsa.clone();
+        big_e["e"] = json!("A".repeat(400));
+        for (name, p) in [
+            ("alg none", header_alg("none", rsa.clone())),
+            ("alg HS256", header_alg("HS256", oct.clone())),
+            ("an oct key", header_alg("RS256", oct)),
+            ("a huge RSA exponent", header_alg("RS256", big_e)),
+        ] {
+            let req = ProofRequest { headers: vec![&p], method: "POST", url: URL, access_token: None };
+            assert_eq!(check(&req, NOW).unwrap_err().code, E::InvalidDpopProof, "{name}");
+        }
     }
 }

@@ -506,7 +506,10 @@ pub(super) async fn subject_and_business_columns(s: &dyn Store) {
     s.update_client(&c).await.unwrap();
     assert_eq!(s.get_client("cli-p").await.unwrap(), Some(c));
 
-    let g = business_grant("g-1", "acc-1", Some("biz-1"));
+    let g = Grant {
+        dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        ..business_grant("g-1", "acc-1", Some("biz-1"))
+    };
     s.create_grant(&g, Some(&refresh("rt-1", "g-1"))).await.unwrap();
     assert_eq!(s.get_grant("g-1").await.unwrap(), Some(g.clone()));
     // A business grant's refresh token rotates like any other.

@@ -157,11 +157,12 @@ pub async fn token_exchange(ctx: &Ctx<'_>, client: &Client, params: &Params) -> 
     if !holder {
         return Err(OAuthError::invalid_request("the subject token was not issued to the requesting client"));
     }
-    // RFC 9449: a DPoP-bound subject token is traded in only with a proof by its key.
-    if let Some(jkt) = super::dpop::bound_key(&subject.claims)
-        && ctx.dpop_jkt.as_deref() != Some(jkt)
-    {
-        return Err(OAuthError::new(E::InvalidDpopProof, "the subject token is DPoP-bound: send a proof by its key"));
+    // RFC 9449: the client a DPoP-bound token was issued to trades it in
+    // only with a proof by its key. The service it was sent to (its `aud`)
+    // never holds that key: it received the token with a proof, and
+    // authenticates for itself here.
+    if subject.str("client_id") == Some(client.client_id.as_str()) {
+        super::dpop::require_key(super::dpop::bound_key(&subject.claims), ctx.dpop_jkt.as_deref(), "subject token")?;
     }
     if subject.client.organisation_id != client.organisation_id {
         return Err(OAuthError::invalid_request("subject_token was issued to a service of another organisation"));

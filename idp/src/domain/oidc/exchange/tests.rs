@@ -123,7 +123,13 @@ impl World {
 
     /// An access token of grant `gid` for its client, as the code grant signs it.
     async fn token_of(&self, gid: &str) -> String {
-        let ctx = self.ctx(NOW);
+        self.token_bound(gid, None).await
+    }
+
+    /// [`World::token_of`], bound to DPoP key `jkt` when given.
+    async fn token_bound(&self, gid: &str, jkt: Option<&str>) -> String {
+        let mut ctx = self.ctx(NOW);
+        ctx.dpop_jkt = jkt.map(str::to_owned);
         let grant = self.store.get_grant(gid).await.unwrap().unwrap();
         let client = self.client(&grant.client_id).await;
         let account = self.store.get_citizen("acc-1").await.unwrap().unwrap().account;
@@ -153,12 +159,25 @@ impl World {
         subject_token: &str,
         extra: &[(&str, &str)],
     ) -> Result<TokenResponse, OAuthError> {
+        self.exchange_proved(requester, subject_token, extra, None).await
+    }
+
+    /// [`World::exchange`] with a DPoP proof by key `jkt` when given.
+    async fn exchange_proved(
+        &self,
+        requester: &str,
+        subject_token: &str,
+        extra: &[(&str, &str)],
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         let mut params = Params::default();
         for (k, v) in [("subject_token", subject_token), ("subject_token_type", ACCESS_TOKEN_TYPE)].iter().chain(extra)
         {
             params.map.insert((*k).to_owned(), (*v).to_owned());
         }
-        token_exchange(&self.ctx(NOW + 10), &self.client(requester).await, &params).await
+        let mut ctx = self.ctx(NOW + 10);
+        ctx.dpop_jkt = jkt.map(str::to_owned);
+        token_exchange(&ctx, &self.client(requester).await, &params).await
     }
 
     /// RFC 7662 introspection of `token` as client `who`.
@@ -530,4 +549,23 @@ async fn disabling_the_grants_client_or_the_audience_ends_exchanged_tokens() {
     assert!(check_access_token(&ctx, &passed).await.unwrap().is_none());
     // The first exchanged token was for records, which is still active.
     assert!(check_access_token(&ctx, &first.access_token).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_dpop_bound_subject_token_needs_its_key_only_from_its_own_client() {
+    let w = World::new().await;
+    let bound = w.token_bound("g-self", Some("key-of-portal")).await;
+    let to_records = [("audience", "records")];
+    // The client it was issued to: only with a proof by the token's key.
+    let bare = w.exchange("portal", &bound, &to_records).await.unwrap_err();
+    assert_eq!(bare.code, E::InvalidDpopProof);
+    let other = w.exchange_proved("portal", &bound, &to_records, Some("another-key")).await.unwrap_err();
+    assert_eq!(other.code, E::InvalidGrant);
+    let traded = w.exchange_proved("portal", &bound, &to_records, Some("key-of-portal")).await.unwrap();
+    assert_eq!(traded.token_type, "DPoP");
+    // The service it was exchanged for received it with a proof and never
+    // holds the portal's key: it trades it in on its own authentication.
+    let onward =
+        w.exchange("records", &traded.access_token, &[("audience", "portal"), ("scope", "openid")]).await.unwrap();
+    assert_eq!(onward.token_type, "Bearer");
 }
