@@ -689,7 +689,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.redis_url.as_deref(), c.session_store.as_str()), (Some("redis://:pw@10.0.0.5:6379/2"), "cache"));
-        for bad in ["10.0.0.5:6379", "http://:s3cret@redis", "redis://"] {
+        let tls = Config::load(&Flags::default(), env(&[("IDP_REDIS_URL", "rediss://:pw@redis.internal:6380/0")]));
+        assert_eq!(tls.unwrap().redis_url.as_deref(), Some("rediss://:pw@redis.internal:6380/0"));
+        for bad in ["10.0.0.5:6379", "http://:s3cret@redis", "redis://", "rediss://:s3cret@redis/#insecure"] {
             let err = Config::load(&Flags::default(), env(&[("IDP_REDIS_URL", bad)])).unwrap_err().to_string();
             assert!(err.contains("IDP_REDIS_URL") && err.contains("redis://") && !err.contains("s3cret"), "{err}");
         }

@@ -159,6 +159,13 @@ impl Idp {
         http_client()
     }
 
+    /// Sets `key` to `value` for the processes started from now on (after [`Idp::restart`]),
+    /// e.g. a database URL asking for TLS.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.retain(|(k, _)| k != key);
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Stops `idp` gracefully (SIGTERM, then SIGKILL after 10 s) and starts it again on the same
     /// data directory and ports.
     pub fn restart(&mut self) {

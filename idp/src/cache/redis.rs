@@ -41,11 +41,21 @@ fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// Parse `url` (`redis://[user:password@]host[:port][/db]`) into a client.
-/// The error never repeats the URL, which may hold a password.
+/// Parse `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://…`
+/// for TLS) into a client. The error never repeats the URL, which may hold
+/// a password.
 pub fn client(url: &str) -> Result<Client, CacheError> {
-    if !url.starts_with("redis://") {
-        return Err(CacheError("the URL must start with redis://".into()));
+    if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+        return Err(CacheError("the URL must start with redis:// or rediss:// (TLS)".into()));
+    }
+    // The redis crate reads `#insecure` as "skip the certificate check":
+    // never for an IdP's cache. A private CA goes in the trust store instead
+    // (OpenSSL's SSL_CERT_FILE).
+    if url.contains('#') {
+        return Err(CacheError(
+            "the URL must not have a #fragment (certificate checks stay on; trust a private CA with SSL_CERT_FILE)"
+                .into(),
+        ));
     }
     Client::open(url).map_err(|e| CacheError(format!("not a valid Redis URL: {}", e.detail().unwrap_or("malformed"))))
 }

@@ -53,6 +53,8 @@ mod passkeys;
 mod redis;
 /// Single sign-on: sessions across clients, consent memory, `prompt`, `max_age`, restarts.
 mod sso;
+/// TLS to PostgreSQL (`sslmode=verify-ca`) and Redis (`rediss://`): configuration only.
+mod tls;
 /// Token endpoint grants and token lifecycle: refresh rotation, code reuse, client
 /// credentials, `private_key_jwt`, introspection, revocation.
 mod tokens;
