@@ -53,7 +53,8 @@ pub fn client(url: &str) -> Result<Client, CacheError> {
     // (OpenSSL's SSL_CERT_FILE).
     if url.contains('#') {
         return Err(CacheError(
-            "the URL must not have a #fragment (certificate checks stay on; trust a private CA with SSL_CERT_FILE)"
+            "the URL must not have a #fragment (certificate checks stay on: trust a private CA with \
+             SSL_CERT_FILE; write a # in a password as %23)"
                 .into(),
         ));
     }

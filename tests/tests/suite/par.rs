@@ -3,9 +3,8 @@ use std::time::Duration;
 use e2e::oauth::{self, ClientAuth};
 use e2e::{Browser, Credentials, Idp, Page, Rp};
 use openidconnect::OAuth2TokenResponse as _;
-use serde_json::{Value, json};
 
-use crate::tokens::{client_assertion, rsa_jwk};
+use crate::tokens::{client_assertion, key_client, rsa_jwk};
 
 /// The `request_uri` of a successful push, after checking the RFC 9126 §2.2 answer.
 fn request_uri(reply: &oauth::Reply) -> String {
@@ -127,12 +126,7 @@ fn a_client_that_must_push_is_refused_direct_requests() {
 fn a_private_key_jwt_client_pushes_with_an_assertion_for_the_par_endpoint() {
     let idp = Idp::start();
     let private = rsa_jwk();
-    let mut public = private.to_public_key().unwrap();
-    public.set_key_id("rp-key-1");
-    public.set_algorithm("RS256");
-    let jwks_file = idp.dir().join("rp-jwks.json");
-    std::fs::write(&jwks_file, json!({ "keys": [Value::Object(public.as_ref().clone())] }).to_string()).unwrap();
-    let reg = idp.register_client(&["--auth-method", "private_key_jwt", "--jwks-file", jwks_file.to_str().unwrap()]);
+    let reg = key_client(&idp, &private, &[]);
     let rp = Rp::new(&idp, &reg);
     let par = rp.endpoint("pushed_authorization_request_endpoint");
     let assertion = |aud: &str, jti: &str| client_assertion(&private, &reg.client_id, aud, jti);

@@ -166,6 +166,21 @@ fn assertion_grant(rp: &Rp, token_url: &url::Url, client_id: Option<&str>, asser
     oauth::post_form(&rp.http, token_url, ClientAuth::None, &form)
 }
 
+/// Registers a `private_key_jwt` client whose inline JWKS holds the public half of `private`
+/// (kid `rp-key-1`), with `extra` options for `idp-admin client register`.
+pub(crate) fn key_client(idp: &Idp, private: &josekit::jwk::Jwk, extra: &[&str]) -> e2e::TestClient {
+    // to_public_key keeps only kty, use, n and e.
+    let mut public = private.to_public_key().unwrap();
+    public.set_key_id("rp-key-1");
+    public.set_algorithm("RS256");
+    let jwks_file = idp.dir().join("rp-jwks.json");
+    let jwks = json!({ "keys": [Value::Object(public.as_ref().clone())] });
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let mut args = vec!["--auth-method", "private_key_jwt", "--jwks-file", jwks_file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    idp.register_client(&args)
+}
+
 /// A fresh RSA key pair as a private JWK with kid `rp-key-1`.
 pub(crate) fn rsa_jwk() -> josekit::jwk::Jwk {
     let mut jwk = RS256.generate_key_pair(2048).unwrap().to_jwk_key_pair();
@@ -179,21 +194,7 @@ pub(crate) fn rsa_jwk() -> josekit::jwk::Jwk {
 fn private_key_jwt_authenticates_once_per_assertion() {
     let idp = Idp::start();
     let private = rsa_jwk();
-    // to_public_key keeps only kty, use, n and e.
-    let mut public = private.to_public_key().unwrap();
-    public.set_key_id("rp-key-1");
-    public.set_algorithm("RS256");
-    let jwks_file = idp.dir().join("rp-jwks.json");
-    let jwks = json!({ "keys": [Value::Object(public.as_ref().clone())] });
-    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
-    let reg = idp.register_client(&[
-        "--auth-method",
-        "private_key_jwt",
-        "--jwks-file",
-        jwks_file.to_str().unwrap(),
-        "--grant-type",
-        "client_credentials",
-    ]);
+    let reg = key_client(&idp, &private, &["--grant-type", "client_credentials"]);
     assert!(reg.secret.is_none(), "a private_key_jwt client got a secret");
     let rp = Rp::new(&idp, &reg);
     let token_url = rp.endpoint("token_endpoint");
