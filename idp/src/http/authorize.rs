@@ -19,6 +19,7 @@ use crate::domain::oidc::authorize::{
     self, Acting, AuthorizationRequest, Progress, RequestError, ResponseMode, ReturnTo, SignedIn, Step,
 };
 use crate::domain::oidc::par::{self, ResolveError};
+use crate::domain::oidc::request_object::{self, ObjectError};
 use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, acr};
 use crate::pages::Locale;
 use crate::store::Timestamp;
@@ -162,6 +163,35 @@ async fn start(app: &AppState, session: &Session, lang: &Lang, rid: &str, raw: &
                 "err.invalid_request",
                 "invalid_request",
             );
+        }
+    };
+    // RFC 9101: a signed request object stands in for the query's parameters.
+    let now = app.clock.now();
+    let params = match request_object::resolve(
+        app.store.as_ref(),
+        app.cache.as_ref(),
+        &app.http,
+        &app.config.issuer,
+        params,
+        now,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(ObjectError::Invalid(why)) => {
+            tracing::info!(why, "request object refused");
+            return error_page(
+                app,
+                lang.locale,
+                rid,
+                StatusCode::BAD_REQUEST,
+                "err.request_object",
+                "invalid_request_object",
+            );
+        }
+        Err(ObjectError::Unavailable(e)) => {
+            tracing::error!(error = %e, "checking a request object failed");
+            return unavailable(app, lang.locale, rid);
         }
     };
     // RFC 9126 §4: a pushed request stands in for the query's parameters.

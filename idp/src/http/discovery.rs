@@ -63,7 +63,9 @@ async fn discovery(State(app): State<App>) -> Response {
         ],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": true,
-        "request_parameter_supported": false,
+        // RFC 9101 by value, at /authorize and /par; by reference only through PAR.
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -15,7 +15,9 @@ use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::audit;
 use crate::domain::oidc::client_auth::{self, Presented};
-use crate::domain::oidc::{OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, dpop, exchange, grants, par};
+use crate::domain::oidc::{
+    OAuthError, OAuthErrorCode as E, Params, TOKEN_EXCHANGE, dpop, exchange, grants, par, request_object,
+};
 use crate::store::Client;
 
 /// Routes of this module.
@@ -162,7 +164,19 @@ async fn revoke(
 /// `request_uri`. A client assertion may name this endpoint as its audience
 /// (§2), as well as the token endpoint or the issuer.
 async fn par(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
-    let (params, client) = authenticated_at(&app, &headers, &body, Some("/par")).await?;
+    let (mut params, client) = authenticated_at(&app, &headers, &body, Some("/par")).await?;
+    // RFC 9126 §3: the request may be a signed request object (RFC 9101).
+    params.map.entry("client_id".into()).or_insert_with(|| client.client_id.clone());
+    let params = request_object::resolve(
+        app.store.as_ref(),
+        app.cache.as_ref(),
+        &app.http,
+        &app.config.issuer,
+        params,
+        app.clock.now(),
+    )
+    .await
+    .map_err(OAuthError::from)?;
     // RFC 9449 §10.1: a proof sent with the push binds the code to its key.
     // Its marker is visitor state, as the push itself is.
     let proof = dpop_proof(&app, &headers, "POST", "/par", None)?;

@@ -220,6 +220,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "The sign-in request has expired. Please go back to the service and start again.",
     ),
     (
+        "err.request_object",
+        "Không xác minh được yêu cầu đăng nhập của dịch vụ. Vui lòng quay lại dịch vụ và thử lại.",
+        "The service's sign-in request could not be verified. Please go back to the service and try again.",
+    ),
+    (
         "err.request_uri",
         "Liên kết đăng nhập này đã hết hạn hoặc đã được dùng. Vui lòng quay lại dịch vụ và bắt đầu lại.",
         "This sign-in link has expired or was already used. Please go back to the service and start again.",

@@ -34,6 +34,7 @@ const REQUIRED_KEYS: &[&str] = &[
     "err.invalid_request",
     "err.login_expired",
     "err.request_uri",
+    "err.request_object",
     "err.server_error",
     "err.not_found",
     "err.account_disabled",

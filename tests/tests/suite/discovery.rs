@@ -60,6 +60,7 @@ fn discovery_has_every_required_field_and_only_safe_options() {
     assert_eq!(strings(&doc["code_challenge_methods_supported"]), ["S256"]);
     // Discovery §3 defaults this to true when absent, so it must be explicitly false.
     assert_eq!(doc["request_uri_parameter_supported"], Value::Bool(false));
+    assert_eq!(doc["request_parameter_supported"], Value::Bool(true));
     assert!(strings(&doc["scopes_supported"]).contains(&"openid"));
     let grants = strings(&doc["grant_types_supported"]);
     for grant in ["authorization_code", "refresh_token", "client_credentials"] {

@@ -51,6 +51,9 @@ mod par;
 mod passkeys;
 /// Redis: two nodes sharing one Redis (codes, key-change notices, sessions), and Redis faults.
 mod redis;
+/// Request objects (RFC 9101): a signed `request` at `/authorize` and `/par`, forged, expired,
+/// misaddressed and unsigned ones refused.
+mod request_object;
 /// Single sign-on: sessions across clients, consent memory, `prompt`, `max_age`, restarts.
 mod sso;
 /// TLS to PostgreSQL (`sslmode=verify-ca`) and Redis (`rediss://`): configuration only.

@@ -213,7 +213,7 @@ fn the_par_endpoint_answers_bad_pushes_with_rfc6749_errors() {
             "invalid_request",
         ),
         ("PKCE plain", with(&[("code_challenge_method", "plain")]), 400, "invalid_request"),
-        ("a request object", with(&[("request", "eyJhbGciOiJub25lIn0.e30.")]), 400, "request_not_supported"),
+        ("an unsigned request object", with(&[("request", "eyJhbGciOiJub25lIn0.e30.")]), 400, "invalid_request_object"),
     ];
     let mut failures = Vec::new();
     for (name, reply, status, error) in cases {

@@ -123,7 +123,6 @@ async fn check_assertion(
     assertion: &str,
 ) -> Result<Client, OAuthError> {
     let fail = || OAuthError::invalid_client("client assertion is not valid");
-    let header = jwt::peek_header(assertion).map_err(|_| fail())?;
     // Read `iss` before verifying, only to find which client's keys to use.
     let unverified = unverified_claims(assertion).ok_or_else(fail)?;
     let iss = unverified.get("iss").and_then(|v| v.as_str()).ok_or_else(fail)?.to_owned();
@@ -131,35 +130,11 @@ async fn check_assertion(
         return Err(fail());
     }
     let client = load(store, &iss, "private_key_jwt").await?;
-    let alg = header.algorithm().and_then(Alg::parse).ok_or_else(fail)?;
-    let verify_with = |jwks: &JwkSet| {
-        let candidates: Vec<_> = match header.key_id() {
-            Some(kid) => jwks.get(kid),
-            None => jwks.keys(),
-        };
-        candidates
-            .into_iter()
-            .filter_map(|jwk| jwt::verifier_from_jwk(alg, jwk).ok())
-            .find_map(|v| jwt::verify(assertion, v.as_ref()).ok())
-            .map(|(_, c)| c)
+    let claims = match verify_signed_by(cache, fetcher, &client, assertion).await? {
+        Signed::By(claims) => claims,
+        Signed::NoKeys => return Err(OAuthError::invalid_client("the client has no usable JWKS registered")),
+        Signed::Not => return Err(fail()),
     };
-    let claims = match (&client.jwks, &client.jwks_uri) {
-        (Some(inline), _) => {
-            let jwks = JwkSet::from_bytes(inline.as_bytes())
-                .map_err(|_| OAuthError::invalid_client("the client has no usable JWKS registered"))?;
-            verify_with(&jwks)
-        }
-        (None, Some(uri)) => {
-            // A cached copy first; on a miss (the client may have rotated), fetch once more.
-            let cached = client_jwks(cache, fetcher, uri, false).await?;
-            match cached.as_ref().and_then(&verify_with) {
-                Some(c) => Some(c),
-                None => client_jwks(cache, fetcher, uri, true).await?.as_ref().and_then(verify_with),
-            }
-        }
-        (None, None) => return Err(OAuthError::invalid_client("the client has no JWKS registered")),
-    }
-    .ok_or_else(fail)?;
     // RFC 7523 §3: iss and sub are the client, aud is us, exp bounds it, jti once.
     let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
     // RFC 7519 §2 NumericDate may have a fraction (some libraries write one).
@@ -188,6 +163,57 @@ async fn check_assertion(
         return Err(OAuthError::invalid_client("client assertion was already used"));
     }
     Ok(client)
+}
+
+/// Whether a JWT was signed by one of a client's registered keys.
+pub enum Signed {
+    /// Yes: its claims.
+    By(serde_json::Map<String, serde_json::Value>),
+    /// The client has no usable JWK set (none registered, or unparseable inline).
+    NoKeys,
+    /// Not by any of its keys (or an algorithm we do not take).
+    Not,
+}
+
+/// Verify `token` (a compact JWS, asymmetric algorithms only) against
+/// `client`'s registered keys: its inline JWKS, or its `jwks_uri`, cached,
+/// and fetched once more when no cached key fits (the client may have
+/// rotated). Client assertions and request objects (RFC 9101) both use it.
+pub async fn verify_signed_by(
+    cache: &dyn Cache,
+    fetcher: &dyn JwksFetcher,
+    client: &Client,
+    token: &str,
+) -> Result<Signed, OAuthError> {
+    let Ok(header) = jwt::peek_header(token) else { return Ok(Signed::Not) };
+    let Some(alg) = header.algorithm().and_then(Alg::parse) else { return Ok(Signed::Not) };
+    let verify_with = |jwks: &JwkSet| {
+        let candidates: Vec<_> = match header.key_id() {
+            Some(kid) => jwks.get(kid),
+            None => jwks.keys(),
+        };
+        candidates
+            .into_iter()
+            .filter_map(|jwk| jwt::verifier_from_jwk(alg, jwk).ok())
+            .find_map(|v| jwt::verify(token, v.as_ref()).ok())
+            .map(|(_, c)| c)
+    };
+    let claims = match (&client.jwks, &client.jwks_uri) {
+        (Some(inline), _) => match JwkSet::from_bytes(inline.as_bytes()) {
+            Ok(jwks) => verify_with(&jwks),
+            Err(_) => return Ok(Signed::NoKeys),
+        },
+        (None, Some(uri)) => {
+            // A cached copy first; on a miss (the client may have rotated), fetch once more.
+            let cached = client_jwks(cache, fetcher, uri, false).await?;
+            match cached.as_ref().and_then(&verify_with) {
+                Some(c) => Some(c),
+                None => client_jwks(cache, fetcher, uri, true).await?.as_ref().and_then(verify_with),
+            }
+        }
+        (None, None) => return Ok(Signed::NoKeys),
+    };
+    Ok(claims.map_or(Signed::Not, Signed::By))
 }
 
 /// The client's JWKS from `jwks_uri`, from the cache unless `fresh`.

@@ -52,6 +52,8 @@ pub enum OAuthErrorCode {
     /// RFC 9449 §5: the DPoP proof is missing where required, or invalid. 400
     /// (401 with a `DPoP` challenge at a resource).
     InvalidDpopProof,
+    /// OIDC Core §3.1.2.6 / RFC 9101: the request object is not valid.
+    InvalidRequestObject,
 }
 
 impl OAuthErrorCode {
@@ -80,6 +82,7 @@ impl OAuthErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod grants;
 pub mod logout;
 pub mod par;
+pub mod request_object;
 pub mod subjects;
 pub mod tokens;
 
