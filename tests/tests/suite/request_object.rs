@@ -133,3 +133,35 @@ fn a_request_object_may_be_pushed() {
     assert_eq!((refused.status, refused.error()), (400, "invalid_request_object"), "{refused:?}");
     assert!(refused.json["error_description"].is_string(), "{}", json!(refused.json));
 }
+
+#[test]
+fn a_request_object_never_passes_for_a_client_assertion() {
+    let idp = Idp::start();
+    let key = rsa_jwk();
+    let rp = Rp::new(&idp, &key_client(&idp, &key, &["--grant-type", "client_credentials"]));
+    let id = rp.reg.client_id.clone();
+    let token_url = rp.endpoint("token_endpoint");
+    // What a browser may see: a request object that happens to carry sub and jti too.
+    let mut payload = JwtPayload::new();
+    payload.set_issuer(&id);
+    payload.set_subject(&id);
+    payload.set_audience(vec![token_url.as_str()]);
+    payload.set_jwt_id("seen-in-a-browser");
+    payload.set_expires_at(&(UNIX_EPOCH + Duration::from_secs(now() as u64 + 60)));
+    payload.set_claim("response_type", Some(json!("code"))).unwrap();
+    let mut header = JwsHeader::new();
+    header.set_token_type("oauth-authz-req+jwt");
+    header.set_key_id("rp-key-1");
+    let object = josekit::jwt::encode_with_signer(&payload, &header, &RS256.signer_from_jwk(&key).unwrap()).unwrap();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", object.as_str()),
+    ];
+    let refused = oauth::post_form(&rp.http, &token_url, ClientAuth::None, &form);
+    assert_eq!((refused.status, refused.error()), (401, "invalid_client"), "{refused:?}");
+    // A real assertion by the same key works.
+    let assertion = crate::tokens::client_assertion(&key, &id, token_url.as_str(), "real-1");
+    let form = [form[0], form[1], ("client_assertion", assertion.as_str())];
+    assert!(oauth::post_form(&rp.http, &token_url, ClientAuth::None, &form).ok_json()["access_token"].is_string());
+}

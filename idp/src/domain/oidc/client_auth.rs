@@ -129,6 +129,15 @@ async fn check_assertion(
     if client_id.is_some_and(|c| c != iss) {
         return Err(fail());
     }
+    // A request object (RFC 9101) signed with the same key travels through
+    // browsers: it must never pass for a client assertion.
+    let typ = jwt::peek_header(assertion).ok().and_then(|h| h.token_type().map(str::to_ascii_lowercase));
+    if typ.is_some_and(|t| t.contains("oauth-authz-req"))
+        || unverified.contains_key("response_type")
+        || unverified.contains_key("redirect_uri")
+    {
+        return Err(fail());
+    }
     let client = load(store, &iss, "private_key_jwt").await?;
     let claims = match verify_signed_by(cache, fetcher, &client, assertion).await? {
         Signed::By(claims) => claims,

@@ -96,15 +96,61 @@ pub async fn resolve(
         Some(c) if c.status == "active" => c,
         _ => return Err(invalid("unknown client")),
     };
-    let typ = crate::crypto::jwt::peek_header(object).ok().and_then(|h| h.token_type().map(str::to_owned));
-    if typ.as_deref().is_some_and(|t| !TYPES.contains(&t)) {
+    // RFC 7515 §4.1.9: the media type may come with its "application/"
+    // prefix, and compares without regard to case.
+    let typ = crate::crypto::jwt::peek_header(object).ok().and_then(|h| h.token_type().map(str::to_ascii_lowercase));
+    let typ = typ.as_deref().map(|t| t.strip_prefix("application/").unwrap_or(t));
+    if typ.is_some_and(|t| !TYPES.iter().any(|ok| ok.eq_ignore_ascii_case(t))) {
         return Err(invalid("typ must be oauth-authz-req+jwt"));
     }
+    // The cheap checks first, on the claims as sent: a request object not
+    // even addressed right costs no key lookup (and no `jwks_uri` fetch).
+    let unverified = payload(object).ok_or(invalid("the request object is not a JWT"))?;
+    check_claims(&unverified, client_id, issuer, now)?;
     let claims = match verify_signed_by(cache, fetcher, &client, object).await? {
         Signed::By(claims) => claims,
         Signed::NoKeys => return Err(invalid("the client has no keys registered to sign request objects")),
         Signed::Not => return Err(invalid("not signed by the client's keys")),
     };
+    let mut map = BTreeMap::new();
+    for (name, value) in claims {
+        // RFC 9101 §4: an object points at no other request.
+        if name == "request" || name == "request_uri" {
+            return Err(invalid("a request object cannot hold request or request_uri"));
+        }
+        if JWT_CLAIMS.contains(&name.as_str()) {
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => s,
+            Value::Null => continue,
+            // max_age as a number, `claims` as an object (OIDC Core §6.1).
+            other => other.to_string(),
+        };
+        if !text.is_empty() {
+            map.insert(name, text);
+        }
+    }
+    map.insert("client_id".into(), client_id.to_owned());
+    Ok(Params { map, duplicated: Vec::new() })
+}
+
+/// The claims of a compact JWS, unverified.
+fn payload(token: &str) -> Option<serde_json::Map<String, Value>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// `iss` the client, `aud` this issuer, `client_id` (if any) the request's,
+/// `exp` (if any) not past, `nbf` (if any) not ahead; both numbers.
+fn check_claims(
+    claims: &serde_json::Map<String, Value>,
+    client_id: &str,
+    issuer: &str,
+    now: Timestamp,
+) -> Result<(), ObjectError> {
+    let invalid = ObjectError::Invalid;
     let s = |k: &str| claims.get(k).and_then(Value::as_str);
     let n = |k: &str| claims.get(k).map(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
     let aud_ok = match claims.get("aud") {
@@ -123,24 +169,143 @@ pub async fn resolve(
         Some(None) => return Err(invalid("exp must be a number")),
         _ => {}
     }
-    if n("nbf").flatten().is_some_and(|nbf| nbf > now.saturating_add(LEEWAY)) {
-        return Err(invalid("the request object is not valid yet"));
+    match n("nbf") {
+        Some(Some(nbf)) if nbf > now.saturating_add(LEEWAY) => Err(invalid("the request object is not valid yet")),
+        Some(None) => Err(invalid("nbf must be a number")),
+        _ => Ok(()),
     }
-    let mut map = BTreeMap::new();
-    for (name, value) in claims {
-        if JWT_CLAIMS.contains(&name.as_str()) {
-            continue;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cache::MemoryCache;
+    use crate::crypto::jwt::{self, Alg};
+    use crate::store::Organisation;
+
+    const ISS: &str = "https://id.example.gov.vn";
+    const NOW: Timestamp = 1_800_000_000;
+
+    /// Fetches nothing: the clients here register their keys inline.
+    struct NoFetch;
+
+    #[async_trait::async_trait]
+    impl JwksFetcher for NoFetch {
+        async fn fetch(&self, _uri: &str) -> Result<String, String> {
+            Err("no network in unit tests".into())
         }
-        let text = match value {
-            Value::String(s) => s,
-            Value::Null => continue,
-            // max_age as a number, `claims` as an object (OIDC Core §6.1).
-            other => other.to_string(),
+    }
+
+    struct World {
+        store: std::sync::Arc<dyn Store>,
+        cache: MemoryCache,
+        signer: Box<dyn josekit::jws::JwsSigner>,
+    }
+
+    async fn world() -> World {
+        let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+        let org = Organisation {
+            id: "org-1".into(),
+            code: "moh".into(),
+            name: "Bộ Y tế".into(),
+            kind: "ministry".into(),
+            created_at: 0,
         };
-        if !text.is_empty() {
-            map.insert(name, text);
+        store.create_organisation(&org).await.unwrap();
+        let key = jwt::generate(Alg::Es256, "rp-1").unwrap();
+        let jwks = json!({ "keys": [Value::Object(key.public_jwk.as_ref().clone())] }).to_string();
+        let mut c = crate::store::tests::fixtures::client("rp", "org-1");
+        c.auth_method = "private_key_jwt".into();
+        c.jwks = Some(jwks);
+        store.create_client(&c).await.unwrap();
+        let mut off = crate::store::tests::fixtures::client("off", "org-1");
+        off.status = "disabled".into();
+        off.jwks = c.jwks.clone();
+        store.create_client(&off).await.unwrap();
+        World { store, cache: MemoryCache::new(), signer: jwt::signer_from_der(Alg::Es256, &key.private_der).unwrap() }
+    }
+
+    impl World {
+        fn sign(&self, typ: &str, claims: Value) -> String {
+            jwt::sign(self.signer.as_ref(), "rp-1", typ, &claims).unwrap()
+        }
+
+        async fn resolve(&self, query: &str) -> Result<Params, ObjectError> {
+            let params = crate::http::params::parse(query.as_bytes()).unwrap();
+            resolve(self.store.as_ref(), &self.cache, &NoFetch, ISS, params, NOW).await
         }
     }
-    map.insert("client_id".into(), client_id.to_owned());
-    Ok(Params { map, duplicated: Vec::new() })
+
+    fn good() -> Value {
+        json!({ "iss": "rp", "aud": ISS, "exp": NOW + 60, "nbf": NOW - 1, "client_id": "rp",
+                "response_type": "code", "scope": "openid", "max_age": 300, "claims": {"userinfo": {"email": null}} })
+    }
+
+    fn with(patch: Value) -> Value {
+        let mut c = good();
+        for (k, v) in patch.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    }
+
+    #[tokio::test]
+    async fn a_signed_object_gives_its_own_parameters() {
+        let w = world().await;
+        let object = w.sign("oauth-authz-req+jwt", good());
+        let p = w.resolve(&format!("client_id=rp&request={object}&scope=openid+phone")).await.unwrap();
+        assert_eq!(p.get("scope"), Some("openid"));
+        assert_eq!(p.get("max_age"), Some("300"));
+        assert_eq!(p.get("claims"), Some(r#"{"userinfo":{"email":null}}"#));
+        assert_eq!((p.get("iss"), p.get("exp"), p.get("request")), (None, None, None));
+        // An aud list naming us, and typ in its long form, do too.
+        let listed = w.sign("application/OAUTH-AUTHZ-REQ+JWT", with(json!({"aud": ["https://other", ISS]})));
+        assert!(w.resolve(&format!("client_id=rp&request={listed}")).await.is_ok());
+        // Without a request, the query is the request.
+        assert_eq!(w.resolve("client_id=rp&scope=openid").await.unwrap().get("scope"), Some("openid"));
+    }
+
+    #[tokio::test]
+    async fn objects_that_do_not_check_out_are_refused() {
+        let w = world().await;
+        let object = w.sign("JWT", good());
+        let hs256 = {
+            use base64::Engine as _;
+            let b = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+            format!("{}.{}.AAAA", b(json!({"alg": "HS256", "typ": "JWT"})), b(good()))
+        };
+        let cases = [
+            (
+                "client_id claim of another",
+                format!("client_id=rp&request={}", w.sign("JWT", with(json!({"client_id": "x"})))),
+            ),
+            ("not valid yet", format!("client_id=rp&request={}", w.sign("JWT", with(json!({"nbf": NOW + 600}))))),
+            ("nbf a string", format!("client_id=rp&request={}", w.sign("JWT", with(json!({"nbf": "soon"}))))),
+            ("exp a string", format!("client_id=rp&request={}", w.sign("JWT", with(json!({"exp": "later"}))))),
+            ("another typ", format!("client_id=rp&request={}", w.sign("at+jwt", good()))),
+            (
+                "a nested request_uri",
+                format!("client_id=rp&request={}", w.sign("JWT", with(json!({"request_uri": "urn:x"})))),
+            ),
+            ("a nested request", format!("client_id=rp&request={}", w.sign("JWT", with(json!({"request": "a.b.c"}))))),
+            ("HS256", format!("client_id=rp&request={hs256}")),
+            (
+                "a disabled client",
+                format!("client_id=off&request={}", w.sign("JWT", with(json!({"iss": "off", "client_id": "off"})))),
+            ),
+            ("with a request_uri", format!("client_id=rp&request={object}&request_uri=urn:x")),
+            ("twice", format!("client_id=rp&request={object}&request={object}")),
+            (
+                "too large",
+                format!("client_id=rp&request={}", w.sign("JWT", with(json!({"state": "s".repeat(MAX_OBJECT)})))),
+            ),
+            ("no client_id", format!("request={object}")),
+        ];
+        for (what, query) in &cases {
+            assert!(matches!(w.resolve(query).await, Err(ObjectError::Invalid(_))), "{what}");
+        }
+    }
 }
