@@ -165,3 +165,29 @@ fn a_request_object_never_passes_for_a_client_assertion() {
     let form = [form[0], form[1], ("client_assertion", assertion.as_str())];
     assert!(oauth::post_form(&rp.http, &token_url, ClientAuth::None, &form).ok_json()["access_token"].is_string());
 }
+
+#[test]
+fn a_signed_request_may_be_posted_but_does_not_stand_in_for_par() {
+    let idp = Idp::start();
+    let citizen = idp.citizen();
+    let key = rsa_jwk();
+    let rp = Rp::new(&idp, &key_client(&idp, &key, &[]));
+    let (id, iss) = (rp.reg.client_id.clone(), idp.issuer());
+    // OIDC Core §3.1.2.1: the request may be a form POST; the object travels in the body.
+    let pending = rp.authorize(&[], &[]);
+    let object = request_object(&pending, &key, &id, &iss, now() + 300);
+    let browser = Browser::new(&idp);
+    let posted =
+        browser.post_form(&rp.endpoint("authorization_endpoint"), &[("client_id", id.as_str()), ("request", &object)]);
+    let next = posted.location.clone().unwrap_or_else(|| panic!("no redirect: {posted:?}"));
+    let flow = browser.run_flow(&next, Credentials::Password(&citizen.national_id, &citizen.password));
+    redeem(&rp, &key, &pending, &rp.code_from(&pending, &flow.redirect), "ro-post-1");
+
+    // A client that must push: a signed request sent straight to /authorize is still refused.
+    idp.admin_json(&["client", "update", &id, "--require-par", "true"]);
+    let pending = rp.authorize(&[], &[]);
+    let page = Browser::new(&idp).get(&by_value(&rp, &request_object(&pending, &key, &id, &iss, now() + 300)));
+    let to = page.location.clone().unwrap_or_else(|| panic!("no redirect: {page:?}"));
+    assert_eq!(oauth::query_param(&to, "error").as_deref(), Some("invalid_request"), "{to}");
+    assert_eq!(oauth::query_param(&to, "state").as_deref(), Some(pending.state.as_str()), "{to}");
+}

@@ -33,10 +33,17 @@ fn tls_url(url: &str, host: &str, mode: &str) -> String {
     u.to_string()
 }
 
-/// PostgreSQL over TLS with the server's certificate and name checked (`sslmode=verify-full`):
-/// the URL is the whole configuration. Production mode only, where the test database is
-/// PostgreSQL; the server here has `ssl = on` with Debian's snakeoil certificate, issued to
-/// `localhost` and trusted system-wide.
+/// Whether the certificate in `file` names `what` (`-checkhost NAME` or `-checkip IP`).
+fn names(file: &str, check: &str, what: &str) -> bool {
+    let out = Command::new("openssl").args(["x509", "-noout", check, what, "-in", file]).output();
+    out.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("does match"))
+}
+
+/// PostgreSQL over TLS with the server's certificate checked: the URL is the whole
+/// configuration. Production mode only, where the test database is PostgreSQL. Debian's
+/// server has `ssl = on` with its snakeoil certificate, trusted system-wide; here it is issued
+/// to `localhost`, so the node connects with `verify-full` by that name (else with
+/// `verify-ca` and the certificate as `sslrootcert`), and is refused by name at 127.0.0.1.
 #[test]
 fn postgresql_over_tls_is_a_database_url_setting() {
     const TEST: &str = "postgresql_over_tls_is_a_database_url_setting";
@@ -45,26 +52,37 @@ fn postgresql_over_tls_is_a_database_url_setting() {
         return;
     }
     let mut idp = Idp::start();
-    let on = idp.sql("SHOW ssl").map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let show = |setting: &str| {
+        idp.sql(&format!("SHOW {setting}")).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let (on, cert) = (show("ssl"), show("ssl_cert_file").unwrap_or_default());
     if on.as_deref() != Some("on") {
         return skip(TEST, &format!("the PostgreSQL server has no TLS (ssl = {on:?})"));
     }
     let url = idp.database_url();
     let db = idp.database_name().unwrap().to_owned();
-    // The certificate names `localhost`: reached as 127.0.0.1, the node will not use it.
-    let refused = Command::new(binary("idp"))
-        .env_clear()
-        .env("IDP_DATABASE_URL", tls_url(&url, "127.0.0.1", "verify-full"))
-        .env("IDP_MASTER_KEY_FILE", idp.dir().join("other-master.key"))
-        .current_dir(idp.dir())
-        .arg("bootstrap-admin")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "a node took a certificate issued to another name");
-    assert!(said.contains("certificate") && !said.contains("panicked"), "{said}");
-
-    idp.set_env("IDP_DATABASE_URL", &tls_url(&url, "localhost", "verify-full"));
+    if !names(&cert, "-checkip", "127.0.0.1") {
+        // The certificate does not name 127.0.0.1: reached so, the node will not use it.
+        let refused = Command::new(binary("idp"))
+            .env_clear()
+            .env("IDP_DATABASE_URL", tls_url(&url, "127.0.0.1", "verify-full"))
+            .env("IDP_MASTER_KEY_FILE", idp.dir().join("other-master.key"))
+            .current_dir(idp.dir())
+            .arg("bootstrap-admin")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "a node took a certificate issued to another name");
+        assert!(said.contains("certificate") && !said.contains("panicked"), "{said}");
+    }
+    let checked = if names(&cert, "-checkhost", "localhost") {
+        tls_url(&url, "localhost", "verify-full")
+    } else {
+        let mut u = Url::parse(&tls_url(&url, "127.0.0.1", "verify-ca")).unwrap();
+        u.query_pairs_mut().append_pair("sslrootcert", &cert);
+        u.to_string()
+    };
+    idp.set_env("IDP_DATABASE_URL", &checked);
     idp.restart();
     let rp = Rp::new(&idp, &idp.register_client(&[]));
     sign_in(&idp, &rp);
