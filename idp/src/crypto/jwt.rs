@@ -176,11 +176,34 @@ pub fn sign(signer: &dyn JwsSigner, kid: &str, typ: &str, claims: &Value) -> Res
 
 /// The header of a compact JWS, without verifying anything (to pick a key).
 pub fn peek_header(token: &str) -> Result<JwsHeader, JwsError> {
-    use base64::Engine as _;
-    let head = token.split('.').next().unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head).map_err(|e| JwsError(e.to_string()))?;
-    let map: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| JwsError(e.to_string()))?;
+    let map = segment(token, 0).ok_or_else(|| JwsError("the header is not base64url JSON".into()))?;
     Ok(JwsHeader::from_map(map)?)
+}
+
+/// Segment `n` of a compact JWS (0 the header, 1 the claims) as a JSON
+/// object, unverified: to find the key to check it with, or to refuse it
+/// cheaply before any key is looked up.
+pub fn segment(token: &str, n: usize) -> Option<serde_json::Map<String, Value>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(n)?).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether a JWT's `aud` (one string or a list, RFC 7519 §4.1.3) names an
+/// audience `accepted` takes.
+pub fn names_audience(claims: &serde_json::Map<String, Value>, accepted: impl Fn(&str) -> bool) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => accepted(a),
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str().is_some_and(&accepted)),
+        _ => false,
+    }
+}
+
+/// A NumericDate claim (RFC 7519 §2; a fraction, which some libraries
+/// write, is rounded down): `None` when absent, `Some(None)` when it is not
+/// a number.
+pub fn numeric_date(claims: &serde_json::Map<String, Value>, name: &str) -> Option<Option<i64>> {
+    claims.get(name).map(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)))
 }
 
 /// The `kid` of a compact JWS we signed (to record which key signed a grant's tokens).

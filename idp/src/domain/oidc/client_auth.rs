@@ -124,7 +124,7 @@ async fn check_assertion(
 ) -> Result<Client, OAuthError> {
     let fail = || OAuthError::invalid_client("client assertion is not valid");
     // Read `iss` before verifying, only to find which client's keys to use.
-    let unverified = unverified_claims(assertion).ok_or_else(fail)?;
+    let unverified = jwt::segment(assertion, 1).ok_or_else(fail)?;
     let iss = unverified.get("iss").and_then(|v| v.as_str()).ok_or_else(fail)?.to_owned();
     if client_id.is_some_and(|c| c != iss) {
         return Err(fail());
@@ -146,13 +146,8 @@ async fn check_assertion(
     };
     // RFC 7523 §3: iss and sub are the client, aud is us, exp bounds it, jti once.
     let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
-    // RFC 7519 §2 NumericDate may have a fraction (some libraries write one).
-    let n = |k: &str| claims.get(k).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)));
-    let aud_ok = match claims.get("aud") {
-        Some(serde_json::Value::String(a)) => audiences.contains(&a.as_str()),
-        Some(serde_json::Value::Array(a)) => a.iter().any(|v| v.as_str().is_some_and(|x| audiences.contains(&x))),
-        _ => false,
-    };
+    let n = |k: &str| jwt::numeric_date(&claims, k).flatten();
+    let aud_ok = jwt::names_audience(&claims, |a| audiences.contains(&a));
     let exp = n("exp").ok_or_else(fail)?;
     let jti = s("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(fail)?;
     if s("iss") != Some(&iss)
@@ -259,11 +254,4 @@ async fn client_jwks(
             Ok(None)
         }
     }
-}
-
-fn unverified_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }

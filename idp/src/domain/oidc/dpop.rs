@@ -16,8 +16,6 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::{OAuthError, OAuthErrorCode as E};
@@ -84,7 +82,7 @@ pub fn check(req: &ProofRequest<'_>, now: Timestamp) -> Result<Option<Proof>, OA
     if proof.len() > MAX_PROOF || proof.split('.').count() != 3 {
         return Err(bad("not a compact JWS"));
     }
-    let header = segment(proof, 0).ok_or_else(|| bad("unreadable header"))?;
+    let header = jwt::segment(proof, 0).ok_or_else(|| bad("unreadable header"))?;
     if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
         return Err(bad("typ must be dpop+jwt"));
     }
@@ -101,7 +99,7 @@ pub fn check(req: &ProofRequest<'_>, now: Timestamp) -> Result<Option<Proof>, OA
     if !same_uri(s("htu").unwrap_or_default(), req.url) {
         return Err(bad("htu does not match the request URL"));
     }
-    let iat = claims.get("iat").and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
+    let iat = jwt::numeric_date(&claims, "iat").flatten();
     // abs_diff: an `iat` of i64::MIN must not overflow.
     if iat.is_none_or(|t| now.abs_diff(t) > WINDOW.unsigned_abs()) {
         return Err(bad("iat is missing or too far from now"));
@@ -126,12 +124,6 @@ pub async fn remember(cache: &dyn Cache, proof: &Proof, prover: Prover) -> Resul
         Prover::Anyone => cache.put_visitor_if_absent(&seen, b"1", lifetime).await?,
     };
     if fresh { Ok(()) } else { Err(bad("this proof was already used")) }
-}
-
-/// One base64url JSON segment of a compact JWS.
-fn segment(token: &str, n: usize) -> Option<Map<String, Value>> {
-    let bytes = URL_SAFE_NO_PAD.decode(token.split('.').nth(n)?).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// RFC 7638 thumbprint of a public JWK fit for `alg`: SHA-256 over the
@@ -206,6 +198,8 @@ pub fn bound_key(claims: &Map<String, Value>) -> Option<&str> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
 
     use super::*;

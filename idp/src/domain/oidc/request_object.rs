@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::client_auth::{JwksFetcher, Signed, verify_signed_by};
 use super::{OAuthError, OAuthErrorCode as E, Params};
 use crate::cache::{Cache, CacheError};
+use crate::crypto::jwt;
 use crate::store::{Store, StoreError, Timestamp};
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -98,14 +99,14 @@ pub async fn resolve(
     };
     // RFC 7515 §4.1.9: the media type may come with its "application/"
     // prefix, and compares without regard to case.
-    let typ = crate::crypto::jwt::peek_header(object).ok().and_then(|h| h.token_type().map(str::to_ascii_lowercase));
+    let typ = jwt::peek_header(object).ok().and_then(|h| h.token_type().map(str::to_ascii_lowercase));
     let typ = typ.as_deref().map(|t| t.strip_prefix("application/").unwrap_or(t));
     if typ.is_some_and(|t| !TYPES.iter().any(|ok| ok.eq_ignore_ascii_case(t))) {
         return Err(invalid("typ must be oauth-authz-req+jwt"));
     }
     // The cheap checks first, on the claims as sent: a request object not
     // even addressed right costs no key lookup (and no `jwks_uri` fetch).
-    let unverified = payload(object).ok_or(invalid("the request object is not a JWT"))?;
+    let unverified = jwt::segment(object, 1).ok_or(invalid("the request object is not a JWT"))?;
     check_claims(&unverified, client_id, issuer, now)?;
     let claims = match verify_signed_by(cache, fetcher, &client, object).await? {
         Signed::By(claims) => claims,
@@ -135,13 +136,6 @@ pub async fn resolve(
     Ok(Params { map, duplicated: Vec::new() })
 }
 
-/// The claims of a compact JWS, unverified.
-fn payload(token: &str) -> Option<serde_json::Map<String, Value>> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
 /// `iss` the client, `aud` this issuer, `client_id` (if any) the request's,
 /// `exp` (if any) not past, `nbf` (if any) not ahead; both numbers.
 fn check_claims(
@@ -152,13 +146,8 @@ fn check_claims(
 ) -> Result<(), ObjectError> {
     let invalid = ObjectError::Invalid;
     let s = |k: &str| claims.get(k).and_then(Value::as_str);
-    let n = |k: &str| claims.get(k).map(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == issuer,
-        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(issuer)),
-        _ => false,
-    };
-    if s("iss") != Some(client_id) || !aud_ok {
+    let n = |k: &str| jwt::numeric_date(claims, k);
+    if s("iss") != Some(client_id) || !jwt::names_audience(claims, |a| a == issuer) {
         return Err(invalid("iss must be the client and aud this issuer"));
     }
     if claims.get("client_id").is_some_and(|c| c.as_str() != Some(client_id)) {

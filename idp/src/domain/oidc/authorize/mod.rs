@@ -364,12 +364,7 @@ fn id_token_hint_subject(keys: &Keyring, issuer: &str, client_id: &str, token: &
     if typ.as_deref().is_some_and(|t| t != "JWT") {
         return None;
     }
-    let aud_ok = match claims.get("aud")? {
-        serde_json::Value::String(a) => a == client_id,
-        serde_json::Value::Array(a) => a.iter().any(|v| v == client_id),
-        _ => false,
-    };
-    if claims.get("iss")? != issuer || !aud_ok {
+    if claims.get("iss")? != issuer || !crate::crypto::jwt::names_audience(&claims, |a| a == client_id) {
         return None;
     }
     let sub = match claims.get("act") {
