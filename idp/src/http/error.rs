@@ -53,33 +53,8 @@ impl IntoResponse for BearerError {
             resp.headers_mut().append(header::WWW_AUTHENTICATE, dpop_offer());
             return resp;
         };
-        let status = match e.code {
-            E::InvalidToken => StatusCode::UNAUTHORIZED,
-            E::InsufficientScope => StatusCode::FORBIDDEN,
-            E::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            E::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        let desc = e.description.replace(['"', '\\'], "'");
-        let challenge = format!("Bearer realm=\"motcua\", error=\"{}\", error_description=\"{desc}\"", e.code.as_str());
-        let mut resp = OAuthJson(e).into_response();
-        *resp.status_mut() = status;
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        // RFC 9449 §7.1: a DPoP-bound token sent as a bearer token learns
-        // which scheme to use.
-        if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().append(header::WWW_AUTHENTICATE, dpop_offer());
-        }
-        resp
+        resource_error(e, Scheme::Bearer)
     }
-}
-
-/// `DPoP algs="…"`: the DPoP challenge offered beside Bearer.
-fn dpop_offer() -> HeaderValue {
-    let algs = crate::domain::oidc::dpop::ALGS.join(" ");
-    HeaderValue::from_str(&format!("DPoP algs=\"{algs}\"")).unwrap_or(HeaderValue::from_static("DPoP"))
 }
 
 /// RFC 9449 §7.1: the error of a request that used the `DPoP` scheme, in a
@@ -89,27 +64,56 @@ pub struct DpopError(pub OAuthError);
 
 impl IntoResponse for DpopError {
     fn into_response(self) -> Response {
-        let e = self.0;
-        let status = match e.code {
-            E::InvalidToken | E::InvalidDpopProof => StatusCode::UNAUTHORIZED,
-            E::InsufficientScope => StatusCode::FORBIDDEN,
-            E::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            E::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        let desc = e.description.replace(['"', '\\'], "'");
-        let algs = crate::domain::oidc::dpop::ALGS.join(" ");
-        let challenge = format!("DPoP error=\"{}\", error_description=\"{desc}\", algs=\"{algs}\"", e.code.as_str());
-        let mut resp = OAuthJson(e).into_response();
-        *resp.status_mut() = status;
-        // A challenge answers a request the client can fix, not an outage.
-        if !status.is_server_error()
-            && let Ok(v) = HeaderValue::from_str(&challenge)
-        {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        resp
+        resource_error(self.0, Scheme::Dpop)
     }
+}
+
+/// The scheme a protected resource's error answers in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The JSON error of a protected resource (UserInfo), its status, and its
+/// `WWW-Authenticate` challenge in `scheme`.
+fn resource_error(e: OAuthError, scheme: Scheme) -> Response {
+    let status = match e.code {
+        E::InvalidToken | E::InvalidDpopProof => StatusCode::UNAUTHORIZED,
+        E::InsufficientScope => StatusCode::FORBIDDEN,
+        E::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        E::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let desc = e.description.replace(['"', '\\'], "'");
+    let code = e.code.as_str();
+    let challenge = match scheme {
+        Scheme::Bearer => format!("Bearer realm=\"motcua\", error=\"{code}\", error_description=\"{desc}\""),
+        Scheme::Dpop => format!("DPoP error=\"{code}\", error_description=\"{desc}\", algs=\"{}\"", dpop_algs()),
+    };
+    let mut resp = OAuthJson(e).into_response();
+    *resp.status_mut() = status;
+    // A DPoP challenge answers a request the client can fix, not an outage.
+    let challenged = scheme == Scheme::Bearer || !status.is_server_error();
+    if challenged && let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    // RFC 9449 §7.1: a DPoP-bound token sent as a bearer token learns
+    // which scheme to use.
+    if scheme == Scheme::Bearer && status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().append(header::WWW_AUTHENTICATE, dpop_offer());
+    }
+    resp
+}
+
+/// The algorithms a DPoP proof may use, as a challenge names them.
+fn dpop_algs() -> String {
+    crate::domain::oidc::dpop::ALGS.join(" ")
+}
+
+/// `DPoP algs="…"`: the DPoP challenge offered beside Bearer.
+fn dpop_offer() -> HeaderValue {
+    HeaderValue::from_str(&format!("DPoP algs=\"{}\"", dpop_algs())).unwrap_or(HeaderValue::from_static("DPoP"))
 }
 
 /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).

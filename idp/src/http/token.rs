@@ -101,6 +101,10 @@ fn dpop_proof(
     path: &str,
     access_token: Option<&str>,
 ) -> Result<Option<dpop::Proof>, OAuthError> {
+    // Most token requests carry none: nothing to build for them.
+    if !headers.contains_key("dpop") {
+        return Ok(None);
+    }
     // A value that is not visible ASCII cannot be a JWS: "" fails as one.
     let values = headers.get_all("dpop").iter().map(|v| v.to_str().unwrap_or_default()).collect();
     let url = format!("{}{path}", app.config.issuer);
