@@ -106,15 +106,18 @@ fn a_request_object_may_be_pushed() {
     let pending = rp.authorize(&[], &[]);
     let object = request_object(&pending, &key, &id, &idp.issuer(), now() + 300);
     let par = rp.endpoint("pushed_authorization_request_endpoint");
-    // Authenticated with an assertion, the request itself a signed object (RFC 9126 §3).
-    let assertion = crate::tokens::client_assertion(&key, &id, par.as_str(), "ro-par-1");
-    let form = [
-        ("client_id", id.as_str()),
-        ("request", object.as_str()),
-        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-        ("client_assertion", assertion.as_str()),
-    ];
-    let pushed = oauth::post_form(&rp.http, &par, ClientAuth::None, &form);
+    // Authenticated with an assertion (`jti`), the request itself a signed object (RFC 9126 §3).
+    let push = |object: &str, jti: &str| {
+        let assertion = crate::tokens::client_assertion(&key, &id, par.as_str(), jti);
+        let form = [
+            ("client_id", id.as_str()),
+            ("request", object),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion.as_str()),
+        ];
+        oauth::post_form(&rp.http, &par, ClientAuth::None, &form)
+    };
+    let pushed = push(&object, "ro-par-1");
     assert_eq!(pushed.status, 201, "{pushed:?}");
     let url = rp.pushed_url(pushed.json["request_uri"].as_str().unwrap());
     let flow = Browser::new(&idp).run_flow(&url, Credentials::Password(&citizen.email, &citizen.password));
@@ -122,14 +125,7 @@ fn a_request_object_may_be_pushed() {
 
     // A forged object is refused at the PAR endpoint with a JSON error.
     let forged = request_object(&pending, &rsa_jwk(), &id, &idp.issuer(), now() + 300);
-    let assertion = crate::tokens::client_assertion(&key, &id, par.as_str(), "ro-par-2");
-    let form = [
-        ("client_id", id.as_str()),
-        ("request", forged.as_str()),
-        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-        ("client_assertion", assertion.as_str()),
-    ];
-    let refused = oauth::post_form(&rp.http, &par, ClientAuth::None, &form);
+    let refused = push(&forged, "ro-par-2");
     assert_eq!((refused.status, refused.error()), (400, "invalid_request_object"), "{refused:?}");
     assert!(refused.json["error_description"].is_string(), "{}", json!(refused.json));
 }
