@@ -23,6 +23,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (10, "access_token_alg", include_str!("../../../migrations/postgres/0010_access_token_alg.sql")),
     (11, "require_par", include_str!("../../../migrations/postgres/0011_require_par.sql")),
     (12, "dpop", include_str!("../../../migrations/postgres/0012_dpop.sql")),
+    (13, "one_key_per_state", include_str!("../../../migrations/postgres/0013_one_key_per_state.sql")),
 ];
 
 /// Longest wait for a pooled connection before a request gives up with a 503.

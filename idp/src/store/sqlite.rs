@@ -28,6 +28,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (10, "access_token_alg", include_str!("../../../migrations/sqlite/0010_access_token_alg.sql")),
     (11, "require_par", include_str!("../../../migrations/sqlite/0011_require_par.sql")),
     (12, "dpop", include_str!("../../../migrations/sqlite/0012_dpop.sql")),
+    (13, "one_key_per_state", include_str!("../../../migrations/sqlite/0013_one_key_per_state.sql")),
 ];
 
 /// The store on a SQLite database file.

@@ -145,9 +145,17 @@ impl Keyring {
         for (alg, state) in missing {
             pending.push((state, ring.start_generation(alg)));
         }
+        let created_any = !pending.is_empty();
         for (state, generation) in pending {
             let key = ring.finish_generation(generation, state, now).await?;
-            store.insert_signing_key(&key).await?;
+            match store.insert_signing_key(&key).await {
+                Ok(()) => {}
+                // Another node starting on the same empty database stored
+                // this algorithm's key first (the database holds one active
+                // and one next per algorithm): use its key, not ours.
+                Err(crate::store::StoreError::Conflict(field)) if field == "signing_key_state" => continue,
+                Err(e) => return Err(e.into()),
+            }
             let detail = serde_json::json!({ "alg": key.alg, "state": key.state });
             crate::domain::audit::record_system(
                 store,
@@ -159,7 +167,9 @@ impl Keyring {
                 Some(detail),
             )
             .await;
-            keys.push(key);
+        }
+        if created_any {
+            keys = store.list_signing_keys().await?;
         }
         ring.install(&keys)?;
         Ok(ring)

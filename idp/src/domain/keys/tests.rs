@@ -90,6 +90,29 @@ async fn first_start_publishes_an_active_and_a_next_key_per_algorithm() {
     }
 }
 
+/// Nodes started together on an empty database (compose starts two) each
+/// find no keys and generate a set: the database keeps one active and one
+/// next key per algorithm, both nodes sign with the same key and publish the
+/// same set, and only the keys stored are on the audit trail.
+#[tokio::test]
+async fn nodes_starting_together_share_one_set_of_keys() {
+    for (_dir, store) in stores().await {
+        let s = store.as_ref();
+        let (a, b) = tokio::join!(Keyring::open(s, fixed_kek(), T0), Keyring::open(s, fixed_kek(), T0));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let keys = s.list_signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 8, "{:?}", keys.iter().map(|k| (&k.alg, &k.state)).collect::<Vec<_>>());
+        for alg in DEFAULT_ALGS {
+            let active = kid_in("active", &keys, alg);
+            kid_in("next", &keys, alg);
+            assert_eq!((a.active_kid(alg), b.active_kid(alg)), (Some(active.clone()), Some(active)));
+        }
+        assert_eq!(jwks_kids(&a), jwks_kids(&b));
+        assert_eq!(jwks_kids(&a).len(), 8);
+        assert_eq!(audited(s, "system:startup").await.len(), 8);
+    }
+}
+
 /// Audit events whose actor contains `actor`, newest first.
 async fn audited(s: &dyn Store, actor: &str) -> Vec<crate::store::AuditEvent> {
     let filter = crate::store::AuditFilter { actor: Some(actor.into()), ..Default::default() };

@@ -141,6 +141,8 @@ fn conflict_field(key: &str) -> &'static str {
         "refresh_tokens.hash" | "refresh_tokens_pkey" => "refresh_token",
         "sso_sessions.sid" | "sso_sessions_pkey" => "sid",
         "signing_keys.kid" | "signing_keys_pkey" => "kid",
+        // The algorithm already has a key in that state (migration 0013).
+        "signing_keys.alg" | "signing_keys_one_active" | "signing_keys_one_next" => "signing_key_state",
         "admin_tokens.id" | "admin_tokens_pkey" => "admin_token_id",
         "admin_tokens.hash" | "admin_tokens_hash_key" => "admin_token",
         "web_sessions.id" | "web_sessions_pkey" => "web_session_id",

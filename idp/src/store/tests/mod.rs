@@ -177,6 +177,68 @@ fn embedded_migrations_are_the_folders() {
     }
 }
 
+/// Migration 0013 on a database where two nodes that started together each
+/// created a key pair: of the twin active keys the one nodes sign with (the
+/// last loaded) stays active, of the twin next keys the one a rotation
+/// promotes (the first); the others retire, and a second active key is
+/// refused from then on. On SQLite, and on PostgreSQL when configured.
+#[tokio::test]
+async fn migration_0013_keeps_one_active_and_one_next_key_per_algorithm() {
+    const SQLITE_BEFORE: &[engine::EmbeddedMigration] = sqlite::MIGRATIONS.split_at(12).0;
+    const POSTGRES_BEFORE: &[engine::EmbeddedMigration] = postgres::MIGRATIONS.split_at(12).0;
+    use sqlx::Connection as _;
+    let twins = "INSERT INTO signing_keys (kid, alg, state, private_enc, kek_id, public_jwk, created_at) VALUES \
+                 ('a-1', 'RS256', 'active', X'00', 'k', '{}', 10), ('a-2', 'RS256', 'active', X'00', 'k', '{}', 10), \
+                 ('n-1', 'RS256', 'next', X'00', 'k', '{}', 10), ('n-2', 'RS256', 'next', X'00', 'k', '{}', 10), \
+                 ('e-1', 'ES256', 'active', X'00', 'k', '{}', 10), ('r-1', 'ES256', 'retired', X'00', 'k', '{}', 5)";
+    let postgres_twins = twins.replace("X'00'", "'\\x00'::bytea");
+    let check = |keys: Vec<SigningKey>| {
+        let states: Vec<(&str, &str, bool)> =
+            keys.iter().map(|k| (k.kid.as_str(), k.state.as_str(), k.retired_at.is_some())).collect();
+        assert_eq!(
+            states,
+            [
+                ("r-1", "retired", false),
+                ("a-1", "retired", true),
+                ("a-2", "active", false),
+                ("e-1", "active", false),
+                ("n-1", "next", false),
+                ("n-2", "retired", true),
+            ]
+        );
+    };
+    let second_active = "INSERT INTO signing_keys (kid, alg, state, private_enc, kek_id, public_jwk, created_at) \
+                         VALUES ('a-3', 'ES256', 'active', X'00', 'k', '{}', 20)";
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keys.db?mode=rwc", dir.path().display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    engine::migrate(SQLITE_BEFORE, &mut conn, "sqlite").await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(twins)).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let store = sqlite::SqliteStore::connect(&url, 2).await.unwrap();
+    check(store.list_signing_keys().await.unwrap());
+    let refused = sqlx::raw_sql(sqlx::AssertSqlSafe(second_active))
+        .execute(&mut sqlx::SqliteConnection::connect(&url).await.unwrap())
+        .await;
+    assert_eq!(engine::db_err(refused.unwrap_err()).to_string(), StoreError::Conflict("signing_key_state").to_string());
+
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else { return };
+    let url = postgres::fresh_test_database(&base).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    engine::migrate(POSTGRES_BEFORE, &mut conn, "postgres").await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(postgres_twins)).execute(&mut conn).await.unwrap();
+    let store = postgres::PgStore::connect(&url, 2).await.unwrap();
+    check(store.list_signing_keys().await.unwrap());
+    let refused =
+        sqlx::raw_sql(sqlx::AssertSqlSafe(second_active.replace("X'00'", "'\\x00'::bytea"))).execute(&mut conn).await;
+    assert_eq!(engine::db_err(refused.unwrap_err()).to_string(), StoreError::Conflict("signing_key_state").to_string());
+    conn.close().await.unwrap();
+    drop(store);
+    let name = url::Url::parse(&url).unwrap().path().trim_start_matches('/').to_owned();
+    drop_database(&base, &name).await;
+}
+
 #[tokio::test]
 async fn sqlite_in_memory_url_works() {
     let store = sqlite::SqliteStore::connect("sqlite::memory:", 4).await.unwrap();
