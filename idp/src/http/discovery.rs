@@ -53,6 +53,9 @@ async fn discovery(State(app): State<App>) -> Response {
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        // RFC 8414 §2: required beside private_key_jwt, no default implied.
+        "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
         "code_challenge_methods_supported": ["S256"],
         // RFC 9449 §5.1: DPoP proofs at the token endpoint and UserInfo.
         "dpop_signing_alg_values_supported": crate::domain::oidc::dpop::ALGS,

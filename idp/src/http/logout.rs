@@ -45,6 +45,10 @@ struct EndSessionParams {
     ui_locales: Option<String>,
     #[serde(default)]
     csrf: Option<String>,
+    /// `rp` from the confirmation page of a relying party's request, which
+    /// ends on the signed-out page; absent from our own sign-out buttons.
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 fn given(v: &Option<String>) -> Option<&str> {
@@ -108,6 +112,9 @@ async fn end_session(app: &App, session: &Session, lang: &Lang, rid: &str, p: En
         return page.error(StatusCode::FORBIDDEN, "err.csrf", "invalid_request");
     }
     let confirmed = given(&p.csrf).is_some();
+    // Our own sign-out buttons go home afterwards; a relying party's request
+    // (confirmed on our page) says the citizen is signed out.
+    let own_form = confirmed && given(&p.confirm) != Some("rp");
     // Only a live session is ended (and its services told); one that already
     // ended elsewhere (another device, a password change) only loses its cookie.
     let who = match signed_in(app, session).await {
@@ -121,7 +128,7 @@ async fn end_session(app: &App, session: &Session, lang: &Lang, rid: &str, p: En
             return page.unavailable(&e);
         }
         // Nothing to end here (already signed out, or another browser).
-        return finish(&page, checked.redirect, Vec::new(), confirmed);
+        return finish(&page, checked.redirect, Vec::new(), own_form);
     };
     let tied = match hint_names(app, &checked, &who).await {
         Ok(t) => t,
@@ -142,6 +149,8 @@ async fn end_session(app: &App, session: &Session, lang: &Lang, rid: &str, p: En
                 client_id => client.map(|c| c.client_id.clone()),
                 post_logout_redirect_uri => given(&p.post_logout_redirect_uri),
                 state => given(&p.state),
+                // The signed-out page speaks the language the request asked for.
+                ui_locales => given(&p.ui_locales),
             },
         );
     }
@@ -163,7 +172,7 @@ async fn end_session(app: &App, session: &Session, lang: &Lang, rid: &str, p: En
     if let Err(e) = session.flush().await {
         return page.unavailable(&e);
     }
-    finish(&page, checked.redirect, frames, confirmed)
+    finish(&page, checked.redirect, frames, own_form)
 }
 
 /// Whether the checked `id_token_hint` names this browser's session: by its

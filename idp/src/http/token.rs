@@ -24,10 +24,31 @@ use crate::store::Client;
 pub fn router() -> Router<App> {
     Router::new()
         .route("/token", post(token))
-        .route("/introspect", post(introspect))
         .route("/revoke", post(revoke))
-        .route("/par", post(par))
         .route("/userinfo", get(userinfo).post(userinfo))
+        .layer(browser_apps())
+        .route("/introspect", post(introspect))
+        .route("/par", post(par))
+}
+
+/// CORS for the endpoints a browser-based app (a public client running in
+/// the page) calls from JavaScript: the token endpoint, revocation at sign-out
+/// and UserInfo (OIDC Core §5.3 "SHOULD support the use of CORS"). Any
+/// origin, and never with credentials: these endpoints read no cookie, so a
+/// page of another site gains nothing a server of its own would not have
+/// (the tokens and client credentials it sends are the only authority).
+/// Introspection is for resource servers and PAR for confidential clients;
+/// the authorization endpoint is a page the browser navigates to and must not
+/// answer CORS at all (RFC 9700 §2.6).
+fn browser_apps() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static("dpop")])
+        // The challenge of a 401 says why a token was refused.
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// The form body of a POST, strictly parsed (`invalid_request` otherwise).
@@ -72,7 +93,11 @@ async fn authenticated_at(
     endpoint: Option<&str>,
 ) -> Result<(Params, Client), OAuthError> {
     let params = form(headers, body)?;
-    if let Some(name) = params.duplicated.first() {
+    // RFC 8693 §2.1 lets a token exchange name several audiences and
+    // resources: the grant answers that with `invalid_target` (§2.2.2).
+    let exchange = params.get("grant_type") == Some(TOKEN_EXCHANGE);
+    if let Some(name) = params.duplicated.iter().find(|n| !(exchange && matches!(n.as_str(), "audience" | "resource")))
+    {
         return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
     }
     let presented = Presented {
@@ -227,7 +252,13 @@ async fn userinfo(
                 dpop::remember(app.cache.as_ref(), &proof, dpop::Prover::Known).await.map_err(dpop_error)?;
                 return Ok((no_store(), axum::Json(claims)).into_response());
             }
-            _ => return Err(bearer(OAuthError::new(E::InvalidRequest, "use the Bearer or DPoP scheme"))),
+            _ if !["bearer", "dpop"].iter().any(|s| v.split(' ').next().is_some_and(|w| w.eq_ignore_ascii_case(s))) => {
+                // RFC 6750 §3.1: a request with an unsupported authentication
+                // method (Basic, say) gets the challenge without an error
+                // code, as a request without credentials does.
+                return Err(BearerError(None).into_response());
+            }
+            _ => return Err(bearer(OAuthError::new(E::InvalidRequest, "the Authorization header carries no token"))),
         },
         Some(Err(_)) => {
             return Err(bearer(OAuthError::new(E::InvalidRequest, "malformed Authorization header")));

@@ -399,6 +399,15 @@ fn token_exchange_stays_within_the_organisation() {
     // Never wider than the subject token.
     let wider = exchange(&portal, &t.access_token, sibling_id, Some("openid business profile"));
     assert_eq!((wider.status, wider.error()), (400, "invalid_scope"), "{wider:?}");
+    // RFC 8693 §2.1 lets a request name several audiences; a token serves one (§2.2.2).
+    let two = portal.token(&[
+        ("grant_type", TOKEN_EXCHANGE),
+        ("subject_token", &t.access_token),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
+        ("audience", sibling_id),
+        ("audience", sibling_id),
+    ]);
+    assert_eq!((two.status, two.error()), (400, "invalid_target"), "{two:?}");
     // By default what both the subject token and the audience have, without offline_access.
     let default = exchange(&portal, &t.access_token, sibling_id, None);
     assert_eq!(default.ok_json()["scope"], "openid business", "{default:?}");

@@ -70,6 +70,14 @@ fn discovery_has_every_required_field_and_only_safe_options() {
     for method in ["client_secret_basic", "private_key_jwt"] {
         assert!(auth_methods.contains(&method), "auth method {method} not advertised");
     }
+    // RFC 8414 §2: an endpoint that takes private_key_jwt lists its
+    // algorithms (no default is implied).
+    for endpoint in ["token_endpoint", "introspection_endpoint", "revocation_endpoint"] {
+        if strings(&doc[format!("{endpoint}_auth_methods_supported").as_str()]).contains(&"private_key_jwt") {
+            let algs = strings(&doc[format!("{endpoint}_auth_signing_alg_values_supported").as_str()]);
+            assert!(algs.contains(&"RS256") && !algs.contains(&"none"), "{endpoint}: {algs:?}");
+        }
+    }
 
     // And a relying-party library accepts it (issuer match, JWKS fetched and parsed).
     let metadata = CoreProviderMetadata::discover(&IssuerUrl::new(issuer.clone()).unwrap(), &http)

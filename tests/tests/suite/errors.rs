@@ -251,6 +251,16 @@ fn userinfo_requires_a_valid_bearer_token() {
         none.header("www-authenticate")
     );
 
+    // RFC 6750 §3.1: another scheme (client credentials sent by mistake)
+    // gets the same challenge, without an error code.
+    let basic = oauth::reply(rp.http.get(url.clone()).basic_auth("someone", Some("secret")).send().unwrap());
+    assert_eq!(basic.status, 401, "{basic:?}");
+    let challenge = basic.header("www-authenticate");
+    assert!(challenge.starts_with("Bearer") && !challenge.contains("error="), "WWW-Authenticate: {challenge:?}");
+    // The Bearer scheme without a token is a malformed request.
+    let empty = oauth::reply(rp.http.get(url.clone()).header("authorization", "Bearer ").send().unwrap());
+    assert_eq!((empty.status, empty.header("www-authenticate").contains("invalid_request")), (400, true), "{empty:?}");
+
     let garbage = oauth::reply(rp.http.get(url).bearer_auth("not-a-token").send().unwrap());
     assert_eq!(garbage.status, 401, "{garbage:?}");
     let challenge = garbage.header("www-authenticate");

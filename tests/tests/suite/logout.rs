@@ -208,6 +208,31 @@ fn a_request_without_hint_asks_the_citizen_first() {
     assert_eq!(done.location.unwrap().as_str(), format!("{bye}?state=s1"));
 }
 
+/// RP-Initiated Logout with no parameters at all (the conformance suite's
+/// `oidcc-rp-initiated-logout-no-params`): the citizen confirms, and the page
+/// then says they are signed out (not the home page of our own button).
+#[test]
+fn a_bare_logout_request_ends_on_the_signed_out_page() {
+    let idp = Idp::start();
+    let citizen = idp.citizen();
+    let rp = Rp::new(&idp, &idp.register_client(&[]));
+    let browser = Browser::new(&idp);
+    rp.sign_in(&browser, &[], &[], Credentials::Password(&citizen.national_id, &citizen.password));
+    let mut url = idp.url("/logout");
+    url.query_pairs_mut().append_pair("ui_locales", "en");
+    let ask = browser.get(&url);
+    assert!(ask.text().contains("Do you want to sign out of Motcua?"), "{}", ask.text());
+    let fields = ["csrf", "confirm", "ui_locales"].map(|name| (name, ask.hidden(name)));
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post_form(&idp.url("/logout"), &fields);
+    assert_eq!(done.status, 200, "{done:?}");
+    assert!(done.text().contains("You are signed out"), "{}", done.text());
+    // Signed out indeed: a silent request now needs a login.
+    let silent = rp.authorize(&[], &[("prompt", "none")]);
+    let redirect = browser.get(&silent.url).location.expect("redirect");
+    assert_eq!(query_param(&redirect, "error").as_deref(), Some("login_required"), "{redirect}");
+}
+
 #[test]
 fn a_client_down_at_logout_gets_the_notice_later_even_across_a_restart() {
     let mut idp = Idp::start();

@@ -291,6 +291,10 @@ fn account_without_a_passkey_asked_for_loa2_gets_unmet_authentication_requiremen
     // The session itself is still good for what it can give.
     let tokens = rp.sign_in(&browser, &["profile"], &[], Credentials::None);
     assert_eq!(tokens.id_payload["acr"], "LoA1");
+    // acr_values lists acceptable levels in order of preference (OIDC Core
+    // §3.1.2.1): `LoA2 LoA1` prefers a passkey but takes the password session.
+    let either = rp.sign_in(&browser, &["profile"], &[("acr_values", "LoA2 LoA1")], Credentials::None);
+    assert_eq!(either.id_payload["acr"], "LoA1", "{}", either.id_payload);
 
     // A client registered with minimum_acr=LoA2 demands it without asking.
     let strict = idp.register_client(&[]);

@@ -117,6 +117,9 @@ fn client_credentials_returns_an_rfc9068_access_token() {
     let body = reply.ok_json();
     assert!(body.get("refresh_token").is_none(), "{body}");
     assert!(body.get("id_token").is_none(), "{body}");
+    // No scope granted (OIDC scopes never ride on a token without a
+    // citizen): `scope` is left out, never an empty string (RFC 6749 §3.3).
+    assert!(body.get("scope").is_none(), "{body}");
     assert!(body["expires_in"].as_i64().is_some_and(|e| e > 0), "{body}");
     let access = string(body, "access_token");
 
@@ -128,9 +131,11 @@ fn client_credentials_returns_an_rfc9068_access_token() {
     assert!(claims["exp"].as_i64().is_some_and(|e| e > now()), "{claims}");
     assert!(claims["jti"].is_string(), "{claims}");
     assert!(claims["sub"].is_string(), "{claims}");
+    assert!(claims.get("scope").is_none(), "{claims}");
 
     let intro = rp.introspect(&access);
     assert_eq!(intro.ok_json()["active"], true);
+    assert!(intro.json.get("scope").is_none(), "{intro:?}");
     assert_eq!(intro.json["client_id"], reg.client_id.as_str());
 }
 
@@ -244,10 +249,17 @@ fn introspection_is_per_client_and_revoking_a_refresh_token_revokes_its_family()
     assert_eq!(foreign.ok_json()["active"], false, "{foreign:?}");
     assert!(foreign.json.get("sub").is_none(), "{foreign:?}");
 
-    // RFC 7009 §2.1: another client cannot revoke it.
+    // RFC 7009 §2.1: another client cannot revoke it, and is told so.
     let refresh = tokens.refresh_token.clone().unwrap();
-    let foreign_revoke = other.revoke(&refresh, "refresh_token");
-    assert!(foreign_revoke.status < 500, "foreign revoke: {foreign_revoke:?}");
+    for token in [&refresh, &first_access] {
+        let foreign_revoke = other.revoke(token, "refresh_token");
+        assert_eq!((foreign_revoke.status, foreign_revoke.error()), (400, "invalid_request"), "{foreign_revoke:?}");
+    }
+    // A refresh token's introspection carries no token_type (RFC 7662 §2.2
+    // means Bearer or DPoP, the types of access tokens).
+    let refresh_intro = owner.introspect(&refresh);
+    assert_eq!(refresh_intro.ok_json()["active"], true, "{refresh_intro:?}");
+    assert!(refresh_intro.json.get("token_type").is_none(), "{refresh_intro:?}");
     let rotated = owner.refresh(&refresh);
     let rotated_body = rotated.ok_json();
     let refresh = string(rotated_body, "refresh_token");
@@ -330,4 +342,60 @@ fn private_key_jwt_with_jwks_uri_follows_the_clients_key_rotation() {
     let c = client_assertion(&first_key, &reg.client_id, token_url.as_str(), "uri-0003");
     let old = request(&c);
     assert!(matches!(old.status, 400 | 401) && old.error() == "invalid_client", "retired client key: {old:?}");
+}
+
+/// A browser-based app calls the token, revocation and UserInfo endpoints
+/// from JavaScript in a page of its own origin, in a real Chromium: each
+/// call (with an Authorization header, so preflighted) passes CORS, and a
+/// refused token's challenge is readable. Introspection, for resource
+/// servers, stays closed to pages.
+#[test]
+fn a_page_of_another_origin_calls_token_userinfo_and_revocation() {
+    let Some(chrome) = e2e::chromium::Chromium::launch() else { return };
+    let idp = Idp::start();
+    let rp = Rp::new(&idp, &idp.register_client(&[]));
+    let tokens = offline_sign_in(&idp, &rp);
+    // The app's page: the client's redirect URI, another port, so another origin.
+    let _app = e2e::chromium::RpCallback::serve(&rp.reg.redirect_uri);
+    chrome.goto(&rp.reg.redirect_uri);
+    let basic = oauth::basic_auth(&rp.reg.client_id, rp.reg.secret.as_deref().unwrap());
+    let call = |path: &str, init: &str| {
+        let js = format!(
+            "fetch({url}, {init}).then(async r => ({{ status: r.status, challenge: r.headers.get('www-authenticate'), \
+             body: await r.text() }}), e => ({{ blocked: String(e) }}))",
+            url = serde_json::to_string(&idp.url(path).as_str()).unwrap(),
+        );
+        chrome.eval(&js)
+    };
+    let bearer = |token: &str| format!("{{ headers: {{ Authorization: {} }} }}", json!(format!("Bearer {token}")));
+    let form = |body: &[(&str, &str)]| {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(body).finish();
+        format!(
+            "{{ method: 'POST', headers: {{ Authorization: {}, 'Content-Type': 'application/x-www-form-urlencoded' }}, \
+             body: {} }}",
+            json!(basic),
+            json!(body)
+        )
+    };
+
+    let info = call("/userinfo", &bearer(&tokens.access_token));
+    assert_eq!(info["status"], 200, "{info}");
+    let claims: Value = serde_json::from_str(info["body"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["sub"], tokens.claims.subject().as_str());
+    let refused = call("/userinfo", &bearer("not-a-token"));
+    assert_eq!(refused["status"], 401, "{refused}");
+    assert!(refused["challenge"].as_str().is_some_and(|c| c.contains("invalid_token")), "{refused}");
+
+    let refresh = tokens.refresh_token.clone().unwrap();
+    let rotated = call("/token", &form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]));
+    assert_eq!(rotated["status"], 200, "{rotated}");
+    let rotated: Value = serde_json::from_str(rotated["body"].as_str().unwrap()).unwrap();
+    let refresh = string(&rotated, "refresh_token");
+    let revoked = call("/revoke", &form(&[("token", &refresh)]));
+    assert_eq!(revoked["status"], 200, "{revoked}");
+    let after = rp.refresh(&refresh);
+    assert_eq!((after.status, after.error()), (400, "invalid_grant"), "{after:?}");
+
+    let introspection = call("/introspect", &form(&[("token", &tokens.access_token)]));
+    assert!(introspection["blocked"].is_string(), "introspection answered a page: {introspection}");
 }

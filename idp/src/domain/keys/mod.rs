@@ -153,7 +153,7 @@ impl Keyring {
                 // Another node starting on the same empty database stored
                 // this algorithm's key first (the database holds one active
                 // and one next per algorithm): use its key, not ours.
-                Err(crate::store::StoreError::Conflict(field)) if field == "signing_key_state" => continue,
+                Err(crate::store::StoreError::Conflict("signing_key_state")) => continue,
                 Err(e) => return Err(e.into()),
             }
             let detail = serde_json::json!({ "alg": key.alg, "state": key.state });

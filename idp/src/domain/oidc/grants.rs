@@ -24,7 +24,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds.
     pub expires_in: i64,
-    /// Granted scopes.
+    /// Granted scopes; left out when none were granted (RFC 6749 §3.3: a
+    /// scope is one or more tokens, so never an empty string).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// ID token, for `openid` grants.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -437,9 +439,10 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
     };
     let Some(who) = principal(ctx, client, &grant, &account).await? else { return Ok(inactive) };
     let mut out = who.extra;
+    // No `token_type`: RFC 7662 §2.2 means an RFC 6749 §7.1 access token
+    // type (Bearer, DPoP), which a refresh token is not.
     for (k, v) in [
         ("active", json!(true)),
-        ("token_type", json!("refresh_token")),
         ("scope", json!(grant.scopes.join(" "))),
         ("client_id", json!(grant.client_id)),
         ("sub", json!(who.subject)),
@@ -453,15 +456,20 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
 }
 
 /// RFC 7009: revoking a refresh token revokes its family; revoking an access
-/// token deny-lists it. Unknown tokens, and other clients' tokens, are
-/// answered 200 without effect (§2.2), so nothing leaks about them.
+/// token deny-lists it. Unknown, expired and already revoked tokens are
+/// answered 200 without effect (§2.2). A live token issued to another client
+/// is refused (§2.1: "the request is refused and the client is informed of
+/// the error"), as node-oidc-provider does: the caller holds the token, so
+/// the answer tells it nothing it could not learn by using it.
 pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(), OAuthError> {
     let token = require(params, "token")?;
+    let not_yours = || OAuthError::invalid_request("the token was not issued to this client");
     // RFC 7009 §2.1: token_type_hint is advisory; every token type is searched whatever it says.
     if token.matches('.').count() == 2 {
-        if let Some(at) = check_access_token(ctx, token).await?
-            && at.str("client_id") == Some(&client.client_id)
-        {
+        if let Some(at) = check_access_token(ctx, token).await? {
+            if at.str("client_id") != Some(&client.client_id) {
+                return Err(not_yours());
+            }
             let exp = at.claims.get("exp").and_then(Value::as_i64).unwrap_or(ctx.now);
             if let Some(jti) = at.str("jti") {
                 ctx.store.revoke_jti(jti, exp).await?;
@@ -472,8 +480,12 @@ pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(
     let hash = sha256_hex(token.as_bytes());
     if let Some(row) = ctx.store.get_refresh_token(&hash).await?
         && let Some(grant) = ctx.store.get_grant(&row.grant_id).await?
-        && grant.client_id == client.client_id
     {
+        if grant.client_id != client.client_id {
+            // Only a live token says whose it is; a dead one is just unknown.
+            let live = row.used_at.is_none() && row.expires_at > ctx.now && grant.revoked_at.is_none();
+            return if live { Err(not_yours()) } else { Ok(()) };
+        }
         ctx.store.revoke_grant(&grant.id, ctx.now).await?;
     }
     Ok(())

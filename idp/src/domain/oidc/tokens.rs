@@ -99,7 +99,9 @@ pub fn access_token(ctx: &Ctx<'_>, alg: Alg, t: &AccessTokenFor<'_>) -> Result<S
     c.insert("exp".into(), json!(t.not_after.map_or(exp, |n| n.min(exp))));
     let jti = random_id();
     c.insert("jti".into(), json!(jti));
-    c.insert("scope".into(), json!(t.scopes.join(" ")));
+    if !t.scopes.is_empty() {
+        c.insert("scope".into(), json!(t.scopes.join(" ")));
+    }
     if let Some(g) = t.grant_id {
         c.insert("gid".into(), json!(g));
     }

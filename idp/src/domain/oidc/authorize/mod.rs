@@ -85,19 +85,24 @@ fn loa1() -> String {
     acr::LOA1.to_owned()
 }
 
+/// The weakest level Motcua knows among `values`.
+fn weakest(values: &[String]) -> Option<(usize, &str)> {
+    values.iter().filter_map(|v| acr::rank(v).map(|r| (r, v.as_str()))).min()
+}
+
 /// The level a request needs (DESIGN §3 "acr_values=LoA2 triggers step-up"):
-/// the strongest of the client's minimum, LoA2 when `acr_values` names it,
-/// and the weakest supported value of an essential `acr` claim (OIDC Core
-/// §5.5.1.1: any of the listed values satisfies it).
+/// the strongest of the client's minimum, the weakest level `acr_values`
+/// names, and the weakest level of an essential `acr` claim. Both list
+/// values any of which satisfies the client (OIDC Core §3.1.2.1: acr_values
+/// in order of preference; §5.5.1.1): `acr_values=LoA2` steps up,
+/// `acr_values=LoA1 LoA2` does not. Values Motcua does not know are ignored.
 pub fn required_acr(client_minimum: &str, acr_values: &[String], claims: Option<&ClaimsRequest>) -> String {
     let mut need = if acr::rank(client_minimum).is_some() { client_minimum } else { acr::LOA1 };
-    if acr_values.iter().any(|v| v == acr::LOA2) {
-        need = acr::max(need, acr::LOA2);
+    if let Some((_, level)) = weakest(acr_values) {
+        need = acr::max(need, level);
     }
-    if let Some(values) = claims.and_then(ClaimsRequest::essential_acr)
-        && let Some(weakest) = values.iter().filter_map(|v| acr::rank(v).map(|r| (r, v.as_str()))).min()
-    {
-        need = acr::max(need, weakest.1);
+    if let Some((_, level)) = claims.and_then(ClaimsRequest::essential_acr).and_then(|values| weakest(values)) {
+        need = acr::max(need, level);
     }
     need.to_owned()
 }

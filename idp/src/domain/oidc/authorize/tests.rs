@@ -89,6 +89,12 @@ fn required_acr_is_the_strongest_demand() {
     assert_eq!(required_acr("bogus", none, None), "LoA1");
     assert_eq!(required_acr("LoA1", &["LoA2".into()], None), "LoA2");
     assert_eq!(required_acr("LoA1", &["LoA1".into()], None), "LoA1");
+    // acr_values lists acceptable levels in order of preference: any will do,
+    // so the weakest known one decides (the conformance suite sends every
+    // value of acr_values_supported and expects a password session to pass).
+    assert_eq!(required_acr("LoA1", &["LoA2".into(), "LoA1".into()], None), "LoA1");
+    assert_eq!(required_acr("LoA1", &["LoA1".into(), "LoA2".into()], None), "LoA1");
+    assert_eq!(required_acr("LoA1", &["urn:unknown".into(), "LoA2".into()], None), "LoA2");
     assert_eq!(required_acr("LoA1", none, Some(&essential(&["LoA2"]))), "LoA2");
     // Any listed value satisfies an essential claim: the weakest one decides.
     assert_eq!(required_acr("LoA1", none, Some(&essential(&["LoA2", "LoA1"]))), "LoA1");

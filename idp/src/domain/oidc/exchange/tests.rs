@@ -286,6 +286,10 @@ fn requests_name_an_access_token_and_one_audience() {
     );
     assert_eq!(with(("requested_token_type", ACCESS_TOKEN_TYPE)), Ok(()));
     assert_eq!(with(("resource", "https://api.example.vn/")), Err(E::InvalidTarget));
+    // RFC 8693 §2.1 allows several audiences; Motcua serves one (§2.2.2).
+    let mut two_audiences = params(&ok);
+    two_audiences.duplicated.push("audience".into());
+    assert_eq!(ExchangeRequest::parse(&two_audiences).map(|_| ()).map_err(|e| e.code), Err(E::InvalidTarget));
     assert_eq!(with(("actor_token", "x")), Err(E::InvalidRequest));
 }
 
