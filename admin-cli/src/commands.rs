@@ -108,12 +108,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 secret_warning(field(&answer, "client_id"));
             }
         }
-        Command::User(UserCommand::Create { national_id, name, email, phone, password_stdin: _ }) => {
+        Command::User(UserCommand::Create {
+            national_id,
+            name,
+            email,
+            phone,
+            birthdate,
+            gender,
+            address,
+            password_stdin: _,
+        }) => {
             let mut body = Map::new();
             body.insert("national_id".into(), national_id.into());
             body.insert("full_name".into(), name.into());
             insert_opt(&mut body, "email", email);
             insert_opt(&mut body, "phone", phone);
+            insert_opt(&mut body, "birthdate", birthdate);
+            insert_opt(&mut body, "gender", gender);
+            insert_opt(&mut body, "address", address);
             insert_opt(&mut body, "password", password);
             let user = api.post(&["admin", "v1", "users"], Some(&Value::Object(body)))?;
             print(&user, &|u| format!("Created user\n{}", user_details(u)));
@@ -309,6 +321,9 @@ fn user_details(u: &Value) -> String {
         ("full name", field(u, "full_name")),
         ("email", field(u, "email")),
         ("phone", field(u, "phone")),
+        ("birthdate", field(u, "birthdate")),
+        ("gender", field(u, "gender")),
+        ("address", field(u, "address")),
         ("status", field(u, "status")),
         ("created", time(u, "created_at")),
     ])

@@ -2,8 +2,9 @@
 //! to `POST /admin/v1/users/import` in batches, reporting bad rows by line.
 //!
 //! The file is read record by record (never whole into memory). Format: a
-//! header row naming the columns (`national_id,full_name,email,phone,password_hash`,
-//! any order; the first two required), then one account per row; RFC 4180
+//! header row naming the columns (`national_id,full_name,email,phone,birthdate,
+//! gender,address,password_hash`, any order; the first two required), then one
+//! account per row; RFC 4180
 //! quoting (`"Nguyễn, Văn A"`, `""` for a quote, line breaks inside quotes).
 
 use std::fs::File;
@@ -18,7 +19,8 @@ use crate::api::{Api, Failure};
 /// Rows per request.
 const BATCH: usize = 1000;
 /// Columns the server knows.
-const COLUMNS: &[&str] = &["national_id", "full_name", "email", "phone", "password_hash"];
+const COLUMNS: &[&str] =
+    &["national_id", "full_name", "email", "phone", "birthdate", "gender", "address", "password_hash"];
 
 /// Totals over every batch.
 #[derive(Debug, Default)]
@@ -115,7 +117,7 @@ fn header_columns(fields: &[String]) -> Result<Vec<&'static str>, Failure> {
         let Some(known) = COLUMNS.iter().find(|c| **c == name) else {
             return Err(Failure(format!(
                 "line 1: unknown column {name:?}; the header must name national_id, full_name and optionally \
-                 email, phone, password_hash"
+                 email, phone, birthdate, gender, address, password_hash"
             )));
         };
         if names.contains(known) {

@@ -208,6 +208,15 @@ enum UserCommand {
         /// Phone number.
         #[arg(long)]
         phone: Option<String>,
+        /// Date of birth, YYYY-MM-DD (in the year the national ID encodes).
+        #[arg(long)]
+        birthdate: Option<String>,
+        /// female or male (nữ, nam), as the national ID encodes.
+        #[arg(long)]
+        gender: Option<String>,
+        /// Postal address, one line.
+        #[arg(long)]
+        address: Option<String>,
         /// Read the initial password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -229,7 +238,7 @@ enum UserCommand {
     /// Import existing portal accounts from a CSV file (see the README for
     /// the format); idempotent, bad rows are reported by line.
     Import {
-        /// CSV file: header national_id,full_name,email,phone,password_hash.
+        /// CSV file: header national_id,full_name[,email,phone,birthdate,gender,address,password_hash].
         file: std::path::PathBuf,
     },
 }

@@ -23,16 +23,100 @@ pub fn valid_national_id(id: &str, now: Timestamp) -> bool {
     if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    let digit = |i: usize| u16::from(id.as_bytes()[i] - b'0');
-    let province = digit(0) * 100 + digit(1) * 10 + digit(2);
+    let province = digit(id, 0) * 100 + digit(id, 1) * 10 + digit(id, 2);
     if !PROVINCE_CODES.contains(&province) {
         return false;
     }
-    // 0/1 → 1900s, 2/3 → 2000s, 4/5 → 2100s…
-    let century = 1900 + (digit(3) / 2) * 100;
-    let year = i64::from(century + digit(4) * 10 + digit(5));
     let this_year = 1970 + now / 31_556_952;
-    year <= this_year
+    birth_year(id) <= this_year
+}
+
+/// Digit `i` of a national ID number already checked to be 12 digits.
+fn digit(id: &str, i: usize) -> u16 {
+    u16::from(id.as_bytes()[i] - b'0')
+}
+
+/// The year of birth a valid national ID number encodes: the fourth digit
+/// gives the century (0/1 → 1900s, 2/3 → 2000s, 4/5 → 2100s…), the next two
+/// the year.
+fn birth_year(id: &str) -> i64 {
+    i64::from(1900 + (digit(id, 3) / 2) * 100 + digit(id, 4) * 10 + digit(id, 5))
+}
+
+/// The gender a valid national ID number encodes (fourth digit: even for
+/// men, odd for women), in OIDC Core's words.
+fn id_gender(id: &str) -> &'static str {
+    if digit(id, 3).is_multiple_of(2) { "male" } else { "female" }
+}
+
+/// What a population-registry record adds to an account beyond sign-up's
+/// fields: set by an admin or an import, never typed in by the citizen.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    /// `YYYY-MM-DD`.
+    pub birthdate: Option<String>,
+    /// `female` or `male` (also `nữ` / `nam`).
+    pub gender: Option<String>,
+    /// Postal address, one line.
+    pub address: Option<String>,
+}
+
+/// Most characters of an address.
+const ADDRESS_MAX: usize = 300;
+
+/// Check a registry record against the national ID number it belongs to
+/// (already valid): the date of birth must be a real date, not in the
+/// future, in the year the number encodes; the gender must be the one it
+/// encodes. A mismatch is a data error in the source, reported per row.
+fn check_record(record: &Record, national_id: &str, now: Timestamp) -> Result<Record, SignUpError> {
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let birthdate = match given(&record.birthdate) {
+        Some(b) => {
+            let date = parse_date(&b).ok_or(SignUpError::InvalidBirthdate)?;
+            let today = time::OffsetDateTime::from_unix_timestamp(now).map_err(|_| SignUpError::InvalidBirthdate)?;
+            if date > today.date() || i64::from(date.year()) != birth_year(national_id) {
+                return Err(SignUpError::InvalidBirthdate);
+            }
+            Some(b)
+        }
+        None => None,
+    };
+    let gender = match given(&record.gender).map(|g| g.to_lowercase()) {
+        Some(g) => {
+            let g = match g.as_str() {
+                "male" | "nam" => "male",
+                "female" | "nữ" | "nu" => "female",
+                _ => return Err(SignUpError::InvalidGender),
+            };
+            if g != id_gender(national_id) {
+                return Err(SignUpError::InvalidGender);
+            }
+            Some(g.to_owned())
+        }
+        None => None,
+    };
+    let address = match given(&record.address) {
+        Some(a) => {
+            let a = a.split_whitespace().collect::<Vec<_>>().join(" ");
+            if a.chars().count() > ADDRESS_MAX || a.chars().any(char::is_control) {
+                return Err(SignUpError::InvalidAddress);
+            }
+            Some(a)
+        }
+        None => None,
+    };
+    Ok(Record { birthdate, gender, address })
+}
+
+/// A `YYYY-MM-DD` calendar date (OIDC Core §5.1 `birthdate`).
+fn parse_date(s: &str) -> Option<time::Date> {
+    let mut parts = s.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 || !s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return None;
+    }
+    let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+    time::Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()
 }
 
 /// What a citizen (or an admin) submits to create an account.
@@ -51,6 +135,8 @@ pub struct SignUp {
     pub phone: Option<String>,
     /// Password; `None` for accounts that will use passkeys or be imported.
     pub password: Option<Secret>,
+    /// Date of birth, gender and address from a registry record (admins only).
+    pub record: Record,
 }
 
 /// Why a sign-up was refused. `key()` is the i18n key of the message.
@@ -74,6 +160,15 @@ pub enum SignUpError {
     /// On the common-password list.
     #[error("the password is too common")]
     PasswordTooCommon,
+    /// Not a `YYYY-MM-DD` date, in the future, or not the year the national ID encodes.
+    #[error("the date of birth must be YYYY-MM-DD, in the year the national ID number encodes")]
+    InvalidBirthdate,
+    /// Not female or male, or not the gender the national ID encodes.
+    #[error("the gender must be female or male, as the national ID number encodes")]
+    InvalidGender,
+    /// Too long, or control characters.
+    #[error("the address is too long")]
+    InvalidAddress,
     /// An account already has this national ID.
     #[error("an account with this national ID number already exists")]
     NationalIdTaken,
@@ -93,6 +188,9 @@ impl SignUpError {
             Self::InvalidName => "err.name_invalid",
             Self::InvalidEmail => "err.email_invalid",
             Self::InvalidPhone => "err.phone_invalid",
+            Self::InvalidBirthdate => "err.birthdate_invalid",
+            Self::InvalidGender => "err.gender_invalid",
+            Self::InvalidAddress => "err.address_invalid",
             Self::PasswordTooShort => "err.password_too_short",
             Self::PasswordTooCommon => "err.password_too_common",
             Self::NationalIdTaken => "err.national_id_taken",
@@ -108,6 +206,9 @@ impl SignUpError {
             Self::InvalidName => Some("full_name"),
             Self::InvalidEmail | Self::EmailTaken => Some("email"),
             Self::InvalidPhone => Some("phone"),
+            Self::InvalidBirthdate => Some("birthdate"),
+            Self::InvalidGender => Some("gender"),
+            Self::InvalidAddress => Some("address"),
             Self::PasswordTooShort | Self::PasswordTooCommon => Some("password"),
             Self::Internal(_) => None,
         }
@@ -152,6 +253,7 @@ pub fn new_citizen(
     full_name: &str,
     email: Option<&str>,
     phone: Option<&str>,
+    record: &Record,
 ) -> Result<Citizen, SignUpError> {
     let national_id = national_id.trim().to_owned();
     if !valid_national_id(&national_id, now) {
@@ -169,6 +271,7 @@ pub fn new_citizen(
         Some(p) => Some(normalize_phone(p).ok_or(SignUpError::InvalidPhone)?),
         None => None,
     };
+    let Record { birthdate, gender, address } = check_record(record, &national_id, now)?;
     let id = random_id();
     Ok(Citizen {
         account: Account {
@@ -187,9 +290,9 @@ pub fn new_citizen(
             email_verified: false,
             phone,
             phone_verified: false,
-            birthdate: None,
-            gender: None,
-            address: None,
+            birthdate,
+            gender,
+            address,
             updated_at: now,
         },
     })
@@ -209,6 +312,7 @@ pub async fn sign_up(
         &input.full_name,
         input.email.as_deref(),
         input.phone.as_deref(),
+        &input.record,
     )?;
     let (national_id, email) = (&citizen.profile.national_id, &citizen.profile.email);
     // Duplicates are found before the (costly) hash, so a flood of sign-ups
@@ -538,6 +642,34 @@ mod tests {
     const NOV_2026: Timestamp = 1_795_000_000;
 
     #[test]
+    fn registry_records_match_the_national_id() {
+        // 001 · 1 (a woman, 1900s) · 99: born 1999.
+        let check = |b: Option<&str>, g: Option<&str>, a: Option<&str>| {
+            let r = Record { birthdate: b.map(Into::into), gender: g.map(Into::into), address: a.map(Into::into) };
+            check_record(&r, "001199000201", NOV_2026).map(|r| (r.birthdate, r.gender, r.address))
+        };
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(check(None, None, None), Ok((None, None, None)));
+        assert_eq!(check(Some(" "), Some(""), Some("  ")), Ok((None, None, None)), "blank is absent");
+        assert_eq!(check(Some("1999-12-31"), Some("Nữ"), None), Ok((some("1999-12-31"), some("female"), None)));
+        assert_eq!(check(None, Some("FEMALE"), None).unwrap().1, some("female"));
+        assert_eq!(check(None, None, Some(" 12  Hàng Bài,\tHà Nội ")).unwrap().2, some("12 Hàng Bài, Hà Nội"));
+        for bad in ["1998-12-31", "2000-01-01", "1999-02-29", "1999-13-01", "1999-1-01", "99-01-01", "1999/01/01"] {
+            assert_eq!(check(Some(bad), None, None), Err(SignUpError::InvalidBirthdate), "{bad}");
+        }
+        for bad in ["male", "nam", "other", "x"] {
+            assert_eq!(check(None, Some(bad), None), Err(SignUpError::InvalidGender), "{bad}");
+        }
+        assert_eq!(check(None, None, Some(&"a".repeat(301))), Err(SignUpError::InvalidAddress));
+        assert_eq!(check(None, None, Some(&"a".repeat(300))).unwrap().2.map(|a| a.len()), Some(300));
+        // 2000s men (2), born 2026: a date later than today is refused.
+        let r = Record { birthdate: Some("2026-12-31".into()), ..Record::default() };
+        assert_eq!(check_record(&r, "001226000001", NOV_2026).unwrap_err(), SignUpError::InvalidBirthdate);
+        let r = Record { birthdate: Some("2026-01-02".into()), gender: Some("male".into()), ..Record::default() };
+        assert!(check_record(&r, "001226000001", NOV_2026).is_ok());
+    }
+
+    #[test]
     fn national_id_rules() {
         assert!(valid_national_id("001099012345", NOV_2026));
         assert!(valid_national_id("079203000001", NOV_2026));
@@ -564,6 +696,7 @@ mod tests {
             email: Some("an@example.vn".into()),
             phone: None,
             password: Some(Secret::new("mưa thu hà nội")),
+            record: Default::default(),
         };
         sign_up(store.as_ref(), &hasher, NOV_2026, input.clone()).await.unwrap();
         assert_eq!(sign_up(store.as_ref(), &hasher, NOV_2026, input).await.unwrap_err(), SignUpError::NationalIdTaken);
@@ -615,6 +748,7 @@ mod tests {
             email: None,
             phone: None,
             password: Some(Secret::new("mưa thu hà nội")),
+            record: Default::default(),
         };
         sign_up(&store, &hasher, NOV_2026, input).await.unwrap();
         // A full in-process cache (no room at all): the attempt cannot be counted, so no
@@ -643,6 +777,7 @@ mod tests {
             email: None,
             phone: None,
             password: pw.map(Secret::new),
+            record: Default::default(),
         };
         let binh = sign_up(&store, &hasher, NOV_2026, input("001099012345", Some("mưa thu hà nội"))).await.unwrap();
         let change = |citizen, current: &str, new: &str| PasswordChange {

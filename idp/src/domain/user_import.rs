@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::accounts::{SignUpError, new_citizen};
+use super::accounts::{Record, SignUpError, new_citizen};
 use crate::crypto::password::check_imported_hash;
 use crate::store::{ImportOutcome, ImportedCitizen, Store, StoreError, Timestamp};
 
@@ -34,6 +34,15 @@ pub struct ImportRow {
     /// Existing Argon2id PHC string, optional (empty means no password).
     #[serde(default)]
     pub password_hash: Option<String>,
+    /// Date of birth `YYYY-MM-DD`, optional.
+    #[serde(default)]
+    pub birthdate: Option<String>,
+    /// `female` or `male` (`nữ`, `nam`), optional.
+    #[serde(default)]
+    pub gender: Option<String>,
+    /// Postal address, optional.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 /// A row that was not imported, and why.
@@ -107,14 +116,21 @@ pub async fn import_batch(
 fn validate(row: ImportRow, now: Timestamp) -> Result<ImportedCitizen, &'static str> {
     let present = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     // Imported from the portal's existing records, where the number was checked.
-    let citizen = new_citizen(now, &row.national_id, true, &row.full_name, row.email.as_deref(), row.phone.as_deref())
-        .map_err(|e| match e {
+    let record = Record { birthdate: row.birthdate, gender: row.gender, address: row.address };
+    let (email, phone) = (row.email.as_deref(), row.phone.as_deref());
+    let citizen =
+        new_citizen(now, &row.national_id, true, &row.full_name, email, phone, &record).map_err(|e| match e {
             SignUpError::InvalidNationalId => {
                 "national_id must be 12 digits with a known province code and a past birth year"
             }
             SignUpError::InvalidName => "full_name is missing, longer than 200 characters or has control characters",
             SignUpError::InvalidEmail => "email is not a valid address",
             SignUpError::InvalidPhone => "phone is not a valid number (E.164 or 0-prefixed)",
+            SignUpError::InvalidBirthdate => {
+                "birthdate must be a past YYYY-MM-DD date in the birth year the national_id encodes"
+            }
+            SignUpError::InvalidGender => "gender must be female or male (nữ, nam), as the national_id encodes",
+            SignUpError::InvalidAddress => "address is longer than 300 characters or has control characters",
             _ => "the row could not be read",
         })?;
     let password_hash = match present(row.password_hash) {
@@ -144,6 +160,9 @@ mod tests {
             email: Some(" Binh@Example.VN ".into()),
             phone: Some("0912 345 678".into()),
             password_hash: hash.map(Into::into),
+            birthdate: None,
+            gender: None,
+            address: None,
         }
     }
 

@@ -69,6 +69,7 @@ impl Browser {
             email: None,
             phone: None,
             password: Some(crate::crypto::Secret::new(PASSWORD)),
+            record: Default::default(),
         };
         let now = crate::clock::Clock::now(app.clock.as_ref());
         crate::domain::accounts::sign_up(app.store.as_ref(), &app.passwords, now, input).await.unwrap();

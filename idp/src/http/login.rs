@@ -305,6 +305,7 @@ async fn signup_submit(
         email: Some(form.email.clone()),
         phone: None,
         password: Some(Secret::new(form.password.clone())),
+        record: Default::default(),
     };
     match accounts::sign_up(app.store.as_ref(), &app.passwords, app.clock.now(), input).await {
         Ok(citizen) if form.passkey_offer == "1" && app.webauthn.is_some() => {

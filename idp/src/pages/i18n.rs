@@ -182,6 +182,21 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("err.name_invalid", "Vui lòng nhập họ và tên hợp lệ.", "Please enter a valid full name."),
     ("err.email_invalid", "Địa chỉ email không hợp lệ.", "The email address is not valid."),
     ("err.phone_invalid", "Số điện thoại không hợp lệ.", "The phone number is not valid."),
+    (
+        "err.birthdate_invalid",
+        "Ngày sinh phải có dạng NNNN-TT-NN, không ở tương lai và đúng năm sinh trong số định danh.",
+        "The date of birth must be YYYY-MM-DD, not in the future, in the birth year the national ID number encodes.",
+    ),
+    (
+        "err.gender_invalid",
+        "Giới tính phải là nam hoặc nữ, đúng như số định danh cho biết.",
+        "The gender must be female or male, as the national ID number encodes.",
+    ),
+    (
+        "err.address_invalid",
+        "Địa chỉ quá dài hoặc có ký tự không hợp lệ.",
+        "The address is too long or has invalid characters.",
+    ),
     ("err.password_too_short", "Mật khẩu phải có ít nhất 8 ký tự.", "The password must be at least 8 characters long."),
     (
         "err.password_too_common",

@@ -264,6 +264,70 @@ fn csv_import_reports_bad_rows_by_line_and_is_idempotent() {
     assert!(!tokens.access_token.is_empty());
 }
 
+/// Accounts seeded from the population registry carry a date of birth, a
+/// gender and an address (by CSV import or `user create`), checked against
+/// what the national ID number encodes; relying parties then get them as the
+/// `profile` and `address` scopes' claims.
+#[test]
+fn registry_records_give_services_birthdate_gender_and_address() {
+    let idp = Idp::start();
+    let hash = "$argon2id$v=19$m=1024,t=1,p=1$29eZ/4qDZPVmzHQ8IW2iwg$bKODys+dLPfrqjDl34w0RPqrgQ/TW9E6iZaMcmuaLvc";
+    // 001 Hà Nội · 1 a woman born in the 1900s · 99 → 1999.
+    let csv = format!(
+        "national_id,full_name,birthdate,gender,address,password_hash\n\
+         001199000201,Đỗ Thị Mai,1999-03-14,Nữ,\"12 Hàng Bài, Hoàn Kiếm, Hà Nội\",{hash}\n\
+         001199000202,Wrong Year,1998-03-14,female,,\n\
+         001199000203,Wrong Gender,1999-03-14,male,,\n\
+         001199000204,No Such Day,1999-02-30,,,\n"
+    );
+    let file = idp.dir().join("registry.csv");
+    std::fs::write(&file, csv).unwrap();
+    let import = idp.admin(&["user", "import", file.to_str().unwrap()]);
+    let text = stdout(&import);
+    assert_eq!(import.status.code(), Some(1), "{text}");
+    assert!(text.contains("line 3: birthdate must be a past YYYY-MM-DD date in the birth year"), "{text}");
+    assert!(text.contains("line 4: gender must be female or male"), "{text}");
+    assert!(text.contains("line 5: birthdate"), "{text}");
+    assert!(text.contains("1 new, 0 already present, 3 rejected"), "{text}");
+
+    let rp = Rp::new(&idp, &idp.register_client(&[]));
+    let creds = Credentials::Password("001199000201", "Mat-khau-cu-2019");
+    let tokens = rp.sign_in(&Browser::new(&idp), &["profile", "address"], &[], creds);
+    let info = rp.userinfo(&tokens.access_token);
+    let claims = info.ok_json();
+    assert_eq!(claims["name"], "Đỗ Thị Mai", "{claims}");
+    assert_eq!(claims["birthdate"], "1999-03-14", "{claims}");
+    assert_eq!(claims["gender"], "female", "{claims}");
+    assert_eq!(claims["address"]["formatted"], "12 Hàng Bài, Hoàn Kiếm, Hà Nội", "{claims}");
+
+    // The same rules through `user create`: a man born in 2005 (digit 2, year 05).
+    let created = idp.admin_json(&[
+        "user",
+        "create",
+        "--national-id",
+        "079205000301",
+        "--name",
+        "Phan Văn Minh",
+        "--birthdate",
+        "2005-11-02",
+        "--gender",
+        "nam",
+        "--address",
+        "  45   Lê Lợi,  Quận 1, TP. Hồ Chí Minh ",
+    ]);
+    assert_eq!(
+        (&created["birthdate"], &created["gender"], &created["address"]),
+        (&Value::from("2005-11-02"), &Value::from("male"), &Value::from("45 Lê Lợi, Quận 1, TP. Hồ Chí Minh")),
+        "{created}"
+    );
+    let refused =
+        idp.admin(&["user", "create", "--national-id", "079205000302", "--name", "Phan Thị Lan", "--gender", "female"]);
+    assert_ne!(refused.status.code(), Some(0));
+    let why = stderr(&refused);
+    assert_eq!(why.trim().lines().count(), 1, "{why}");
+    assert!(why.contains("gender must be female or male, as the national ID number encodes"), "{why}");
+}
+
 #[test]
 fn rotate_secret_with_grace_keeps_the_old_secret_until_the_grace_ends() {
     let idp = Idp::start();

@@ -53,7 +53,16 @@ async fn citizen(store: &dyn Store, national_id: &str) -> String {
 
 /// A citizen's account id; `verified: false` is one who signed up on the page.
 async fn citizen_checked(store: &dyn Store, national_id: &str, verified: bool) -> String {
-    let c = crate::domain::accounts::new_citizen(NOW, national_id, verified, "Nguyễn Văn An", None, None).unwrap();
+    let c = crate::domain::accounts::new_citizen(
+        NOW,
+        national_id,
+        verified,
+        "Nguyễn Văn An",
+        None,
+        None,
+        &Default::default(),
+    )
+    .unwrap();
     store.create_citizen(&c, None).await.unwrap();
     c.account.id
 }

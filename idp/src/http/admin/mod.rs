@@ -28,7 +28,7 @@ pub use tokens::TokenView;
 
 use crate::app::{App, AppState};
 use crate::crypto::Secret;
-use crate::domain::accounts::{SignUp, sign_up};
+use crate::domain::accounts::{Record, SignUp, sign_up};
 use crate::domain::admin::Action;
 use crate::domain::clients::{self, ClientUpdate, NewClient, NewOrganisation};
 use crate::store::{Citizen, Client, Organisation, StoreError};
@@ -182,6 +182,9 @@ pub struct UserView {
     full_name: String,
     email: Option<String>,
     phone: Option<String>,
+    birthdate: Option<String>,
+    gender: Option<String>,
+    address: Option<String>,
     status: String,
     created_at: i64,
 }
@@ -195,6 +198,9 @@ impl From<Citizen> for UserView {
             full_name: c.profile.full_name,
             email: c.profile.email,
             phone: c.profile.phone,
+            birthdate: c.profile.birthdate,
+            gender: c.profile.gender,
+            address: c.profile.address,
             status: c.account.status,
             created_at: c.account.created_at,
         }
@@ -409,6 +415,12 @@ struct NewUser {
     phone: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    birthdate: Option<String>,
+    #[serde(default)]
+    gender: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
 }
 
 /// `POST /admin/v1/users` → 201 UserView, through the same rules as self sign-up.
@@ -428,6 +440,7 @@ async fn create_user(
             email: input.email,
             phone: input.phone,
             password: input.password.map(Secret::new),
+            record: Record { birthdate: input.birthdate, gender: input.gender, address: input.address },
         };
         Ok(sign_up(app.store.as_ref(), &app.passwords, app.clock.now(), input).await?)
     }

@@ -274,6 +274,7 @@ async fn step_up_from_a_password_session_gives_loa2() {
         email: None,
         phone: None,
         password: Some(crate::crypto::Secret::new("mưa thu hà nội 2024")),
+        record: Default::default(),
     };
     let binh = crate::domain::accounts::sign_up(store, &app.passwords, now, signup).await.unwrap();
 
