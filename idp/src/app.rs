@@ -333,7 +333,8 @@ pub fn open_cache(config: &Config, store: &dyn Store) -> Result<CacheAndNotifier
 pub async fn build(config: Config) -> Result<App, StartError> {
     let store = open_store(&config).await?;
     let (cache, notifier) = open_cache(&config, store.as_ref())?;
-    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let metrics = crate::metrics::Metrics::new();
+    let metrics = Arc::new(if cache.usage().is_some() { metrics.with_memory_cache() } else { metrics });
     let cache: Arc<dyn Cache> = Arc::new(crate::metrics::CountingCache::new(cache, metrics.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let kek = load_kek(&config)?;

@@ -21,7 +21,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::cache::{Cache, CacheResult};
+use crate::cache::{Cache, CacheResult, CacheUsage};
 use crate::domain::accounts::LoginError;
 use crate::domain::keys::Keyring;
 use crate::store::Timestamp;
@@ -131,6 +131,8 @@ pub struct Metrics {
     key_age: Family<KeyLabels, Gauge>,
     cache_errors: Counter,
     store_errors: Counter,
+    /// With the in-process cache: its bytes, bound and entries.
+    memory_cache: Option<[Gauge; 3]>,
     /// Serialises scrapes: the key-age gauges are refilled, then encoded.
     scrape: Mutex<()>,
 }
@@ -188,7 +190,42 @@ impl Metrics {
         for grant in GRANTS {
             drop(tokens.get_or_create(&GrantLabels { grant }));
         }
-        Self { registry, logins, tokens, http, key_age, cache_errors, store_errors, scrape: Mutex::new(()) }
+        Self {
+            registry,
+            logins,
+            tokens,
+            http,
+            key_age,
+            cache_errors,
+            store_errors,
+            memory_cache: None,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    /// Also export how full the in-process cache is (a node without Redis):
+    /// past three quarters of the bound new sign-ins answer 503, so
+    /// `idp_memory_cache_bytes / idp_memory_cache_limit_bytes` nearing 0.75
+    /// is the alert before citizens see it.
+    #[must_use]
+    pub fn with_memory_cache(mut self) -> Self {
+        let gauges: [Gauge; 3] = Default::default();
+        let [bytes, limit, entries] = gauges.clone();
+        self.registry.register_with_unit(
+            "idp_memory_cache",
+            "Bytes the in-process cache holds (keys, values and an estimate of each entry's overhead)",
+            Unit::Bytes,
+            bytes,
+        );
+        self.registry.register_with_unit(
+            "idp_memory_cache_limit",
+            "The in-process cache's bound (IDP_MEMORY_CACHE_MIB); visitor state may fill three quarters of it",
+            Unit::Bytes,
+            limit,
+        );
+        self.registry.register("idp_memory_cache_entries", "Entries the in-process cache holds", entries);
+        self.memory_cache = Some(gauges);
+        self
     }
 
     /// One login attempt ended.
@@ -236,8 +273,14 @@ impl Metrics {
 
     /// The exposition, with key ages computed now from the keys this node
     /// has loaded (so a node that missed a rotation shows the old key).
-    pub fn render(&self, keys: &Keyring, now: Timestamp) -> String {
+    pub fn render(&self, keys: &Keyring, now: Timestamp, cache: Option<CacheUsage>) -> String {
         let _guard = self.scrape.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let (Some([bytes, limit, entries]), Some(usage)) = (&self.memory_cache, cache) {
+            let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            bytes.set(gauge(usage.bytes));
+            limit.set(gauge(usage.limit));
+            entries.set(gauge(usage.entries));
+        }
         self.key_age.clear();
         for (alg, kid, created_at) in keys.active_keys() {
             self.key_age.get_or_create(&KeyLabels { alg: alg.as_str(), kid }).set(now.saturating_sub(created_at));
@@ -324,6 +367,9 @@ impl Cache for CountingCache {
     async fn ping(&self) -> CacheResult<()> {
         self.count(self.inner.ping().await)
     }
+    fn usage(&self) -> Option<CacheUsage> {
+        self.inner.usage()
+    }
 }
 
 #[cfg(test)]
@@ -350,7 +396,8 @@ mod tests {
         m.token_issued("urn:not:a:grant");
         m.http_request("/token", 200, Duration::from_millis(3));
         m.http_request("unmatched", 404, Duration::from_millis(1));
-        let text = m.render(&keys, 1_090);
+        let text = m.render(&keys, 1_090, None);
+        assert!(!text.contains("idp_memory_cache"), "only a node with the in-process cache has these: {text}");
 
         assert_eq!(
             line(&text, "idp_logins_total{method=\"password\",outcome=\"success\"}"),
@@ -386,5 +433,28 @@ mod tests {
         // Outside a request: counted, no flag to set, no panic.
         assert!(down.ping().await.is_err());
         assert_eq!(m.cache_errors.get(), 2);
+    }
+
+    /// A node without Redis shows how full its bounded cache is, through the
+    /// counting wrapper the app puts around it.
+    #[tokio::test]
+    async fn the_in_process_cache_reports_how_full_it_is() {
+        let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+        let kek = Kek::from_base64("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=", "test").unwrap();
+        let keys = Keyring::open(store.as_ref(), kek, 1_000).await.unwrap();
+        let m = Arc::new(Metrics::new().with_memory_cache());
+        let cache = CountingCache::new(Arc::new(MemoryCache::with_limit(1 << 20)), m.clone());
+        cache.put("code:abc", &[0; 100], Duration::from_secs(60)).await.unwrap();
+        cache.put_visitor("visitor:1", &[0; 200], Duration::from_secs(60)).await.unwrap();
+        let usage = cache.usage().unwrap();
+        assert_eq!((usage.limit, usage.entries), (1 << 20, 2));
+        assert!(usage.bytes >= 300 + "code:abc".len() + "visitor:1".len(), "{usage:?}");
+        let text = m.render(&keys, 1_090, cache.usage());
+        assert_eq!(line(&text, "idp_memory_cache_bytes "), format!("idp_memory_cache_bytes {}", usage.bytes));
+        assert_eq!(line(&text, "idp_memory_cache_limit_bytes "), "idp_memory_cache_limit_bytes 1048576");
+        assert_eq!(line(&text, "idp_memory_cache_entries "), "idp_memory_cache_entries 2");
+        cache.delete("code:abc").await.unwrap();
+        let text = m.render(&keys, 1_091, cache.usage());
+        assert_eq!(line(&text, "idp_memory_cache_entries "), "idp_memory_cache_entries 1");
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Cache, CacheError, CacheResult};
+use super::{Cache, CacheError, CacheResult, CacheUsage};
 
 /// Entries are swept once this many calls have happened since the last sweep,
 /// so expired entries do not pile up without a background task.
@@ -184,6 +184,11 @@ impl Cache for MemoryCache {
         self.with(|i, _| {
             i.remove(key);
         })
+    }
+
+    fn usage(&self) -> Option<CacheUsage> {
+        let inner = self.inner.lock().ok()?;
+        Some(CacheUsage { bytes: inner.bytes, limit: self.limit, entries: inner.entries.len() })
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> CacheResult<u64> {

@@ -29,6 +29,18 @@ pub struct CacheError(pub String);
 /// Result of cache calls.
 pub type CacheResult<T> = Result<T, CacheError>;
 
+/// How full a bounded in-process cache is (`/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// Bytes its live and not yet swept entries count for (keys, values and
+    /// an estimate of each entry's overhead).
+    pub bytes: usize,
+    /// The bound (`IDP_MEMORY_CACHE_MIB`); visitor state may fill three quarters of it.
+    pub limit: usize,
+    /// Entries held.
+    pub entries: usize,
+}
+
 /// A key-value cache with per-entry expiry.
 #[async_trait]
 pub trait Cache: Send + Sync {
@@ -55,6 +67,11 @@ pub trait Cache: Send + Sync {
     async fn incr(&self, key: &str, ttl: Duration) -> CacheResult<u64>;
     /// Round trip for `/readyz`.
     async fn ping(&self) -> CacheResult<()>;
+    /// How full the cache is, when it is this process's own (Redis reports
+    /// its memory itself: `INFO memory`).
+    fn usage(&self) -> Option<CacheUsage> {
+        None
+    }
 }
 
 /// Cross-node notices. Domain and HTTP code call it without knowing how

@@ -25,7 +25,7 @@ pub fn router(app: App) -> Router {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let body = app.metrics.render(&app.keys, app.clock.now());
+    let body = app.metrics.render(&app.keys, app.clock.now(), app.cache.usage());
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 

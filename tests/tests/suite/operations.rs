@@ -82,6 +82,15 @@ fn metrics_count_logins_and_tokens_and_time_requests_by_route() {
     assert_eq!(value(&text, "idp_cache_errors_total"), 0.0);
     assert_eq!(value(&text, "idp_store_errors_total"), 0.0);
     assert!(text.contains("idp_build_info{version=\""), "{text}");
+    // How full the in-process cache is: only a node without Redis has one.
+    if e2e::backend().is_production() {
+        assert!(!text.contains("idp_memory_cache"), "{text}");
+    } else {
+        assert_eq!(value(&text, "idp_memory_cache_limit_bytes"), 256.0 * 1024.0 * 1024.0);
+        // The sign-in above left its browser session and the throttling counter of the failure.
+        assert!(value(&text, "idp_memory_cache_entries") >= 1.0, "{text}");
+        assert!(value(&text, "idp_memory_cache_bytes") > 0.0, "{text}");
+    }
     // One age per active key, the kid as published in the JWKS.
     let jwks = rp.jwks();
     let rs256 = jwks["keys"]
