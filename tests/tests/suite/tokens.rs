@@ -344,6 +344,45 @@ fn private_key_jwt_with_jwks_uri_follows_the_clients_key_rotation() {
     assert!(matches!(old.status, 400 | 401) && old.error() == "invalid_client", "retired client key: {old:?}");
 }
 
+/// A client whose `jwks_uri` is down: its assertions are refused, and the URI
+/// is fetched once, not on every attempt (anyone can send an assertion naming
+/// a client, so each would otherwise cost an outbound request).
+#[test]
+fn a_failing_jwks_uri_is_not_fetched_on_every_assertion() {
+    use std::io::{Read as _, Write as _};
+    let idp = Idp::start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ =
+                stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let reg = idp.register_client(&[
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-uri",
+        &jwks_uri,
+        "--grant-type",
+        "client_credentials",
+    ]);
+    let rp = Rp::new(&idp, &reg);
+    let token_url = rp.endpoint("token_endpoint");
+    let key = rsa_jwk();
+    for n in 0..4 {
+        let assertion = client_assertion(&key, &reg.client_id, token_url.as_str(), &format!("down-{n}"));
+        let refused = assertion_grant(&rp, &token_url, None, &assertion);
+        assert!(matches!(refused.status, 400 | 401) && refused.error() == "invalid_client", "{refused:?}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "the failing jwks_uri was fetched again");
+}
+
 /// A browser-based app calls the token, revocation and UserInfo endpoints
 /// from JavaScript in a page of its own origin, in a real Chromium: each
 /// call (with an Authorization header, so preflighted) passes CORS, and a

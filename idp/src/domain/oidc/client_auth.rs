@@ -17,7 +17,8 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// How long a client's fetched JWKS is reused before fetching again.
 const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
 
-/// Shortest gap between two forced refetches of one `jwks_uri`.
+/// Shortest gap between two forced refetches of one `jwks_uri`, and how long
+/// a failed fetch is remembered before the URI is tried again.
 const JWKS_REFETCH_GAP: Duration = Duration::from_secs(60);
 
 /// Fetches a client's JWKS from its registered `jwks_uri`.
@@ -227,30 +228,40 @@ async fn client_jwks(
     uri: &str,
     fresh: bool,
 ) -> Result<Option<JwkSet>, OAuthError> {
-    let key = format!("jwks:{}", sha256_hex(uri.as_bytes()));
+    let digest = sha256_hex(uri.as_bytes());
+    let key = format!("jwks:{digest}");
     if !fresh && let Some(bytes) = cache.get(&key).await? {
         return Ok(JwkSet::from_bytes(&bytes).ok());
     }
-    // Anyone can send an assertion naming a public client_id: refetch at most
-    // once a minute per URI, so failed assertions cannot drive outbound traffic.
-    if fresh
-        && !cache.put_if_absent(&format!("jwks-refetch:{}", sha256_hex(uri.as_bytes())), b"1", JWKS_REFETCH_GAP).await?
-    {
+    // A URI that failed (down, or not a JWK set) is not tried again for a
+    // minute: otherwise every assertion naming the client, anyone's, would
+    // cost an outbound request and up to its timeout.
+    let failed = format!("jwks-failed:{digest}");
+    if cache.get(&failed).await?.is_some() {
         return Ok(None);
     }
-    match fetcher.fetch(uri).await {
-        Ok(text) => {
-            let parsed = JwkSet::from_bytes(text.as_bytes()).ok();
+    // Anyone can send an assertion naming a public client_id: refetch at most
+    // once a minute per URI, so failed assertions cannot drive outbound traffic.
+    if fresh && !cache.put_if_absent(&format!("jwks-refetch:{digest}"), b"1", JWKS_REFETCH_GAP).await? {
+        return Ok(None);
+    }
+    let fetched = fetcher.fetch(uri).await.and_then(|text| match JwkSet::from_bytes(text.as_bytes()) {
+        Ok(set) => Ok((text, set)),
+        Err(e) => Err(format!("not a JWK set: {e}")),
+    });
+    match fetched {
+        Ok((text, set)) => {
             // Caching the set saves fetches; failing to is no reason to refuse the client.
-            if parsed.is_some()
-                && let Err(e) = cache.put(&key, text.as_bytes(), JWKS_CACHE_TTL).await
-            {
+            if let Err(e) = cache.put(&key, text.as_bytes(), JWKS_CACHE_TTL).await {
                 tracing::warn!(error = %e, "cannot cache a client's JWK set");
             }
-            Ok(parsed)
+            Ok(Some(set))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot fetch a client's jwks_uri");
+            tracing::warn!(error = %e, "cannot fetch a client's jwks_uri; not trying it again for a minute");
+            if let Err(e) = cache.put(&failed, b"1", JWKS_REFETCH_GAP).await {
+                tracing::warn!(error = %e, "cannot remember a failed jwks_uri fetch");
+            }
             Ok(None)
         }
     }
