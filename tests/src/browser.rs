@@ -163,7 +163,7 @@ impl Browser {
             }
             visited.push(next.path().to_owned());
             page = match next.path() {
-                "/login" => self.answer_login(&next, creds),
+                "/login" | "/signup" => self.answer_login(&next, creds),
                 "/consent" => self.consent(&next, "allow"),
                 _ => self.get(&next),
             };

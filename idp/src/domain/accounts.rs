@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::cache::Cache;
 use crate::crypto::password::{PasswordHasher, PasswordPolicyError, check_policy};
 use crate::crypto::{Secret, random_id, random_token, sha256_hex};
+use unicode_normalization::UnicodeNormalization as _;
+
 use crate::store::{Account, Citizen, CitizenProfile, SsoSession, Store, StoreError, Timestamp};
 
 /// Province and city codes that open a 12-digit national ID number (Circular
@@ -81,7 +83,7 @@ fn check_record(record: &Record, national_id: &str, now: Timestamp) -> Result<Re
         }
         None => None,
     };
-    let gender = match given(&record.gender).map(|g| g.to_lowercase()) {
+    let gender = match given(&record.gender).map(|g| g.nfc().collect::<String>().to_lowercase()) {
         Some(g) => {
             let g = match g.as_str() {
                 "male" | "nam" => "male",
@@ -96,16 +98,26 @@ fn check_record(record: &Record, national_id: &str, now: Timestamp) -> Result<Re
         None => None,
     };
     let address = match given(&record.address) {
-        Some(a) => {
-            let a = a.split_whitespace().collect::<Vec<_>>().join(" ");
-            if a.chars().count() > ADDRESS_MAX || a.chars().any(char::is_control) {
-                return Err(SignUpError::InvalidAddress);
-            }
-            Some(a)
-        }
+        Some(a) => Some(one_line(&a, ADDRESS_MAX).ok_or(SignUpError::InvalidAddress)?),
         None => None,
     };
     Ok(Record { birthdate, gender, address })
+}
+
+/// Text shown to people as one line (a name, an address): NFC (Vietnamese
+/// typed on one system and pasted from another compares and displays
+/// alike), runs of whitespace as one space, 1 to `max` characters, and no
+/// control or invisible formatting characters (zero-width, bidirectional
+/// overrides and isolates, the BOM), which could make what a relying party
+/// shows differ from what is stored. `None` when it breaks a rule.
+fn one_line(text: &str, max: usize) -> Option<String> {
+    let text = text.nfc().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ");
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+    };
+    let ok = !text.is_empty() && text.chars().count() <= max && !text.chars().any(invisible);
+    ok.then_some(text)
 }
 
 /// A `YYYY-MM-DD` calendar date (OIDC Core §5.1 `birthdate`).
@@ -166,8 +178,8 @@ pub enum SignUpError {
     /// Not female or male, or not the gender the national ID encodes.
     #[error("the gender must be female or male, as the national ID number encodes")]
     InvalidGender,
-    /// Too long, or control characters.
-    #[error("the address is too long")]
+    /// Too long, or control or invisible characters.
+    #[error("the address is too long or has control or invisible characters")]
     InvalidAddress,
     /// An account already has this national ID.
     #[error("an account with this national ID number already exists")]
@@ -259,10 +271,7 @@ pub fn new_citizen(
     if !valid_national_id(&national_id, now) {
         return Err(SignUpError::InvalidNationalId);
     }
-    let full_name = full_name.split_whitespace().collect::<Vec<_>>().join(" ");
-    if full_name.is_empty() || full_name.chars().count() > 200 || full_name.chars().any(char::is_control) {
-        return Err(SignUpError::InvalidName);
-    }
+    let full_name = one_line(full_name, 200).ok_or(SignUpError::InvalidName)?;
     let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
         Some(e) => Some(normalize_email(e).ok_or(SignUpError::InvalidEmail)?),
         None => None,
@@ -661,6 +670,13 @@ mod tests {
             assert_eq!(check(None, Some(bad), None), Err(SignUpError::InvalidGender), "{bad}");
         }
         assert_eq!(check(None, None, Some(&"a".repeat(301))), Err(SignUpError::InvalidAddress));
+        for hidden in ["12 Hàng\u{7}Bài", "12 Hàng\u{202E}iàB", "12\u{200B}Hàng Bài", "\u{FEFF}12 Hàng Bài"] {
+            assert_eq!(check(None, None, Some(hidden)), Err(SignUpError::InvalidAddress), "{hidden:?}");
+        }
+        // Decomposed Vietnamese (NFD, as some systems export it) is stored composed.
+        let decomposed = "Nu\u{303}\u{31b}";
+        assert_eq!(check(None, Some("nu\u{31b}\u{303}"), None).unwrap().1, some("female"), "nữ decomposed");
+        assert_eq!(check(None, None, Some(decomposed)).unwrap().2, some("Nữ"));
         assert_eq!(check(None, None, Some(&"a".repeat(300))).unwrap().2.map(|a| a.len()), Some(300));
         // 2000s men (2), born 2026: a date later than today is refused.
         let r = Record { birthdate: Some("2026-12-31".into()), ..Record::default() };

@@ -382,6 +382,11 @@ pub async fn proceed(
         return unavailable(app, locale, rid);
     }
     match (step, who) {
+        // Initiating User Registration via OpenID Connect 1.0: the sign-up
+        // page first, its "sign in instead" link leading to the login page.
+        (Step::Login, _) if pending.request.has_prompt("create") => {
+            Redirect::to(&format!("/signup?req={id}")).into_response()
+        }
         (Step::Login, _) => Redirect::to(&format!("/login?req={id}")).into_response(),
         (Step::StepUp, _) => Redirect::to(&format!("/passkeys/step-up?req={id}")).into_response(),
         (Step::ChooseBusiness, _) => Redirect::to(&format!("/choose-business?req={id}")).into_response(),

@@ -8,7 +8,12 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::app::App;
+use crate::domain::clients::ALLOWED_SIGNING_ALGS;
 use crate::domain::oidc::{SUPPORTED_SCOPES, acr};
+
+/// What client assertions and request objects may be signed with: the
+/// asymmetric algorithms Motcua itself signs with (never HS256 or `none`).
+const ASSERTION_ALGS: &[&str] = ALLOWED_SIGNING_ALGS;
 
 /// Routes of this module.
 pub fn router() -> Router<App> {
@@ -50,12 +55,12 @@ async fn discovery(State(app): State<App>) -> Response {
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         // RFC 8414 §2: required beside private_key_jwt, no default implied.
-        "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
-        "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
         // RFC 9449 §5.1: DPoP proofs at the token endpoint and UserInfo.
         "dpop_signing_alg_values_supported": crate::domain::oidc::dpop::ALGS,
@@ -68,10 +73,10 @@ async fn discovery(State(app): State<App>) -> Response {
         "claims_parameter_supported": true,
         // RFC 9101 by value, at /authorize and /par; by reference only through PAR.
         "request_parameter_supported": true,
-        "request_object_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "request_object_signing_alg_values_supported": ASSERTION_ALGS,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account", "create"],
         "acr_values_supported": acr::SUPPORTED,
         "ui_locales_supported": ["vi", "en"],
         "authorization_response_iss_parameter_supported": true,

@@ -26,19 +26,19 @@ pub fn router() -> Router<App> {
         .route("/token", post(token))
         .route("/revoke", post(revoke))
         .route("/userinfo", get(userinfo).post(userinfo))
+        .route("/par", post(par))
         .layer(browser_apps())
         .route("/introspect", post(introspect))
-        .route("/par", post(par))
 }
 
 /// CORS for the endpoints a browser-based app (a public client running in
-/// the page) calls from JavaScript: the token endpoint, revocation at sign-out
-/// and UserInfo (OIDC Core §5.3 "SHOULD support the use of CORS"). Any
+/// the page) calls from JavaScript: the token endpoint, revocation at sign-out,
+/// UserInfo (OIDC Core §5.3 "SHOULD support the use of CORS") and PAR (a
+/// public client registered with `require_par` pushes from the page). Any
 /// origin, and never with credentials: these endpoints read no cookie, so a
 /// page of another site gains nothing a server of its own would not have
 /// (the tokens and client credentials it sends are the only authority).
-/// Introspection is for resource servers and PAR for confidential clients;
-/// the authorization endpoint is a page the browser navigates to and must not
+/// Introspection is for resource servers; the authorization endpoint is a page the browser navigates to and must not
 /// answer CORS at all (RFC 9700 §2.6).
 fn browser_apps() -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -252,6 +252,7 @@ async fn userinfo(
                 dpop::remember(app.cache.as_ref(), &proof, dpop::Prover::Known).await.map_err(dpop_error)?;
                 return Ok((no_store(), axum::Json(claims)).into_response());
             }
+            // The scheme is the header's first word ("Basic …", or "Bearer" with no token).
             _ if !["bearer", "dpop"].iter().any(|s| v.split(' ').next().is_some_and(|w| w.eq_ignore_ascii_case(s))) => {
                 // RFC 6750 §3.1: a request with an unsupported authentication
                 // method (Basic, say) gets the challenge without an error

@@ -6,6 +6,37 @@ use serde_json::json;
 
 use crate::now;
 
+/// Initiating User Registration via OpenID Connect 1.0: `prompt=create`
+/// opens the sign-up page instead of the login page, even in a browser
+/// another citizen is signed in to, and the new account gets the code.
+#[test]
+fn prompt_create_starts_at_the_sign_up_page() {
+    let idp = Idp::start();
+    let rp = Rp::new(&idp, &idp.register_client(&[]));
+    assert!(rp.discovery["prompt_values_supported"].as_array().unwrap().contains(&json!("create")));
+    let browser = Browser::new(&idp);
+    let someone = idp.citizen();
+    let before = rp.sign_in(&browser, &[], &[], Credentials::Password(&someone.national_id, &someone.password));
+
+    let form = SignUpForm {
+        national_id: "001195004321".into(),
+        full_name: "Vũ Thị Hạnh".into(),
+        email: "hanh.vu@example.vn".into(),
+        password: "Hoa-sen-Tay-Ho-1995".into(),
+    };
+    let pending = rp.authorize(&["profile"], &[("prompt", "create")]);
+    let flow = browser.run_flow(&pending.url, Credentials::SignUp(&form));
+    assert!(flow.visited("/signup") && !flow.visited("/login"), "visited {:?}", flow.visited);
+    let tokens = rp.exchange(&pending, &rp.code_from(&pending, &flow.redirect));
+    assert_ne!(tokens.claims.subject(), before.claims.subject(), "the new account, not the one signed in before");
+    assert_eq!(rp.userinfo(&tokens.access_token).ok_json()["name"], form.full_name.as_str());
+
+    // prompt=none cannot show a page: create with none is refused.
+    let silent = rp.authorize(&[], &[("prompt", "none create")]);
+    let back = browser.get(&silent.url).location.expect("redirect to the client");
+    assert_eq!(e2e::query_param(&back, "error").as_deref(), Some("invalid_request"), "{back}");
+}
+
 #[test]
 fn new_citizen_signs_up_and_the_rp_gets_validated_tokens_and_userinfo() {
     let idp = Idp::start();

@@ -249,12 +249,13 @@ fn introspection_is_per_client_and_revoking_a_refresh_token_revokes_its_family()
     assert_eq!(foreign.ok_json()["active"], false, "{foreign:?}");
     assert!(foreign.json.get("sub").is_none(), "{foreign:?}");
 
-    // RFC 7009 §2.1: another client cannot revoke it, and is told so.
+    // RFC 7009 §2.1: another client cannot revoke them. It is told so for
+    // the access token (a bearer token works for whoever holds it); a refresh
+    // token, useless without its client's credentials, is not confirmed live.
     let refresh = tokens.refresh_token.clone().unwrap();
-    for token in [&refresh, &first_access] {
-        let foreign_revoke = other.revoke(token, "refresh_token");
-        assert_eq!((foreign_revoke.status, foreign_revoke.error()), (400, "invalid_request"), "{foreign_revoke:?}");
-    }
+    let foreign_revoke = other.revoke(&first_access, "access_token");
+    assert_eq!((foreign_revoke.status, foreign_revoke.error()), (400, "invalid_request"), "{foreign_revoke:?}");
+    assert_eq!(other.revoke(&refresh, "refresh_token").status, 200);
     // A refresh token's introspection carries no token_type (RFC 7662 §2.2
     // means Bearer or DPoP, the types of access tokens).
     let refresh_intro = owner.introspect(&refresh);
@@ -435,6 +436,22 @@ fn a_page_of_another_origin_calls_token_userinfo_and_revocation() {
     let after = rp.refresh(&refresh);
     assert_eq!((after.status, after.error()), (400, "invalid_grant"), "{after:?}");
 
+    // A push from the page (a public client that must use PAR would do this).
+    let pushed = call(
+        "/par",
+        &form(&[
+            ("response_type", "code"),
+            ("redirect_uri", &rp.reg.redirect_uri),
+            ("scope", "openid"),
+            ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            ("code_challenge_method", "S256"),
+        ]),
+    );
+    assert_eq!(pushed["status"], 201, "{pushed}");
+
     let introspection = call("/introspect", &form(&[("token", &tokens.access_token)]));
     assert!(introspection["blocked"].is_string(), "introspection answered a page: {introspection}");
+    // The authorization endpoint is a page to navigate to, never a CORS resource (RFC 9700 §2.6).
+    let authorize = call("/authorize?client_id=x", "{ headers: { 'X-Requested-With': 'fetch' } }");
+    assert!(authorize["blocked"].is_string(), "the authorization endpoint answered CORS: {authorize}");
 }

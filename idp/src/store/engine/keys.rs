@@ -57,7 +57,17 @@ macro_rules! impl_keys {
                     }
                 }
                 for k in inserts {
-                    Self::insert_key(&mut *tx, k).await?;
+                    match Self::insert_key(&mut *tx, k).await {
+                        Ok(()) => {}
+                        // The algorithm already has a key in that state: another
+                        // node changed the keys meanwhile, as a failed
+                        // compare-and-set above would say.
+                        Err(StoreError::Conflict("signing_key_state")) => {
+                            tx.rollback().await.map_err(db_err)?;
+                            return Ok(false);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 tx.commit().await.map_err(db_err)?;
                 Ok(true)

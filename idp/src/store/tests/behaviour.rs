@@ -230,13 +230,20 @@ pub(super) async fn signing_keys(s: &dyn Store) {
         activated_at: None,
         retired_at: None,
     };
+    let es256 = |kid: &str, created_at| SigningKey { alg: "ES256".into(), ..key(kid, created_at) };
     assert!(s.list_signing_keys().await.unwrap().is_empty());
     s.insert_signing_key(&key("k-2", 2_000)).await.unwrap();
-    s.insert_signing_key(&key("k-1", 1_000)).await.unwrap();
-    assert_eq!(conflict_field(s.insert_signing_key(&key("k-1", 3_000)).await), "kid");
-    assert_eq!(s.list_signing_keys().await.unwrap(), [key("k-1", 1_000), key("k-2", 2_000)]);
+    s.insert_signing_key(&es256("k-1", 1_000)).await.unwrap();
+    let retired = SigningKey { state: "retired".into(), ..key("k-1", 3_000) };
+    assert_eq!(conflict_field(s.insert_signing_key(&retired).await), "kid");
+    // One next (and one active) key per algorithm (migration 0013).
+    assert_eq!(conflict_field(s.insert_signing_key(&key("k-3", 3_000)).await), "signing_key_state");
+    assert_eq!(s.list_signing_keys().await.unwrap(), [es256("k-1", 1_000), key("k-2", 2_000)]);
+    // A change that would hold two is a lost race, as a failed compare-and-set.
+    assert!(!s.change_signing_keys(&[], &[key("k-4", 4_000)]).await.unwrap());
+    assert_eq!(s.list_signing_keys().await.unwrap().len(), 2);
 
-    let mut k1 = key("k-1", 1_000);
+    let mut k1 = es256("k-1", 1_000);
     k1.state = "retired".into();
     k1.activated_at = Some(1_100);
     k1.retired_at = Some(2_100);

@@ -265,7 +265,10 @@ pub async fn validate(
     };
 
     let prompt = split_scopes(params.get("prompt").unwrap_or_default());
-    if let Some(p) = prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
+    // `create`: Initiating User Registration via OpenID Connect 1.0.
+    if let Some(p) =
+        prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account" | "create"))
+    {
         return fail(&return_to, E::InvalidRequest, &format!("unsupported prompt value {p}"));
     }
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
@@ -438,7 +441,9 @@ pub fn decide(
 ) -> Step {
     let Progress { fresh_login, consent_shown, has_passkey, .. } = *progress;
     let authenticated = who.is_some_and(|w| {
-        let forced = (req.has_prompt("login") || req.has_prompt("select_account")) && !fresh_login;
+        // prompt=create asks for the sign-up page even in a signed-in browser
+        // (another citizen at a shared computer): the new account signs in.
+        let forced = ["login", "select_account", "create"].iter().any(|p| req.has_prompt(p)) && !fresh_login;
         // OIDC Core §3.1.2.1: max_age bounds the age of the authentication.
         let too_old = req.max_age.is_some_and(|m| now - w.auth_time > m) && !fresh_login;
         let other_user = req.hint_subject.as_ref().is_some_and(|s| *s != w.subject);

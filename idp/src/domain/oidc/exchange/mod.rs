@@ -47,7 +47,7 @@ impl<'p> ExchangeRequest<'p> {
             ));
         }
         // RFC 8693 §2.2.2: a target we do not serve is `invalid_target`.
-        if params.duplicated.iter().any(|n| n == "audience") {
+        if params.is_duplicated("audience") {
             return Err(OAuthError::new(E::InvalidTarget, "name one audience: a token serves one service"));
         }
         if params.get("resource").is_some() {
