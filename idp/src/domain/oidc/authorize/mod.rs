@@ -203,8 +203,11 @@ pub async fn validate(
         return_to.state = None;
         return fail(&return_to, E::InvalidRequest, "state is too long");
     }
+    // `request_object::resolve` replaced a signed request object by its
+    // parameters before this; one still here was nested in another, which
+    // RFC 9101 §4 forbids.
     if params.get("request").is_some() {
-        return fail(&return_to, E::RequestNotSupported, "request objects are not supported");
+        return fail(&return_to, E::InvalidRequestObject, "a request object may not carry another request object");
     }
     // A `request_uri` of ours was resolved before (`par::resolve`); any
     // other would name a request object to fetch, which Motcua does not.
