@@ -75,8 +75,11 @@ fn check_record(record: &Record, national_id: &str, now: Timestamp) -> Result<Re
     let birthdate = match given(&record.birthdate) {
         Some(b) => {
             let date = parse_date(&b).ok_or(SignUpError::InvalidBirthdate)?;
-            let today = time::OffsetDateTime::from_unix_timestamp(now).map_err(|_| SignUpError::InvalidBirthdate)?;
-            if date > today.date() || i64::from(date.year()) != birth_year(national_id) {
+            // "Not in the future" by the calendar in Vietnam (UTC+7).
+            let today = time::OffsetDateTime::from_unix_timestamp(now + 7 * 3600)
+                .map_err(|_| SignUpError::InvalidBirthdate)?
+                .date();
+            if date > today || i64::from(date.year()) != birth_year(national_id) {
                 return Err(SignUpError::InvalidBirthdate);
             }
             Some(b)
@@ -114,7 +117,22 @@ fn one_line(text: &str, max: usize) -> Option<String> {
     let text = text.nfc().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ");
     let invisible = |c: char| {
         c.is_control()
-            || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+            || matches!(
+                c,
+                '\u{00AD}'
+                    | '\u{034F}'
+                    | '\u{061C}'
+                    | '\u{115F}'..='\u{1160}'
+                    | '\u{180E}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{206F}'
+                    | '\u{3164}'
+                    | '\u{FEFF}'
+                    | '\u{FFA0}'
+                    | '\u{FFF9}'..='\u{FFFB}'
+                    | '\u{E0000}'..='\u{E007F}'
+            )
     };
     let ok = !text.is_empty() && text.chars().count() <= max && !text.chars().any(invisible);
     ok.then_some(text)
@@ -670,7 +688,15 @@ mod tests {
             assert_eq!(check(None, Some(bad), None), Err(SignUpError::InvalidGender), "{bad}");
         }
         assert_eq!(check(None, None, Some(&"a".repeat(301))), Err(SignUpError::InvalidAddress));
-        for hidden in ["12 Hàng\u{7}Bài", "12 Hàng\u{202E}iàB", "12\u{200B}Hàng Bài", "\u{FEFF}12 Hàng Bài"] {
+        for hidden in [
+            "12 Hàng\u{7}Bài",
+            "12 Hàng\u{202E}iàB",
+            "12\u{200B}Hàng Bài",
+            "\u{FEFF}12 Hàng Bài",
+            "12 Hàng\u{061C} Bài",
+            "12 Hàng Bài\u{E0041}",
+            "\u{3164}",
+        ] {
             assert_eq!(check(None, None, Some(hidden)), Err(SignUpError::InvalidAddress), "{hidden:?}");
         }
         // Decomposed Vietnamese (NFD, as some systems export it) is stored composed.

@@ -182,6 +182,12 @@ fn a_client_registered_dpop_bound_must_prove_and_others_keep_bearer_tokens() {
     let intro = oauth::post_form(&rp.http, &rp.endpoint("introspection_endpoint"), auth, &[("token", &access)]);
     assert_eq!(intro.ok_json()["token_type"], "DPoP", "{intro:?}");
     assert_eq!(intro.json["cnf"]["jkt"], key.jkt(), "{intro:?}");
+    // Another client revoking it learns nothing: a bound token is useless
+    // without its key, so it is not confirmed live (RFC 7009 §2.2's 200), and it still works.
+    let other = Rp::new(&idp, &idp.register_client(&[]));
+    assert_eq!(other.revoke(&access, "access_token").status, 200);
+    let still = oauth::post_form(&rp.http, &rp.endpoint("introspection_endpoint"), auth, &[("token", &access)]);
+    assert_eq!(still.ok_json()["active"], true, "{still:?}");
 
     let shown = idp.admin(&["client", "show", &reg.client_id]);
     let shown = String::from_utf8_lossy(&shown.stdout);

@@ -21,6 +21,12 @@ const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
 /// a failed fetch is remembered before the URI is tried again.
 const JWKS_REFETCH_GAP: Duration = Duration::from_secs(60);
 
+/// How long the last set fetched whole stands in while the `jwks_uri` cannot
+/// be fetched: a client whose key host has a bad minute keeps authenticating
+/// with the keys it had; a long outage ends in refusals, not in trusting keys
+/// the client may have withdrawn meanwhile.
+const JWKS_LAST_GOOD_TTL: Duration = Duration::from_secs(3600);
+
 /// Fetches a client's JWKS from its registered `jwks_uri`.
 #[async_trait::async_trait]
 pub trait JwksFetcher: Send + Sync {
@@ -229,16 +235,25 @@ async fn client_jwks(
     fresh: bool,
 ) -> Result<Option<JwkSet>, OAuthError> {
     let digest = sha256_hex(uri.as_bytes());
-    let key = format!("jwks:{digest}");
+    let (key, last_good, failed) =
+        (format!("jwks:{digest}"), format!("jwks-last:{digest}"), format!("jwks-failed:{digest}"));
     if !fresh && let Some(bytes) = cache.get(&key).await? {
         return Ok(JwkSet::from_bytes(&bytes).ok());
     }
+    // When the URI cannot give a set now, the lookup of the cached copy
+    // (not a forced refetch: that came because the copy did not verify) falls
+    // back to the last good set.
+    let fallback = async || -> Result<Option<JwkSet>, OAuthError> {
+        if fresh {
+            return Ok(None);
+        }
+        Ok(cache.get(&last_good).await?.and_then(|bytes| JwkSet::from_bytes(&bytes).ok()))
+    };
     // A URI that failed (down, or not a JWK set) is not tried again for a
     // minute: otherwise every assertion naming the client, anyone's, would
     // cost an outbound request and up to its timeout.
-    let failed = format!("jwks-failed:{digest}");
     if cache.get(&failed).await?.is_some() {
-        return Ok(None);
+        return fallback().await;
     }
     // Anyone can send an assertion naming a public client_id: refetch at most
     // once a minute per URI, so failed assertions cannot drive outbound traffic.
@@ -252,8 +267,10 @@ async fn client_jwks(
     match fetched {
         Ok((text, set)) => {
             // Caching the set saves fetches; failing to is no reason to refuse the client.
-            if let Err(e) = cache.put(&key, text.as_bytes(), JWKS_CACHE_TTL).await {
-                tracing::warn!(error = %e, "cannot cache a client's JWK set");
+            for (name, ttl) in [(&key, JWKS_CACHE_TTL), (&last_good, JWKS_LAST_GOOD_TTL)] {
+                if let Err(e) = cache.put(name, text.as_bytes(), ttl).await {
+                    tracing::warn!(error = %e, "cannot cache a client's JWK set");
+                }
             }
             Ok(Some(set))
         }
@@ -262,7 +279,57 @@ async fn client_jwks(
             if let Err(e) = cache.put(&failed, b"1", JWKS_REFETCH_GAP).await {
                 tracing::warn!(error = %e, "cannot remember a failed jwks_uri fetch");
             }
-            Ok(None)
+            fallback().await
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::cache::MemoryCache;
+
+    /// Answers the set it holds, or fails while it holds none; counts calls.
+    struct Host {
+        set: Mutex<Option<String>>,
+        calls: Mutex<usize>,
+    }
+
+    #[async_trait::async_trait]
+    impl JwksFetcher for Host {
+        async fn fetch(&self, _uri: &str) -> Result<String, String> {
+            *self.calls.lock().unwrap() += 1;
+            self.set.lock().unwrap().clone().ok_or_else(|| "503".to_owned())
+        }
+    }
+
+    /// A key host down for a while: the client keeps its last good set
+    /// (no refusal, no fetch per request), a forced refetch is not tried, and
+    /// a host down from the start gives nothing.
+    #[tokio::test]
+    async fn a_failing_jwks_uri_falls_back_to_the_last_good_set_and_is_not_hammered() {
+        let cache = MemoryCache::new();
+        let set = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let host = Host { set: Mutex::new(Some(set.to_owned())), calls: Mutex::new(0) };
+        let uri = "https://rp.example.vn/jwks.json";
+        let kids = |s: Option<JwkSet>| {
+            s.map(|s| s.keys().iter().filter_map(|k| k.key_id().map(str::to_owned)).collect::<Vec<_>>())
+        };
+        assert_eq!(kids(client_jwks(&cache, &host, uri, false).await.unwrap()), Some(vec!["k1".to_owned()]));
+
+        // The five-minute copy lapses while the host is down.
+        *host.set.lock().unwrap() = None;
+        cache.delete(&format!("jwks:{}", sha256_hex(uri.as_bytes()))).await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(kids(client_jwks(&cache, &host, uri, false).await.unwrap()), Some(vec!["k1".to_owned()]));
+        }
+        assert!(client_jwks(&cache, &host, uri, true).await.unwrap().is_none(), "no forced refetch of a failed URI");
+        assert_eq!(*host.calls.lock().unwrap(), 2, "one fetch, then one failure remembered for a minute");
+
+        let down = Host { set: Mutex::new(None), calls: Mutex::new(0) };
+        assert!(client_jwks(&cache, &down, "https://other.example.vn/jwks.json", false).await.unwrap().is_none());
     }
 }

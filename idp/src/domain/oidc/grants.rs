@@ -461,8 +461,9 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
 /// client is refused (§2.1: "the request is refused and the client is
 /// informed of the error"), as node-oidc-provider does: a bearer token works
 /// for whoever holds it, so the answer tells the caller nothing it could not
-/// learn by using it. Another client's refresh token is answered 200 without
-/// effect: it works only with its client's credentials, and whether it is
+/// learn by using it. Another client's refresh token, or DPoP-bound access
+/// token, is answered 200 without effect: it works only with its client's
+/// credentials or key, and whether it is
 /// live stays as hidden as introspection keeps it (anyone may call this
 /// endpoint with a public client's id).
 pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(), OAuthError> {
@@ -472,7 +473,10 @@ pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(
     if token.matches('.').count() == 2 {
         if let Some(at) = check_access_token(ctx, token).await? {
             if at.str("client_id") != Some(&client.client_id) {
-                return Err(not_yours());
+                // A DPoP-bound token is useless without its key: like a
+                // refresh token, it is not confirmed live to a stranger.
+                let bound = super::dpop::bound_key(&at.claims).is_some();
+                return if bound { Ok(()) } else { Err(not_yours()) };
             }
             let exp = at.claims.get("exp").and_then(Value::as_i64).unwrap_or(ctx.now);
             if let Some(jti) = at.str("jti") {

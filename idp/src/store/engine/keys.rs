@@ -50,7 +50,16 @@ macro_rules! impl_keys {
                     .bind(&u.from_state)
                     .execute(&mut *tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(db_err);
+                    // A state another node filled meanwhile (the one-key-per-state
+                    // index) is a lost race, as a failed compare-and-set is.
+                    let done = match done {
+                        Err(StoreError::Conflict("signing_key_state")) => {
+                            tx.rollback().await.map_err(db_err)?;
+                            return Ok(false);
+                        }
+                        other => other?,
+                    };
                     if done.rows_affected() != 1 {
                         tx.rollback().await.map_err(db_err)?;
                         return Ok(false);
