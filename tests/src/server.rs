@@ -223,6 +223,23 @@ impl Idp {
     /// settings (so the same Redis and key prefix, when there is one), its own ports and log
     /// (`idp-node2.log`).
     pub fn start_second_node(&self) -> Node {
+        let mut node = self.spawn_second_node();
+        node.wait_ready();
+        node
+    }
+
+    /// Two nodes of one cluster started at the same moment on a fresh database (as compose
+    /// starts them): both are spawned before either is waited for.
+    pub fn start_two_nodes_together(env: &[(&str, &str)]) -> (Self, Node) {
+        let mut idp = Self::prepare(env);
+        idp.spawn_child();
+        let mut node = idp.spawn_second_node();
+        idp.wait_ready();
+        node.wait_ready();
+        (idp, node)
+    }
+
+    fn spawn_second_node(&self) -> Node {
         let [public_port, admin_port] = free_ports();
         let log_path = self.dir.path().join("idp-node2.log");
         let log = OpenOptions::new().create(true).append(true).open(&log_path).expect("open node log");
@@ -235,9 +252,7 @@ impl Idp {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn second idp");
-        let mut node = Node { public_port, admin_port, log_path, child: Some(child) };
-        node.wait_ready();
-        node
+        Node { public_port, admin_port, log_path, child: Some(child) }
     }
 
     /// Runs `idp-admin --url <admin API> --token <token> ARGS…`.

@@ -72,10 +72,21 @@ impl Kek {
                     std::fs::create_dir_all(dir).map_err(io)?;
                 }
                 let text = STANDARD.encode(super::random_bytes(32));
-                let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
-                f.write_all(format!("{text}\n").as_bytes()).map_err(io)?;
-                f.sync_all().map_err(io)?;
-                Ok((Self::from_base64(&text, &path.display().to_string())?, true))
+                // Written whole to a temporary file, then linked into place:
+                // the link fails if the file appeared meanwhile (another node
+                // starting on the same volume), and that node's key, complete
+                // once linked, is the one to use.
+                let tmp = write_temp(path, &format!("{text}\n"))?;
+                let linked = std::fs::hard_link(&tmp, path);
+                let _ = std::fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => {
+                        sync_dir(path)?;
+                        Ok((Self::from_base64(&text, &path.display().to_string())?, true))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(path),
+                    Err(e) => Err(io(e)),
+                }
             }
             Err(e) => Err(io(e)),
         }
@@ -146,21 +157,36 @@ pub fn previous_path(path: &Path) -> std::path::PathBuf {
 
 /// Write `text` to `path` through a synced temporary file (mode 0600) and a rename.
 fn write_atomically(path: &Path, text: &str) -> Result<(), KekError> {
+    let tmp = write_temp(path, text)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(KekError::Io { path: path.display().to_string(), source: e });
+    }
+    sync_dir(path)
+}
+
+/// `text` in a new file (mode 0600) beside `path`, synced; returns its path.
+fn write_temp(path: &Path, text: &str) -> Result<std::path::PathBuf, KekError> {
     let io = |source| KekError::Io { path: path.display().to_string(), source };
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(format!(".tmp-{}", super::random_id()));
     let tmp = std::path::PathBuf::from(tmp_name);
     let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io)?;
-    let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+    if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()) {
         let _ = std::fs::remove_file(&tmp);
         return Err(io(e));
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // The rename is durable once the directory entry is.
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(tmp)
+}
+
+/// A rename or link into `path`'s directory is durable once the directory entry is.
+fn sync_dir(path: &Path) -> Result<(), KekError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| KekError::Io { path: path.display().to_string(), source }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -184,6 +210,23 @@ mod tests {
         let mut tampered = sealed.clone();
         tampered[14] ^= 1;
         assert!(kek.open(b"kid-1", &tampered).is_err());
+    }
+
+    /// Nodes starting together on one volume: exactly one creates the file,
+    /// every one ends with its key, and no temporary file is left.
+    #[test]
+    fn nodes_creating_the_file_at_once_share_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let results: Vec<(String, bool)> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Kek::load_or_create(&path).map(|(k, created)| (k.id().to_owned(), created))))
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1, "{results:?}");
+        assert!(results.iter().all(|(id, _)| *id == results[0].0), "{results:?}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -37,6 +37,38 @@ fn rotate_rs256(idp: &Idp) -> String {
     answer["rotated"][0]["activated"].as_str().unwrap_or_else(|| panic!("no activated kid in {answer}")).to_owned()
 }
 
+/// Two nodes started at the same moment on an empty database, as compose starts them: they
+/// store one set of keys between them (one active and one next per algorithm), publish the
+/// same JWKS and sign with the same key.
+#[test]
+fn two_nodes_started_together_share_one_set_of_keys() {
+    let (idp, node) = Idp::start_two_nodes_together(&[]);
+    let http = idp.http();
+    let kids = |url: url::Url| {
+        let mut kids = jwks_kids(oauth::reply(http.get(url).send().unwrap()).ok_json());
+        kids.sort();
+        kids
+    };
+    let published = kids(idp.url("/jwks"));
+    assert_eq!(published.len(), 8, "{published:?}");
+    assert_eq!(kids(node.url("/jwks")), published);
+    let list = idp.admin_json(&["keys", "list"]);
+    for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
+        for state in ["active", "next"] {
+            let n = list.as_array().unwrap().iter().filter(|k| k["alg"] == alg && k["state"] == state).count();
+            assert_eq!(n, 1, "{alg} {state}: {list}");
+        }
+    }
+    let reg = idp.register_client(&["--grant-type", "client_credentials"]);
+    let secret = reg.secret.clone().unwrap();
+    let token_kid = |url: url::Url| {
+        let auth = ClientAuth::Basic(&reg.client_id, &secret);
+        let reply = oauth::post_form(&http, &url, auth, &[("grant_type", "client_credentials")]);
+        kid_of(reply.ok_json()["access_token"].as_str().unwrap())
+    };
+    assert_eq!(token_kid(idp.url("/token")), token_kid(node.url("/token")));
+}
+
 #[test]
 fn an_rp_caching_the_jwks_validates_id_tokens_across_two_rotations() {
     let idp = Idp::start();
