@@ -281,27 +281,48 @@ fn introspection_is_per_client_and_revoking_a_refresh_token_revokes_its_family()
     assert_eq!(owner.revoke(&refresh, "refresh_token").status, 200);
 }
 
-/// Serves `body()` as JSON to every request on a loopback port, from a
-/// background thread; returns the URL. Stands in for a relying party's
-/// published JWKS.
-fn serve_json(body: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+/// Serves `body` as JSON to every request on a loopback port, from a
+/// background thread, or 503 while it is `None`; returns the URL and the
+/// number of requests so far. Stands in for a relying party's published JWKS.
+fn serve_json(
+    body: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().take(50) {
             let Ok(mut stream) = stream else { continue };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
-            let text = body.lock().unwrap().clone();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            );
+            let _ = match body.lock().unwrap().clone() {
+                Some(text) => write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                ),
+                None => {
+                    write!(stream, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                }
+            };
         }
     });
-    url
+    (url, hits)
+}
+
+/// A client_credentials client authenticating with `private_key_jwt` by the keys at `jwks_uri`.
+fn jwks_uri_client(idp: &Idp, jwks_uri: &str) -> e2e::TestClient {
+    idp.register_client(&[
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-uri",
+        jwks_uri,
+        "--grant-type",
+        "client_credentials",
+    ])
 }
 
 fn public_jwks(private: &josekit::jwk::Jwk) -> String {
@@ -315,16 +336,9 @@ fn public_jwks(private: &josekit::jwk::Jwk) -> String {
 fn private_key_jwt_with_jwks_uri_follows_the_clients_key_rotation() {
     let idp = Idp::start();
     let first_key = rsa_jwk();
-    let published = std::sync::Arc::new(std::sync::Mutex::new(public_jwks(&first_key)));
-    let jwks_uri = serve_json(published.clone());
-    let reg = idp.register_client(&[
-        "--auth-method",
-        "private_key_jwt",
-        "--jwks-uri",
-        &jwks_uri,
-        "--grant-type",
-        "client_credentials",
-    ]);
+    let published = std::sync::Arc::new(std::sync::Mutex::new(Some(public_jwks(&first_key))));
+    let (jwks_uri, _) = serve_json(published.clone());
+    let reg = jwks_uri_client(&idp, &jwks_uri);
     let rp = Rp::new(&idp, &reg);
     let token_url = rp.endpoint("token_endpoint");
     // No client_id: the assertion's `iss` alone names the client (RFC 7523 §3).
@@ -335,7 +349,7 @@ fn private_key_jwt_with_jwks_uri_follows_the_clients_key_rotation() {
     // The client rotates its key and republishes: the IdP's cached copy no
     // longer verifies, so it fetches the JWKS again and accepts the new key.
     let second_key = rsa_jwk();
-    *published.lock().unwrap() = public_jwks(&second_key);
+    *published.lock().unwrap() = Some(public_jwks(&second_key));
     let b = client_assertion(&second_key, &reg.client_id, token_url.as_str(), "uri-0002");
     assert!(request(&b).ok_json()["access_token"].is_string());
 
@@ -350,29 +364,9 @@ fn private_key_jwt_with_jwks_uri_follows_the_clients_key_rotation() {
 /// a client, so each would otherwise cost an outbound request).
 #[test]
 fn a_failing_jwks_uri_is_not_fetched_on_every_assertion() {
-    use std::io::{Read as _, Write as _};
     let idp = Idp::start();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(20) {
-            let Ok(mut stream) = stream else { continue };
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let _ = stream.read(&mut [0u8; 4096]);
-            let _ =
-                stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    let reg = idp.register_client(&[
-        "--auth-method",
-        "private_key_jwt",
-        "--jwks-uri",
-        &jwks_uri,
-        "--grant-type",
-        "client_credentials",
-    ]);
+    let (jwks_uri, hits) = serve_json(std::sync::Arc::default());
+    let reg = jwks_uri_client(&idp, &jwks_uri);
     let rp = Rp::new(&idp, &reg);
     let token_url = rp.endpoint("token_endpoint");
     let key = rsa_jwk();
