@@ -287,7 +287,7 @@ function markdown(res) {
   const L = [];
   const m = res.results;
   L.push(`# Benchmark ${res.timestamp}`, '');
-  L.push(`Machine: ${res.machine.cpu}, ${res.machine.cores} cores, ${res.machine.memory_gb} GB, ${res.machine.kernel}${res.machine.load_average_before ? ` (1-minute load average ${res.machine.load_average_before[0]} before the run, ${res.machine.load_average_after[0]} after: other work on the machine)` : ''}; Motcua ${res.motcua.version} (release, SQLite), node-oidc-provider ${res.peer.version} on Node ${res.machine.node} (in-memory adapter). Load on the same machine: wrk -t1 -c${res.settings.wrk_connections}, ${res.settings.login_users} login users, ${res.settings.seconds} s per scenario and system, alternating. Both servers and the load generator share the 2 cores, so rates are compared **per second of server CPU** (utime+stime from /proc).`, '');
+  L.push(`Machine: ${res.machine.cpu}, ${res.machine.cores} cores, ${res.machine.memory_gb} GB, ${res.machine.kernel}${res.machine.load_average_before ? ` (1-minute load average ${res.machine.load_average_before[0]} before the run, ${res.machine.load_average_after[0]} after: other work on the machine)` : ''}; Motcua ${res.motcua.version} (release, ${res.motcua.backend || 'SQLite'}), node-oidc-provider ${res.peer.version} on Node ${res.machine.node} (in-memory adapter). Load on the same machine: wrk -t1 -c${res.settings.wrk_connections}, ${res.settings.login_users} login users, ${res.settings.seconds} s per scenario and system, alternating. Both servers and the load generator share the 2 cores, so rates are compared **per second of server CPU** (utime+stime from /proc).`, '');
   L.push('| scenario | Motcua /s | Motcua /CPU-s | Motcua p50 / p99 ms | peer /s | peer /CPU-s | peer p50 / p99 ms | ratio /CPU-s | ratio /s | errors M / P |');
   L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of SCENARIOS) {
@@ -378,7 +378,7 @@ async function main() {
       load_average_before: loadBefore, load_average_after: os.loadavg().map((x) => +x.toFixed(2)),
     },
     settings: { seconds: SECONDS, wrk_connections: CONNECTIONS, login_users: VUS, argon2: ARGON2 },
-    motcua: { version: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'idp']) ? '+dirty' : ''), first_startup_ms: motcua.first_startup_ms, ...sysOut(motcua) },
+    motcua: { version: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'idp']) ? '+dirty' : ''), backend: process.env.BENCH_DATABASE_URL ? 'PostgreSQL + Redis, production mode' : 'SQLite', first_startup_ms: motcua.first_startup_ms, ...sysOut(motcua) },
     peer: { version: JSON.parse(readFileSync(path.join(MODULES, 'oidc-provider', 'package.json'), 'utf8')).version, ...sysOut(peer) },
     reference, results,
   };
