@@ -38,8 +38,9 @@ pub fn router() -> Router<App> {
 /// origin, and never with credentials: these endpoints read no cookie, so a
 /// page of another site gains nothing a server of its own would not have
 /// (the tokens and client credentials it sends are the only authority).
-/// Introspection is for resource servers; the authorization endpoint is a page the browser navigates to and must not
-/// answer CORS at all (RFC 9700 §2.6).
+/// Introspection is for resource servers; the authorization endpoint is a
+/// page the browser navigates to and must not answer CORS at all (RFC 9700
+/// §2.6).
 fn browser_apps() -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, CorsLayer};
     CorsLayer::new()

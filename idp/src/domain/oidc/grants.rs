@@ -463,12 +463,11 @@ pub async fn introspect(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Resu
 /// for whoever holds it, so the answer tells the caller nothing it could not
 /// learn by using it. Another client's refresh token, or DPoP-bound access
 /// token, is answered 200 without effect: it works only with its client's
-/// credentials or key, and whether it is
-/// live stays as hidden as introspection keeps it (anyone may call this
-/// endpoint with a public client's id).
+/// credentials or key, and whether it is live stays as hidden as
+/// introspection keeps it (anyone may call this endpoint with a public
+/// client's id).
 pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(), OAuthError> {
     let token = require(params, "token")?;
-    let not_yours = || OAuthError::invalid_request("the token was not issued to this client");
     // RFC 7009 §2.1: token_type_hint is advisory; every token type is searched whatever it says.
     if token.matches('.').count() == 2 {
         if let Some(at) = check_access_token(ctx, token).await? {
@@ -476,7 +475,11 @@ pub async fn revoke(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<(
                 // A DPoP-bound token is useless without its key: like a
                 // refresh token, it is not confirmed live to a stranger.
                 let bound = super::dpop::bound_key(&at.claims).is_some();
-                return if bound { Ok(()) } else { Err(not_yours()) };
+                return if bound {
+                    Ok(())
+                } else {
+                    Err(OAuthError::invalid_request("the token was not issued to this client"))
+                };
             }
             let exp = at.claims.get("exp").and_then(Value::as_i64).unwrap_or(ctx.now);
             if let Some(jti) = at.str("jti") {
