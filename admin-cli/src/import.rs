@@ -175,6 +175,28 @@ impl<R: BufRead> Records<R> {
         Self { reader, line: 0, buf: String::new() }
     }
 
+    /// One line into `buf`; its length in bytes (0 at the end). A line that
+    /// is not UTF-8 stops the import with its number: the encoding is the
+    /// file's, so the rows after it would be misread too.
+    fn read_line(&mut self) -> std::io::Result<usize> {
+        let mut bytes = Vec::new();
+        let n = self.reader.read_until(b'\n', &mut bytes)?;
+        let line = self.line + 1;
+        // A spreadsheet's "Unicode text" export starts with a UTF-16 byte order mark.
+        let utf16 = line == 1 && (bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]));
+        self.buf = String::from_utf8(bytes).map_err(|_| {
+            let found = if utf16 { "UTF-16 text" } else { "not UTF-8 text" };
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "line {line} is {found}; save the file as UTF-8 (\"CSV UTF-8\" in a spreadsheet; \
+                     a TCVN3, VNI or Windows-1258 export must be converted first)"
+                ),
+            )
+        })?;
+        Ok(n)
+    }
+
     /// The next record, `None` at the end of the input.
     fn next_record(&mut self) -> std::io::Result<Option<(u64, Vec<String>)>> {
         let start = self.line + 1;
@@ -184,7 +206,7 @@ impl<R: BufRead> Records<R> {
         let mut any = false;
         loop {
             self.buf.clear();
-            if self.reader.read_line(&mut self.buf)? == 0 {
+            if self.read_line()? == 0 {
                 if !any {
                     return Ok(None);
                 }
@@ -239,6 +261,21 @@ mod tests {
         assert_eq!(recs[2], (3, vec!["multi\nline".to_owned(), "say \"hi\"".to_owned()]));
         assert_eq!(recs[3], (5, vec![String::new(), String::new()]));
         assert_eq!(recs.len(), 4);
+    }
+
+    /// A legacy Vietnamese encoding (here "Nguyễn" in Windows-1258 bytes)
+    /// or a UTF-16 export stops the import at the line, saying what to do.
+    #[test]
+    fn text_that_is_not_utf8_is_named_by_line() {
+        let mut latin = b"national_id,full_name\n001090000001,An\n001090000002,Nguy\xd2n\n".to_vec();
+        let mut r = Records::new(latin.as_slice());
+        assert_eq!(r.next_record().unwrap().unwrap().0, 1);
+        assert_eq!(r.next_record().unwrap().unwrap().0, 2);
+        let e = r.next_record().unwrap_err().to_string();
+        assert!(e.starts_with("line 3 is not UTF-8 text; save the file as UTF-8"), "{e}");
+        latin.splice(0..0, [0xFF, 0xFE]);
+        let e = Records::new(latin.as_slice()).next_record().unwrap_err().to_string();
+        assert!(e.starts_with("line 1 is UTF-16 text"), "{e}");
     }
 
     #[test]

@@ -257,6 +257,16 @@ fn csv_import_reports_bad_rows_by_line_and_is_idempotent() {
     let named: Vec<&str> = users.as_array().unwrap().iter().filter_map(|u| u["full_name"].as_str()).collect();
     assert!(named.contains(&"Lê, Văn Cường"), "{named:?}");
 
+    // A registry export in a legacy Vietnamese encoding (Windows-1258 bytes
+    // for "Nguyễn") stops at its line, with one readable line saying what to do.
+    let legacy = idp.dir().join("legacy.csv");
+    std::fs::write(&legacy, b"national_id,full_name\n001090000107,Nguy\xd2n An\n").unwrap();
+    let refused = idp.admin(&["user", "import", legacy.to_str().unwrap()]);
+    assert_ne!(refused.status.code(), Some(0));
+    let why = stderr(&refused);
+    assert_eq!(why.trim().lines().count(), 1, "{why}");
+    assert!(why.contains("line 2 is not UTF-8 text; save the file as UTF-8"), "{why}");
+
     // The imported hash works at the login page.
     let rp = Rp::new(&idp, &idp.register_client(&[]));
     let tokens =
