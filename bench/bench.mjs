@@ -378,7 +378,7 @@ async function main() {
       load_average_before: loadBefore, load_average_after: os.loadavg().map((x) => +x.toFixed(2)),
     },
     settings: { seconds: SECONDS, wrk_connections: CONNECTIONS, login_users: VUS, argon2: ARGON2 },
-    motcua: { version: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'idp']) ? '+dirty' : ''), backend: process.env.BENCH_DATABASE_URL ? 'PostgreSQL + Redis, production mode' : 'SQLite', first_startup_ms: motcua.first_startup_ms, ...sysOut(motcua) },
+    motcua: { version: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'idp']) ? '+dirty' : ''), backend: [process.env.BENCH_DATABASE_URL ? 'PostgreSQL' : 'SQLite', process.env.BENCH_REDIS_URL ? 'Redis' : 'in-process cache'].join(' + '), first_startup_ms: motcua.first_startup_ms, ...sysOut(motcua) },
     peer: { version: JSON.parse(readFileSync(path.join(MODULES, 'oidc-provider', 'package.json'), 'utf8')).version, ...sysOut(peer) },
     reference, results,
   };

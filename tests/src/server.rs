@@ -240,7 +240,14 @@ impl Idp {
     }
 
     fn spawn_second_node(&self) -> Node {
-        let [public_port, admin_port] = free_ports();
+        // The first node may not have bound its ports yet (started together):
+        // never hand them out again.
+        let [public_port, admin_port] = loop {
+            let ports = free_ports();
+            if !ports.iter().any(|p| [self.public_port, self.admin_port].contains(p)) {
+                break ports;
+            }
+        };
         let log_path = self.dir.path().join("idp-node2.log");
         let log = OpenOptions::new().create(true).append(true).open(&log_path).expect("open node log");
         let child = self

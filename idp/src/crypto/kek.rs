@@ -59,37 +59,45 @@ impl Kek {
     /// first start. Returns the key and whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), KekError> {
         let io = |source| KekError::Io { path: path.display().to_string(), source };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-                if mode & 0o077 != 0 {
-                    tracing::warn!(path = %path.display(), "key-encryption key file is readable by others; chmod 600 it");
-                }
-                Ok((Self::from_base64(&text, &path.display().to_string())?, false))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
-                let text = STANDARD.encode(super::random_bytes(32));
-                // Written whole to a temporary file, then linked into place:
-                // the link fails if the file appeared meanwhile (another node
-                // starting on the same volume), and that node's key, complete
-                // once linked, is the one to use.
-                let tmp = write_temp(path, &format!("{text}\n"))?;
-                let linked = std::fs::hard_link(&tmp, path);
-                let _ = std::fs::remove_file(&tmp);
-                match linked {
-                    Ok(()) => {
-                        sync_dir(path)?;
-                        Ok((Self::from_base64(&text, &path.display().to_string())?, true))
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(path),
-                    Err(e) => Err(io(e)),
-                }
-            }
-            Err(e) => Err(io(e)),
+        match Self::load(path) {
+            Err(KekError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            loaded => return loaded.map(|k| (k, false)),
         }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let text = format!("{}\n", STANDARD.encode(super::random_bytes(32)));
+        // Written whole to a temporary file, then linked into place: the link
+        // fails if the file appeared meanwhile (another node starting on the
+        // same volume), and that node's key, complete once linked, is the one
+        // to use. A volume without hard links (vfat, some network and FUSE
+        // mounts) gets the file created in place, as before.
+        let tmp = write_temp(path, &text)?;
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            // Read once: a name that exists but cannot be read (a dangling
+            // symbolic link) is an error, not a reason to try again.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Self::load(path).map(|k| (k, false)),
+            Err(_) => {
+                let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+                f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(io)?;
+            }
+        }
+        sync_dir(path)?;
+        Ok((Self::from_base64(&text, &path.display().to_string())?, true))
+    }
+
+    /// Read the key in `path`, warning when others may read the file.
+    fn load(path: &Path) -> Result<Self, KekError> {
+        let io = |source| KekError::Io { path: path.display().to_string(), source };
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "key-encryption key file is readable by others; chmod 600 it");
+        }
+        Self::from_base64(&text, &path.display().to_string())
     }
 
     /// A fresh random KEK (for `keys rewrap`).
@@ -179,13 +187,14 @@ fn write_temp(path: &Path, text: &str) -> Result<std::path::PathBuf, KekError> {
     Ok(tmp)
 }
 
-/// A rename or link into `path`'s directory is durable once the directory entry is.
+/// A rename or link into `path`'s directory is durable once the directory
+/// entry is. A filesystem that cannot sync a directory (it says so with
+/// `EINVAL`) gives no more durability than it has.
 fn sync_dir(path: &Path) -> Result<(), KekError> {
-    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| KekError::Io { path: path.display().to_string(), source }),
-        None => Ok(()),
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+    match std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported) => Ok(()),
+        done => done.map_err(|source| KekError::Io { path: path.display().to_string(), source }),
     }
 }
 
@@ -227,6 +236,18 @@ mod tests {
         assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1, "{results:?}");
         assert!(results.iter().all(|(id, _)| *id == results[0].0), "{results:?}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A name that exists but cannot be read (a dangling symbolic link) is an
+    /// error naming the file, tried once.
+    #[test]
+    fn a_dangling_link_in_place_of_the_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        std::os::unix::fs::symlink(dir.path().join("gone"), &path).unwrap();
+        let e = Kek::load_or_create(&path).unwrap_err().to_string();
+        assert!(e.contains("master.key"), "{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
     }
 
     #[test]
