@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use unicode_normalization::UnicodeNormalization as _;
+
 use crate::cache::Cache;
 use crate::crypto::password::{PasswordHasher, PasswordPolicyError, check_policy};
 use crate::crypto::{Secret, random_id, random_token, sha256_hex};
-use unicode_normalization::UnicodeNormalization as _;
-
 use crate::store::{Account, Citizen, CitizenProfile, SsoSession, Store, StoreError, Timestamp};
 
 /// Province and city codes that open a 12-digit national ID number (Circular
@@ -101,41 +101,37 @@ fn check_record(record: &Record, national_id: &str, now: Timestamp) -> Result<Re
         None => None,
     };
     let address = match given(&record.address) {
-        Some(a) => Some(one_line(&a, ADDRESS_MAX).ok_or(SignUpError::InvalidAddress)?),
+        Some(a) => Some(display_text(&a, ADDRESS_MAX).ok_or(SignUpError::InvalidAddress)?),
         None => None,
     };
     Ok(Record { birthdate, gender, address })
 }
 
-/// Text shown to people as one line (a name, an address): NFC (Vietnamese
-/// typed on one system and pasted from another compares and displays
-/// alike), runs of whitespace as one space, 1 to `max` characters, and no
-/// control or invisible formatting characters (zero-width, bidirectional
-/// overrides and isolates, the BOM), which could make what a relying party
-/// shows differ from what is stored. `None` when it breaks a rule.
-fn one_line(text: &str, max: usize) -> Option<String> {
-    let text = text.nfc().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ");
+/// A registry's text shown to people as one line (a name, an address): NFC
+/// (Vietnamese typed on one system and pasted from another compares and
+/// displays alike), then [`super::one_line`], and no invisible formatting
+/// characters (zero-width, bidirectional overrides and isolates, the BOM),
+/// which could make what a relying party shows differ from what is stored.
+fn display_text(text: &str, max: usize) -> Option<String> {
     let invisible = |c: char| {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{00AD}'
-                    | '\u{034F}'
-                    | '\u{061C}'
-                    | '\u{115F}'..='\u{1160}'
-                    | '\u{180E}'
-                    | '\u{200B}'..='\u{200F}'
-                    | '\u{202A}'..='\u{202E}'
-                    | '\u{2060}'..='\u{206F}'
-                    | '\u{3164}'
-                    | '\u{FEFF}'
-                    | '\u{FFA0}'
-                    | '\u{FFF9}'..='\u{FFFB}'
-                    | '\u{E0000}'..='\u{E007F}'
-            )
+        matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
     };
-    let ok = !text.is_empty() && text.chars().count() <= max && !text.chars().any(invisible);
-    ok.then_some(text)
+    super::one_line(&text.nfc().collect::<String>(), max).filter(|t| !t.chars().any(invisible))
 }
 
 /// A `YYYY-MM-DD` calendar date (OIDC Core §5.1 `birthdate`).
@@ -289,7 +285,7 @@ pub fn new_citizen(
     if !valid_national_id(&national_id, now) {
         return Err(SignUpError::InvalidNationalId);
     }
-    let full_name = one_line(full_name, 200).ok_or(SignUpError::InvalidName)?;
+    let full_name = display_text(full_name, 200).ok_or(SignUpError::InvalidName)?;
     let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
         Some(e) => Some(normalize_email(e).ok_or(SignUpError::InvalidEmail)?),
         None => None,

@@ -21,3 +21,12 @@ pub mod passkeys;
 pub mod places;
 /// Bulk import of existing portal accounts (already-hashed passwords).
 pub mod user_import;
+
+/// Text shown to people on one line (a name, a label): runs of whitespace
+/// as one space, 1 to `max` characters, no control characters. `None` when
+/// it breaks a rule.
+pub(crate) fn one_line(raw: &str, max: usize) -> Option<String> {
+    let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let len = text.chars().count();
+    ((1..=max).contains(&len) && !text.chars().any(char::is_control)).then_some(text)
+}

@@ -123,14 +123,18 @@ fn validate(row: ImportRow, now: Timestamp) -> Result<ImportedCitizen, &'static 
             SignUpError::InvalidNationalId => {
                 "national_id must be 12 digits with a known province code and a past birth year"
             }
-            SignUpError::InvalidName => "full_name is missing, longer than 200 characters or has control characters",
+            SignUpError::InvalidName => {
+                "full_name is missing, longer than 200 characters or has control or invisible characters"
+            }
             SignUpError::InvalidEmail => "email is not a valid address",
             SignUpError::InvalidPhone => "phone is not a valid number (E.164 or 0-prefixed)",
             SignUpError::InvalidBirthdate => {
                 "birthdate must be a past YYYY-MM-DD date in the birth year the national_id encodes"
             }
             SignUpError::InvalidGender => "gender must be female or male (nữ, nam), as the national_id encodes",
-            SignUpError::InvalidAddress => "address is longer than 300 characters or has control characters",
+            SignUpError::InvalidAddress => {
+                "address is longer than 300 characters or has control or invisible characters"
+            }
             _ => "the row could not be read",
         })?;
     let password_hash = match present(row.password_hash) {

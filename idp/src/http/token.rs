@@ -230,12 +230,10 @@ async fn userinfo(
     let bearer = |e: OAuthError| BearerError(Some(e)).into_response();
     let from_header = match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
-        Some(Ok(v)) => match v.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-                Some(t.trim().to_owned())
-            }
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("dpop") && !t.trim().is_empty() => {
-                let token = t.trim();
+        // The scheme is the header's first word ("Bearer …", or "Bearer" with no token).
+        Some(Ok(v)) => match v.split_once(' ').map_or((v, ""), |(scheme, t)| (scheme, t.trim())) {
+            (scheme, token) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => Some(token.to_owned()),
+            (scheme, token) if scheme.eq_ignore_ascii_case("dpop") && !token.is_empty() => {
                 let dpop_error = |e: OAuthError| DpopError(e).into_response();
                 // RFC 9449 §7.1: the token travels in the header only.
                 if method == Method::POST && form(&headers, &body).is_ok_and(|p| p.get("access_token").is_some()) {
@@ -253,8 +251,7 @@ async fn userinfo(
                 dpop::remember(app.cache.as_ref(), &proof, dpop::Prover::Known).await.map_err(dpop_error)?;
                 return Ok((no_store(), axum::Json(claims)).into_response());
             }
-            // The scheme is the header's first word ("Basic …", or "Bearer" with no token).
-            _ if !["bearer", "dpop"].iter().any(|s| v.split(' ').next().is_some_and(|w| w.eq_ignore_ascii_case(s))) => {
+            (scheme, _) if !["bearer", "dpop"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) => {
                 // RFC 6750 §3.1: a request with an unsupported authentication
                 // method (Basic, say) gets the challenge without an error
                 // code, as a request without credentials does.

@@ -285,13 +285,7 @@ fn parse_all(stored: &[StoredPasskey]) -> Vec<Passkey> {
 
 /// A trimmed passkey name of 1..=[`MAX_NAME`] characters without control characters.
 fn valid_name(raw: &str) -> Result<String, PasskeyError> {
-    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    let len = name.chars().count();
-    if (1..=MAX_NAME).contains(&len) && !name.chars().any(char::is_control) {
-        Ok(name)
-    } else {
-        Err(PasskeyError::InvalidName)
-    }
+    super::one_line(raw, MAX_NAME).ok_or(PasskeyError::InvalidName)
 }
 
 /// Append a passkey event for `account_id`; a failure to record is logged,

@@ -35,51 +35,47 @@ macro_rules! impl_keys {
         impl KeyLifecycleStore for $store {
             async fn change_signing_keys(&self, updates: &[KeyUpdate], inserts: &[SigningKey]) -> StoreResult<bool> {
                 let mut tx = self.writer.begin_with($begin).await.map_err(db_err)?;
-                for u in updates {
-                    // Compare-and-set on the state: PostgreSQL re-checks the
-                    // condition after waiting for a concurrent writer's row lock,
-                    // SQLite's `BEGIN IMMEDIATE` serialises whole transactions.
-                    let done = sqlx::query(
-                        "UPDATE signing_keys SET state = $1, activated_at = $2, retired_at = $3 \
-                         WHERE kid = $4 AND state = $5",
-                    )
-                    .bind(&u.state)
-                    .bind(u.activated_at)
-                    .bind(u.retired_at)
-                    .bind(&u.kid)
-                    .bind(&u.from_state)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err);
-                    // A state another node filled meanwhile (the one-key-per-state
-                    // index) is a lost race, as a failed compare-and-set is.
-                    let done = match done {
-                        Err(StoreError::Conflict("signing_key_state")) => {
-                            tx.rollback().await.map_err(db_err)?;
+                let applied = async {
+                    for u in updates {
+                        // Compare-and-set on the state: PostgreSQL re-checks the
+                        // condition after waiting for a concurrent writer's row lock,
+                        // SQLite's `BEGIN IMMEDIATE` serialises whole transactions.
+                        let done = sqlx::query(
+                            "UPDATE signing_keys SET state = $1, activated_at = $2, retired_at = $3 \
+                             WHERE kid = $4 AND state = $5",
+                        )
+                        .bind(&u.state)
+                        .bind(u.activated_at)
+                        .bind(u.retired_at)
+                        .bind(&u.kid)
+                        .bind(&u.from_state)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        if done.rows_affected() != 1 {
                             return Ok(false);
                         }
-                        other => other?,
-                    };
-                    if done.rows_affected() != 1 {
+                    }
+                    for k in inserts {
+                        Self::insert_key(&mut *tx, k).await?;
+                    }
+                    Ok(true)
+                }
+                .await;
+                match applied {
+                    Ok(true) => {
+                        tx.commit().await.map_err(db_err)?;
+                        Ok(true)
+                    }
+                    // Another node changed the keys meanwhile: a failed
+                    // compare-and-set, or a state it filled first (the
+                    // one-key-per-state index).
+                    Ok(false) | Err(StoreError::Conflict("signing_key_state")) => {
                         tx.rollback().await.map_err(db_err)?;
-                        return Ok(false);
+                        Ok(false)
                     }
+                    Err(e) => Err(e),
                 }
-                for k in inserts {
-                    match Self::insert_key(&mut *tx, k).await {
-                        Ok(()) => {}
-                        // The algorithm already has a key in that state: another
-                        // node changed the keys meanwhile, as a failed
-                        // compare-and-set above would say.
-                        Err(StoreError::Conflict("signing_key_state")) => {
-                            tx.rollback().await.map_err(db_err)?;
-                            return Ok(false);
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                tx.commit().await.map_err(db_err)?;
-                Ok(true)
             }
 
             async fn delete_signing_key(&self, kid: &str, state: &str) -> StoreResult<bool> {
