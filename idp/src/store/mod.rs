@@ -287,8 +287,7 @@ pub struct RefreshToken {
 pub enum Rotation {
     /// The old token is now used, the new one stored in its family.
     Rotated,
-    /// The old token was unused, but its grant is revoked: it is now used and
-    /// no new token was stored.
+    /// The old token is unused, but its grant is revoked: nothing changed.
     Revoked,
     /// The token was already rotated: RFC 6819 §5.2.2.3 reuse. Payload: grant id.
     Reused(String),
@@ -533,10 +532,10 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> StoreResult<()>;
     /// A refresh token by hash.
     async fn get_refresh_token(&self, hash: &str) -> StoreResult<Option<RefreshToken>>;
-    /// In one transaction: mark `old_hash` used if it is unused, and insert `new`
-    /// into its family unless the grant is revoked. Exactly one concurrent
-    /// caller can rotate a given token.
-    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, now: Timestamp) -> StoreResult<Rotation>;
+    /// In one statement: if `old_hash` is unused and its grant live, mark it
+    /// used at `new.created_at` and insert `new` into its family. Exactly one
+    /// concurrent caller can rotate a given token.
+    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken) -> StoreResult<Rotation>;
     /// Deny-list an access token id until it would have expired anyway.
     async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()>;
     /// Whether an access token id is deny-listed.

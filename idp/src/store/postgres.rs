@@ -24,6 +24,7 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
     (11, "require_par", include_str!("../../../migrations/postgres/0011_require_par.sql")),
     (12, "dpop", include_str!("../../../migrations/postgres/0012_dpop.sql")),
     (13, "one_key_per_state", include_str!("../../../migrations/postgres/0013_one_key_per_state.sql")),
+    (14, "refresh_rotation", include_str!("../../../migrations/postgres/0014_refresh_rotation.sql")),
 ];
 
 /// Longest wait for a pooled connection before a request gives up with a 503.

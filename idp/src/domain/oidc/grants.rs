@@ -340,7 +340,7 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
     let extra = id_token_extra_claims(&citizen.profile, claims.as_ref());
     let Some(who) = principal(ctx, client, &narrowed, &citizen.account).await? else { return Err(invalid()) };
     let (at, idt) = sign_for(ctx, client, &narrowed, &who, None, extra).await?;
-    match ctx.store.rotate_refresh_token(&hash, &new_row, ctx.now).await? {
+    match ctx.store.rotate_refresh_token(&hash, &new_row).await? {
         Rotation::Rotated => {}
         // Revoked since the read above, as the rotation's transaction saw the grant.
         Rotation::Revoked | Rotation::Unknown => return Err(invalid()),

@@ -233,7 +233,7 @@ macro_rules! impl_store {
 
             $crate::store::engine::rows::impl_rows!($store, <$db as sqlx::Database>::Row);
             $crate::store::engine::accounts::impl_accounts!($store, $begin);
-            $crate::store::engine::grants::impl_grants!($store, $db, $begin);
+            $crate::store::engine::grants::impl_grants!($store, $db, $engine, $begin);
             $crate::store::engine::sessions::impl_sessions!($store, $engine);
             $crate::store::engine::keys::impl_keys!($store, $db, $begin);
             $crate::store::engine::audit::impl_audit!($store, $db, $begin);

@@ -113,27 +113,37 @@ pub(super) async fn refresh_rotation(s: &dyn Store) {
     assert_eq!(s.get_grant("g-9").await.unwrap(), None);
     assert_eq!(s.get_refresh_token("rt-1").await.unwrap(), Some(refresh("rt-1", "g-1")));
 
-    let r = s.rotate_refresh_token("rt-1", &refresh("rt-2", "g-1"), 2_000).await.unwrap();
+    let at = |hash: &str, created_at| RefreshToken { created_at, ..refresh(hash, "g-1") };
+    let r = s.rotate_refresh_token("rt-1", &at("rt-2", 2_000)).await.unwrap();
     assert_eq!(r, Rotation::Rotated);
-    assert_eq!(s.get_refresh_token("rt-1").await.unwrap().unwrap().used_at, Some(2_000));
-    assert_eq!(s.get_refresh_token("rt-2").await.unwrap(), Some(refresh("rt-2", "g-1")));
+    assert_eq!(s.get_refresh_token("rt-1").await.unwrap().unwrap().used_at, Some(2_000), "used as the new one is made");
+    assert_eq!(s.get_refresh_token("rt-2").await.unwrap(), Some(at("rt-2", 2_000)));
 
     // Presenting the rotated token again is reuse (RFC 6819 §5.2.2.3).
-    let r = s.rotate_refresh_token("rt-1", &refresh("rt-3", "g-1"), 3_000).await.unwrap();
+    let r = s.rotate_refresh_token("rt-1", &at("rt-3", 3_000)).await.unwrap();
     assert_eq!(r, Rotation::Reused("g-1".into()));
     assert_eq!(s.get_refresh_token("rt-3").await.unwrap(), None);
     assert_eq!(s.get_refresh_token("rt-1").await.unwrap().unwrap().used_at, Some(2_000));
 
-    let r = s.rotate_refresh_token("rt-404", &refresh("rt-4", "g-1"), 3_000).await.unwrap();
+    let r = s.rotate_refresh_token("rt-404", &at("rt-4", 3_000)).await.unwrap();
     assert_eq!(r, Rotation::Unknown);
     assert_eq!(s.get_refresh_token("rt-4").await.unwrap(), None);
 
-    // An unused token of a revoked grant is used up, and nothing joins its family.
+    // An unused token of a revoked grant: nothing joins its family, and a
+    // second try says the same (it is not reuse).
     s.revoke_grant("g-1", 3_000).await.unwrap();
-    let r = s.rotate_refresh_token("rt-2", &refresh("rt-5", "g-1"), 4_000).await.unwrap();
-    assert_eq!(r, Rotation::Revoked);
-    assert_eq!(s.get_refresh_token("rt-5").await.unwrap(), None);
-    assert_eq!(s.get_refresh_token("rt-2").await.unwrap().unwrap().used_at, Some(4_000));
+    for new in ["rt-5", "rt-6"] {
+        assert_eq!(s.rotate_refresh_token("rt-2", &at(new, 4_000)).await.unwrap(), Rotation::Revoked);
+        assert_eq!(s.get_refresh_token(new).await.unwrap(), None);
+    }
+    assert_eq!(s.get_refresh_token("rt-2").await.unwrap().unwrap().used_at, None);
+
+    // A new token whose hash is taken fails whole: the old one stays unused.
+    s.create_grant(&grant("g-3"), Some(&refresh("rt-30", "g-3"))).await.unwrap();
+    s.create_grant(&grant("g-4"), Some(&refresh("rt-40", "g-4"))).await.unwrap();
+    let taken = RefreshToken { grant_id: "g-3".into(), ..at("rt-40", 2_000) };
+    assert_eq!(conflict_field(s.rotate_refresh_token("rt-30", &taken).await.map(drop)), "refresh_token");
+    assert_eq!(s.get_refresh_token("rt-30").await.unwrap().unwrap().used_at, None);
 
     // A grant without a first refresh token.
     s.create_grant(&grant("g-2"), None).await.unwrap();
@@ -144,8 +154,7 @@ pub(super) async fn concurrent_rotation(s: &dyn Store) {
     seed(s).await;
     s.create_grant(&grant("g-1"), Some(&refresh("rt-1", "g-1"))).await.unwrap();
     let (new_a, new_b) = (refresh("rt-a", "g-1"), refresh("rt-b", "g-1"));
-    let (a, b) =
-        tokio::join!(s.rotate_refresh_token("rt-1", &new_a, 2_000), s.rotate_refresh_token("rt-1", &new_b, 2_000),);
+    let (a, b) = tokio::join!(s.rotate_refresh_token("rt-1", &new_a), s.rotate_refresh_token("rt-1", &new_b));
     let outcomes = [a.unwrap(), b.unwrap()];
     let rotated = outcomes.iter().filter(|o| **o == Rotation::Rotated).count();
     let reused = outcomes.iter().filter(|o| **o == Rotation::Reused("g-1".into())).count();

@@ -513,7 +513,7 @@ pub(super) async fn subject_and_business_columns(s: &dyn Store) {
     s.create_grant(&g, Some(&refresh("rt-1", "g-1"))).await.unwrap();
     assert_eq!(s.get_grant("g-1").await.unwrap(), Some(g.clone()));
     // A business grant's refresh token rotates like any other.
-    let r = s.rotate_refresh_token("rt-1", &refresh("rt-2", "g-1"), 2_000).await.unwrap();
+    let r = s.rotate_refresh_token("rt-1", &refresh("rt-2", "g-1")).await.unwrap();
     assert_eq!(r, Rotation::Rotated);
     assert_eq!(s.get_refresh_token("rt-2").await.unwrap().map(|t| t.grant_id), Some("g-1".into()));
 }
