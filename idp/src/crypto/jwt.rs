@@ -199,6 +199,18 @@ pub fn names_audience(claims: &serde_json::Map<String, Value>, accepted: impl Fn
     }
 }
 
+/// The one audience a JWT names: `aud` as a string, or an array of exactly
+/// one. A client assertion must name us alone (draft-ietf-oauth-rfc7523bis
+/// §4): one that also names another server may have been made for that
+/// server, which could replay it here ("audience injection").
+pub fn sole_audience(claims: &serde_json::Map<String, Value>) -> Option<&str> {
+    match claims.get("aud") {
+        Some(Value::String(a)) => Some(a),
+        Some(Value::Array(a)) if a.len() == 1 => a[0].as_str(),
+        _ => None,
+    }
+}
+
 /// A NumericDate claim (RFC 7519 §2; a fraction, which some libraries
 /// write, is rounded down): `None` when absent, `Some(None)` when it is not
 /// a number.

@@ -46,6 +46,11 @@ pub fn parse(input: &[u8]) -> Result<Params, OAuthError> {
 fn decode(raw: &[u8]) -> Result<String, OAuthError> {
     let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
     let bytes: Vec<u8> = percent_decode(&plus_as_space).collect();
+    // No protocol value holds a NUL, and PostgreSQL text cannot: a lookup by
+    // one would fail in the database (a 500) instead of finding nothing.
+    if bytes.contains(&0) {
+        return Err(OAuthError::invalid_request("parameters must not contain NUL characters"));
+    }
     String::from_utf8(bytes).map_err(|_| OAuthError::invalid_request("parameters must be UTF-8"))
 }
 
@@ -63,5 +68,7 @@ mod tests {
         assert!(p.is_duplicated("a"));
         assert!(parse(b"a=%FF").is_err());
         assert!(parse(b"client_id=%C3%A9").is_ok());
+        assert!(parse(b"client_id=%00").is_err());
+        assert!(parse(b"a%00=1").is_err());
     }
 }

@@ -98,6 +98,13 @@ fn code_reuse_is_refused_and_revokes_the_first_access_token() {
     let access = string(first.ok_json(), "access_token");
     assert_eq!(rp.introspect(&access).ok_json()["active"], true);
 
+    // Another client holding the redeemed code (it leaked from the browser's
+    // history) is refused, and cannot end the citizen's grant with it.
+    let stranger = Rp::new(&idp, &idp.register_client(&[]));
+    let stolen = stranger.redeem_raw(&code, &pending.verifier);
+    assert_eq!((stolen.status, stolen.error()), (400, "invalid_grant"), "{stolen:?}");
+    assert_eq!(rp.introspect(&access).ok_json()["active"], true, "a stranger's replay revoked the grant");
+
     let second = rp.redeem_raw(&code, &pending.verifier);
     assert_eq!((second.status, second.error()), (400, "invalid_grant"), "{second:?}");
     // RFC 6749 §4.1.2: tokens issued from a reused code should be revoked.
@@ -141,10 +148,15 @@ fn client_credentials_returns_an_rfc9068_access_token() {
 
 /// A `private_key_jwt` client assertion (RFC 7523 §3) signed with `key`.
 pub(crate) fn client_assertion(key: &josekit::jwk::Jwk, client_id: &str, audience: &str, jti: &str) -> String {
+    client_assertion_for(key, client_id, vec![audience], jti)
+}
+
+/// A client assertion naming `audiences` as its `aud` array.
+fn client_assertion_for(key: &josekit::jwk::Jwk, client_id: &str, audiences: Vec<&str>, jti: &str) -> String {
     let mut payload = JwtPayload::new();
     payload.set_issuer(client_id);
     payload.set_subject(client_id);
-    payload.set_audience(vec![audience]);
+    payload.set_audience(audiences);
     payload.set_jwt_id(jti);
     // Whole seconds, as most client libraries send them (josekit would send fractions).
     let now = UNIX_EPOCH + Duration::from_secs(crate::now() as u64);
@@ -225,6 +237,17 @@ fn private_key_jwt_authenticates_once_per_assertion() {
     // A fresh jti with the right key works again.
     let fresh = client_assertion(&private, &reg.client_id, token_url.as_str(), "jti-0003");
     assert!(request(&fresh).ok_json()["access_token"].is_string());
+
+    // One that names another server as well may have been made for that
+    // server (audience injection): we must be its only audience.
+    let shared = client_assertion_for(
+        &private,
+        &reg.client_id,
+        vec!["https://as.example.org", idp.issuer().as_str()],
+        "jti-0004",
+    );
+    let shared = request(&shared);
+    assert!(matches!(shared.status, 400 | 401) && shared.error() == "invalid_client", "two audiences: {shared:?}");
 }
 
 #[test]

@@ -39,6 +39,10 @@ pub trait JwksFetcher: Send + Sync {
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
 /// Clock skew tolerated on `exp`/`nbf`/`iat`.
 const LEEWAY: i64 = 60;
+/// How much longer than it would be accepted a used `jti` (of a client
+/// assertion or a DPoP proof) is remembered: a second of rounding and a few
+/// of clock difference between nodes.
+pub(super) const REPLAY_MARGIN: i64 = 5;
 
 /// The credentials a request carries, as the HTTP layer found them.
 #[derive(Debug, Default)]
@@ -95,6 +99,11 @@ pub async fn authenticate(
 }
 
 async fn load(store: &dyn Store, client_id: &str, method: &str) -> Result<Client, OAuthError> {
+    // An assertion's `iss` is JSON, which may carry a NUL no client id holds
+    // (and PostgreSQL text cannot: the lookup would fail, not miss).
+    if client_id.contains('\0') {
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    }
     match store.get_client(client_id).await? {
         Some(c) if c.status == "active" && c.auth_method == method => Ok(c),
         Some(c) if c.status == "active" => {
@@ -154,7 +163,7 @@ async fn check_assertion(
     // RFC 7523 §3: iss and sub are the client, aud is us, exp bounds it, jti once.
     let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
     let n = |k: &str| jwt::numeric_date(&claims, k).flatten();
-    let aud_ok = jwt::names_audience(&claims, |a| audiences.contains(&a));
+    let aud_ok = jwt::sole_audience(&claims).is_some_and(|a| audiences.contains(&a));
     let exp = n("exp").ok_or_else(fail)?;
     let jti = s("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(fail)?;
     if s("iss") != Some(&iss)
@@ -167,8 +176,14 @@ async fn check_assertion(
         return Err(fail());
     }
     let key = format!("jti:{}:{}", client.client_id, sha256_hex(jti.as_bytes()));
+    // Remembered as long as the assertion passes the checks above, and
+    // REPLAY_MARGIN more: `now` is whole seconds and nodes' clocks differ a
+    // little, so a marker that ran out exactly at `exp + LEEWAY` would leave
+    // a replay a moment of acceptance.
     let ttl = Duration::from_secs(
-        exp.saturating_sub(now).saturating_add(LEEWAY).clamp(1, MAX_ASSERTION_LIFETIME + LEEWAY) as u64,
+        exp.saturating_sub(now)
+            .saturating_add(LEEWAY + REPLAY_MARGIN)
+            .clamp(1, MAX_ASSERTION_LIFETIME + LEEWAY + REPLAY_MARGIN) as u64,
     );
     if !cache.put_if_absent(&key, b"1", ttl).await? {
         return Err(OAuthError::invalid_client("client assertion was already used"));

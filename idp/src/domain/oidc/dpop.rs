@@ -118,7 +118,7 @@ pub fn check(req: &ProofRequest<'_>, now: Timestamp) -> Result<Option<Proof>, OA
 /// values; a proof of [`Prover::Anyone`] counts as visitor state.
 pub async fn remember(cache: &dyn Cache, proof: &Proof, prover: Prover) -> Result<(), OAuthError> {
     let seen = format!("dpop:{}", sha256_hex(format!("{}\n{}", proof.jkt, proof.jti).as_bytes()));
-    let lifetime = Duration::from_secs(2 * WINDOW.unsigned_abs());
+    let lifetime = Duration::from_secs((2 * WINDOW + super::client_auth::REPLAY_MARGIN).unsigned_abs());
     let fresh = match prover {
         Prover::Known => cache.put_if_absent(&seen, b"1", lifetime).await?,
         Prover::Anyone => cache.put_visitor_if_absent(&seen, b"1", lifetime).await?,

@@ -64,11 +64,19 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
     let redirect_uri = require(params, "redirect_uri")?;
     // Single use: `take` is atomic, so of two concurrent redemptions one wins.
     let Some(bytes) = ctx.cache.take(&code_key(code)).await? else {
-        // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-        if let Some(gid) = ctx.cache.take(&code_used_key(code)).await? {
-            let gid = String::from_utf8_lossy(&gid).into_owned();
-            ctx.store.revoke_grant(&gid, ctx.now).await?;
-            tracing::warn!(grant = %gid, "authorization code reused; grant revoked");
+        // RFC 6749 §4.1.2: a code used twice revokes what it issued — when
+        // its own client presents it again. Anyone else who saw a redeemed
+        // code (browser history, a proxy's log) must not be able to end the
+        // citizen's session with it.
+        let used_key = code_used_key(code);
+        if let Some(marker) = ctx.cache.get(&used_key).await? {
+            let marker = String::from_utf8_lossy(&marker).into_owned();
+            // `grant\nclient`; a bare grant id was written before the client was kept.
+            let (gid, issued_to) = marker.split_once('\n').map_or((marker.as_str(), None), |(g, c)| (g, Some(c)));
+            if issued_to.is_none_or(|c| c == client.client_id) && ctx.cache.take(&used_key).await?.is_some() {
+                ctx.store.revoke_grant(gid, ctx.now).await?;
+                tracing::warn!(grant = %gid, "authorization code reused; grant revoked");
+            }
         }
         return Err(OAuthError::invalid_grant("the authorization code is invalid, expired or already used"));
     };
@@ -135,7 +143,8 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
     // its tokens are one write.
     let (at, idt, kids) = sign_tokens(ctx, client, &grant, &who, cg.nonce.as_deref(), extra)?;
     ctx.store.create_signed_grant(&grant, refresh_row.as_ref(), &kids).await?;
-    ctx.cache.put(&code_used_key(code), grant.id.as_bytes(), USED_CODE_MEMORY).await?;
+    let marker = format!("{}\n{}", grant.id, client.client_id);
+    ctx.cache.put(&code_used_key(code), marker.as_bytes(), USED_CODE_MEMORY).await?;
     Ok(token_response(ctx, &grant, at, idt, refresh))
 }
 

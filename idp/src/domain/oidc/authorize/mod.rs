@@ -179,10 +179,11 @@ pub async fn validate(
     if params.is_duplicated("redirect_uri") {
         return Err(page("err.invalid_redirect_uri", "invalid_request"));
     }
-    // Exact string match (OIDC Core §3.1.2.1, RFC 9700 §4.1.3): no prefix, no normalisation.
+    // Exact string match (OIDC Core §3.1.2.1, RFC 9700 §4.1.3): no prefix, no
+    // normalisation; only the port of a loopback IP address may differ.
     let redirect_uri = params
         .get("redirect_uri")
-        .filter(|r| client.redirect_uris.iter().any(|u| u == r))
+        .filter(|r| client.redirect_uris.iter().any(|u| redirect_matches(u, r)))
         .ok_or(page("err.invalid_redirect_uri", "invalid_request"))?;
 
     let mut return_to = ReturnTo {
@@ -535,6 +536,36 @@ pub struct CodeGrant {
     /// RFC 9449 §10: the DPoP key the code must be redeemed with.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+}
+
+/// Whether `presented` is the registered redirect URI `registered`: the same
+/// text, or (RFC 8252 §7.3) for `http` on the loopback IP address, the same
+/// but for the port, since a native app listens on whatever port the system
+/// gives it at the time of the request. Not for `localhost` (§8.3: a name
+/// may resolve elsewhere).
+pub fn redirect_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    // The text with the port taken out, for `http` on a loopback IP literal:
+    // compared as text, so nothing else a parser would rewrite (case, dot
+    // segments, encoding) can make two URIs match.
+    let loopback = |raw: &str| {
+        let url = url::Url::parse(raw).ok()?;
+        let ip = match url.host()? {
+            url::Host::Ipv4(ip) => std::net::IpAddr::V4(ip),
+            url::Host::Ipv6(ip) => std::net::IpAddr::V6(ip),
+            url::Host::Domain(_) => return None,
+        };
+        let host = url.host_str()?;
+        let rest = raw.strip_prefix("http://")?.strip_prefix(host)?;
+        let rest = match url.port() {
+            Some(p) => rest.strip_prefix(&format!(":{p}"))?,
+            None => rest,
+        };
+        (url.scheme() == "http" && ip.is_loopback()).then(|| format!("{host}{rest}"))
+    };
+    matches!((loopback(registered), loopback(presented)), (Some(a), Some(b)) if a == b)
 }
 
 /// Cache key of a code: its hash, so a cache dump does not hold usable codes.

@@ -232,3 +232,32 @@ fn prompt_none_reuses_only_the_choice_made_at_this_client_in_this_session() {
         assert!(matches!(step, Step::Fail(ref e) if e.code == E::ConsentRequired), "{step:?}");
     }
 }
+
+/// RFC 8252 §7.3: a native app's loopback redirect matches on any port; every
+/// other part, and every other URI, must be exactly the registered text.
+#[test]
+fn loopback_redirect_uris_match_on_any_port_and_nothing_else_loosens() {
+    use super::redirect_matches;
+    for (registered, presented) in [
+        ("https://rp.example.vn/cb", "https://rp.example.vn/cb"),
+        ("http://127.0.0.1/cb", "http://127.0.0.1:51004/cb"),
+        ("http://127.0.0.1:8080/cb", "http://127.0.0.1:51004/cb"),
+        ("http://127.0.0.1:8080/cb?x=1", "http://127.0.0.1/cb?x=1"),
+        ("http://[::1]:8080/cb", "http://[::1]:61000/cb"),
+    ] {
+        assert!(redirect_matches(registered, presented), "{registered} vs {presented}");
+    }
+    for (registered, presented) in [
+        ("https://rp.example.vn/cb", "https://rp.example.vn:8443/cb"),
+        ("http://localhost:8080/cb", "http://localhost:51004/cb"),
+        ("http://127.0.0.1:8080/cb", "http://127.0.0.1:51004/cb/"),
+        ("http://127.0.0.1:8080/cb", "http://127.0.0.1:51004/CB"),
+        ("http://127.0.0.1:8080/cb", "http://127.0.0.2:51004/cb"),
+        ("http://127.0.0.1:8080/cb", "http://127.0.0.1:51004/cb?x=1"),
+        ("http://127.0.0.1:8080/cb", "http://127.0.0.1:51004/a/../cb"),
+        ("http://127.0.0.1:8080/cb", "https://127.0.0.1:51004/cb"),
+        ("http://127.0.0.1:8080/cb", "http://user@127.0.0.1:51004/cb"),
+    ] {
+        assert!(!redirect_matches(registered, presented), "{registered} vs {presented}");
+    }
+}
