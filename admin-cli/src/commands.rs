@@ -24,9 +24,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     let api = Api::new(&cli.url, cli.token.as_deref())?;
     let print = |value: &Value, human: &dyn Fn(&Value) -> String| {
         if json {
-            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            crate::output::say(serde_json::to_string_pretty(value).unwrap_or_default());
         } else {
-            println!("{}", human(value));
+            crate::output::say(human(value));
         }
     };
 

@@ -71,12 +71,12 @@ pub fn run(api: &Api, path: &Path, json_out: bool) -> Result<(), Failure> {
     if json_out {
         let summary = json!({ "rows": totals.rows, "inserted": totals.inserted,
             "already_present": totals.already_present, "rejected": totals.rejected, "seconds": secs });
-        println!("{summary}");
+        crate::output::say(summary);
     } else {
-        println!(
+        crate::output::say(format_args!(
             "Imported {} rows in {secs:.1} s: {} new, {} already present, {} rejected.",
             totals.rows, totals.inserted, totals.already_present, totals.rejected
-        );
+        ));
     }
     if totals.rejected > 0 {
         return Err(Failure(format!(
@@ -89,9 +89,9 @@ pub fn run(api: &Api, path: &Path, json_out: bool) -> Result<(), Failure> {
 
 fn report(json_out: bool, line: u64, reason: &str) {
     if json_out {
-        println!("{}", json!({ "line": line, "reason": reason }));
+        crate::output::say(json!({ "line": line, "reason": reason }));
     } else {
-        println!("line {line}: {reason}");
+        crate::output::say(format_args!("line {line}: {reason}"));
     }
 }
 
@@ -197,7 +197,8 @@ impl<R: BufRead> Records<R> {
         Ok(n)
     }
 
-    /// The next record, `None` at the end of the input.
+    /// The next record, `None` at the end of the input; an error for a quote
+    /// not closed within [`MAX_RECORD_LINES`] lines or by the end.
     fn next_record(&mut self) -> std::io::Result<Option<(u64, Vec<String>)>> {
         let start = self.line + 1;
         let mut fields = Vec::new();
@@ -210,9 +211,7 @@ impl<R: BufRead> Records<R> {
                 if !any {
                     return Ok(None);
                 }
-                // End of input inside quotes: take what there is.
-                fields.push(std::mem::take(&mut field));
-                return Ok(Some((start, fields)));
+                return Err(unclosed_quote(start));
             }
             any = true;
             self.line += 1;
@@ -233,7 +232,12 @@ impl<R: BufRead> Records<R> {
                 }
             }
             if quoted {
-                // A line break inside a quoted field: keep reading.
+                // A line break inside a quoted field: keep reading, a few
+                // lines at most. A quote left open by mistake would swallow
+                // the rows after it into one field, never reported.
+                if self.line - start + 1 >= MAX_RECORD_LINES {
+                    return Err(unclosed_quote(start));
+                }
                 field.push('\n');
                 continue;
             }
@@ -241,6 +245,20 @@ impl<R: BufRead> Records<R> {
             return Ok(Some((start, fields)));
         }
     }
+}
+
+/// Most lines one record may span (line breaks inside quoted fields: an
+/// address written on two or three lines).
+const MAX_RECORD_LINES: u64 = 10;
+
+fn unclosed_quote(line: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "line {line}: a quoted field is not closed within {MAX_RECORD_LINES} lines; \
+             check the quotes (\") on that line"
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -261,6 +279,33 @@ mod tests {
         assert_eq!(recs[2], (3, vec!["multi\nline".to_owned(), "say \"hi\"".to_owned()]));
         assert_eq!(recs[3], (5, vec![String::new(), String::new()]));
         assert_eq!(recs.len(), 4);
+    }
+
+    /// A quote opened by mistake stops the import at its line instead of
+    /// swallowing the rows after it: at the end of the file, or once the
+    /// record would span more than a few lines.
+    #[test]
+    fn an_unclosed_quote_is_an_error_naming_its_line() {
+        let first_error = |text: &str| {
+            let mut r = Records::new(text.as_bytes());
+            loop {
+                match r.next_record() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return None,
+                    Err(e) => return Some(e.to_string()),
+                }
+            }
+        };
+        let at_end = first_error("a,b\n1,\"Trần Thị Bình\n2,x\n3,y\n").unwrap();
+        assert!(at_end.starts_with("line 2: a quoted field is not closed"), "{at_end}");
+        let mut long = String::from("a,b\n1,\"open\n");
+        for n in 0..20 {
+            long.push_str(&format!("{n},row\n"));
+        }
+        long.push_str("9,\"closed late\"\n");
+        let swallowed = first_error(&long).unwrap();
+        assert!(swallowed.starts_with("line 2: "), "{swallowed}");
+        assert_eq!(first_error("a\n\"two\nlines\"\n"), None);
     }
 
     /// A legacy Vietnamese encoding (here "Nguyễn" in Windows-1258 bytes)

@@ -137,7 +137,7 @@ pub fn run(api: &Api, cmd: KeysCommand, print: &Printer<'_>) -> Result<(), Failu
         KeysCommand::ExportPublic => {
             let jwks = api.get(&["admin", "v1", "keys", "jwks"], &[])?;
             // The JWKS is JSON whatever the output mode.
-            println!("{}", serde_json::to_string_pretty(&jwks).unwrap_or_default());
+            crate::output::say(serde_json::to_string_pretty(&jwks).unwrap_or_default());
         }
     }
     Ok(())

@@ -135,11 +135,12 @@ struct RegisterArgs {
     /// Post-logout redirect URI. Repeat for several.
     #[arg(long = "post-logout-uri", value_name = "URI")]
     post_logout_uris: Vec<String>,
-    /// Grant type (authorization_code, refresh_token, client_credentials). Repeat for several.
+    /// Grant type (authorization_code, refresh_token, client_credentials,
+    /// urn:ietf:params:oauth:grant-type:token-exchange). Repeat for several.
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<String>,
     /// Scope the client may request (openid, profile, email, phone, address,
-    /// offline_access, national_id). Repeat for several.
+    /// offline_access, national_id, business). Repeat for several.
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
     /// ID token signing algorithm (and the access tokens', unless

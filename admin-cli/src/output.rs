@@ -1,7 +1,24 @@
 //! Human output: short aligned tables and key/value blocks, built from the
 //! API's JSON so the CLI never disagrees with the server about fields.
 
+use std::io::Write as _;
+
 use serde_json::Value;
+
+/// Print one line on standard output. A reader that went away (`… | head`)
+/// is not an error: the command goes on (an import still finishes) and
+/// prints nothing more, where `println!` would panic. Any other write
+/// failure (a full disk) ends the command with one line.
+pub fn say(text: impl std::fmt::Display) {
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("idp-admin: cannot write the output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
 
 /// A field as text: strings as is, numbers and booleans printed, lists
 /// joined with ", ", absent or null as "-".

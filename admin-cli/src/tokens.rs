@@ -12,8 +12,9 @@ use crate::output::{field, pairs, table, time};
 pub enum TokenCommand {
     /// Create an admin token; it is printed once and stored only hashed.
     Create {
-        /// security-admin (everything), org-admin (one organisation's clients) or auditor (audit log only).
-        #[arg(long, value_parser = ["security-admin", "org-admin", "auditor"])]
+        /// security-admin (everything), org-admin (one organisation's clients), auditor (audit log only)
+        /// or business-registrar (businesses and their members only).
+        #[arg(long, value_parser = ["security-admin", "org-admin", "auditor", "business-registrar"])]
         role: String,
         /// The organisation an org-admin token is bound to (code or id).
         #[arg(long)]

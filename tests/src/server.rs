@@ -294,6 +294,17 @@ impl Idp {
         admin_command(&self.admin_url(), &self.admin_token, args, stdin)
     }
 
+    /// Runs `idp-admin` with its standard output a pipe nobody reads (closed
+    /// before it writes, as `idp-admin … | head` closes it after a line).
+    pub fn admin_into_closed_pipe(&self, args: &[&str]) -> Output {
+        let mut cmd = clean_command(&binary("idp-admin"));
+        cmd.arg("--url").arg(self.admin_url()).arg("--token").arg(&self.admin_token).args(args);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        drop(child.stdout.take());
+        child.wait_with_output().expect("wait for command")
+    }
+
     /// Creates the test organisation once per `Idp`.
     pub fn ensure_org(&self) -> &'static str {
         let mut created = self.org_created.lock().expect("org lock");

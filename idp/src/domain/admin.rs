@@ -10,12 +10,17 @@ use crate::store::{AdminToken, StoreError, Timestamp};
 
 /// The role that may do everything: organisations, clients, users, keys.
 pub const SECURITY_ADMIN: &str = "security-admin";
-/// The role bound to one organisation: its own clients, and businesses (which no organisation owns).
+/// The role bound to one organisation: its own clients.
 pub const ORG_ADMIN: &str = "org-admin";
-/// The role that may read the audit trail (and list businesses), and change nothing.
+/// The role that may read the audit trail, and change nothing.
 pub const AUDITOR: &str = "auditor";
+/// The role of the agency keeping the business register: businesses and
+/// their members, nothing else. Businesses belong to no organisation, so an
+/// org-admin (a province, a ministry) may not touch them: making someone a
+/// business's legal representative lets them act for it at every service.
+pub const BUSINESS_REGISTRAR: &str = "business-registrar";
 /// Every role, for messages.
-pub const ROLES: &[&str] = &[SECURITY_ADMIN, ORG_ADMIN, AUDITOR];
+pub const ROLES: &[&str] = &[SECURITY_ADMIN, ORG_ADMIN, AUDITOR, BUSINESS_REGISTRAR];
 
 /// Something an admin token can be used for. Handlers name the action they
 /// perform; [`allows`] decides.
@@ -66,15 +71,10 @@ pub fn allows(token: &AdminToken, action: Action) -> bool {
             | Action::ManageBusinesses => true,
         },
         // Its own organisation's clients only: handlers also check the
-        // client's organisation with [`may_access_organisation`]. Businesses
-        // belong to no organisation, so any (bound) org-admin manages them.
-        ORG_ADMIN => {
-            matches!(
-                action,
-                Action::ReadClients | Action::ManageClients | Action::ReadBusinesses | Action::ManageBusinesses
-            ) && token.organisation_id.is_some()
-        }
-        AUDITOR => matches!(action, Action::ReadAudit | Action::ReadBusinesses),
+        // client's organisation with [`may_access_organisation`].
+        ORG_ADMIN => matches!(action, Action::ReadClients | Action::ManageClients) && token.organisation_id.is_some(),
+        AUDITOR => matches!(action, Action::ReadAudit),
+        BUSINESS_REGISTRAR => matches!(action, Action::ReadBusinesses | Action::ManageBusinesses),
         _ => false,
     }
 }
@@ -199,7 +199,7 @@ pub struct NewAdminToken {
 #[derive(Debug, thiserror::Error)]
 pub enum AdminTokenError {
     /// 400: not one of [`ROLES`].
-    #[error("unknown role {0:?} (roles: security-admin, org-admin, auditor)")]
+    #[error("unknown role {0:?} (roles: security-admin, org-admin, auditor, business-registrar)")]
     UnknownRole(String),
     /// 400: an org-admin token without an organisation.
     #[error("an org-admin token must be bound to an organisation: give organisation (--org CODE)")]
@@ -321,15 +321,28 @@ mod tests {
     }
 
     #[test]
-    fn every_role_reads_businesses_security_and_org_admins_manage_them() {
+    fn only_security_admins_and_business_registrars_see_or_change_businesses() {
         let mut org = token(ORG_ADMIN);
-        assert!(!allows(&org, Action::ReadBusinesses), "an unbound org-admin may do nothing");
         org.organisation_id = Some("org-1".into());
-        for t in [token(SECURITY_ADMIN), org] {
+        for t in [token(SECURITY_ADMIN), token(BUSINESS_REGISTRAR)] {
             assert!(allows(&t, Action::ReadBusinesses) && allows(&t, Action::ManageBusinesses), "{}", t.role);
         }
-        assert!(allows(&token(AUDITOR), Action::ReadBusinesses));
-        assert!(!allows(&token(AUDITOR), Action::ManageBusinesses));
+        for t in [org, token(AUDITOR)] {
+            assert!(!allows(&t, Action::ReadBusinesses) && !allows(&t, Action::ManageBusinesses), "{}", t.role);
+        }
+        let registrar = token(BUSINESS_REGISTRAR);
+        for denied in [
+            Action::ReadClients,
+            Action::ManageClients,
+            Action::ReadUsers,
+            Action::ManageUsers,
+            Action::ReadAudit,
+            Action::ManageAdminTokens,
+            Action::ReadOrganisations,
+            Action::ReadKeys,
+        ] {
+            assert!(!allows(&registrar, denied), "{denied:?}");
+        }
     }
 
     #[tokio::test]

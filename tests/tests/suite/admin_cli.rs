@@ -142,3 +142,16 @@ fn usage_errors_exit_non_zero_without_touching_the_api() {
     let orgs = idp.admin_json(&["org", "list"]);
     assert_eq!(orgs, serde_json::json!([]), "a usage error created something");
 }
+
+/// `idp-admin … | head` closes the pipe early: the command ends as it would
+/// have (exit 0, nothing on stderr), not with a panic (exit 101).
+#[test]
+fn a_reader_that_goes_away_is_not_a_failure() {
+    let idp = Idp::start();
+    idp.ensure_org();
+    for args in [&["org", "list"][..], &["--json", "audit", "search"][..], &["keys", "export-public"][..]] {
+        let out = idp.admin_into_closed_pipe(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+    }
+}

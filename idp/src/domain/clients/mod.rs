@@ -117,7 +117,7 @@ pub enum ClientError {
         allowed: &'static str,
     },
     /// 400 `invalid_request`: a grant type outside the allowed list.
-    #[error("unknown grant type {0:?} (allowed: authorization_code, refresh_token, client_credentials)")]
+    #[error("unknown grant type {0:?} (allowed: {allowed})", allowed = ALLOWED_GRANT_TYPES.join(", "))]
     InvalidGrantType(String),
     /// 400 `invalid_request`: `grant_types` was given but empty.
     #[error("grant_types must not be empty")]
@@ -129,7 +129,7 @@ pub enum ClientError {
     #[error("the refresh_token grant needs the authorization_code grant too")]
     RefreshWithoutCode,
     /// 400 `invalid_request`: a scope outside the allowed list.
-    #[error("unknown scope {0:?} (allowed: openid, profile, email, phone, address, offline_access, national_id)")]
+    #[error("unknown scope {0:?} (allowed: {allowed})", allowed = ALLOWED_SCOPES.join(", "))]
     InvalidScope(String),
     /// 400 `invalid_request`: `scopes` was given but empty.
     #[error("scopes must not be empty")]

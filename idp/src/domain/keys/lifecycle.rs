@@ -24,6 +24,9 @@ pub const REMOVAL_MARGIN: i64 = 300;
 /// Shortest automatic rotation interval: a new `next` key must sit in the
 /// JWKS longer than relying parties cache it (`max-age=900`) before it signs.
 pub const MIN_SCHEDULE_INTERVAL: i64 = 3600;
+/// Longest automatic rotation interval, five years: any longer is a typo, and
+/// an unbounded one would overflow the time of the next rotation.
+pub const MAX_SCHEDULE_INTERVAL: i64 = 5 * 365 * 86_400;
 
 /// How many times a revocation or re-wrap retries after losing a race.
 const RETRIES: usize = 3;
@@ -302,7 +305,12 @@ pub async fn set_schedule(
                  published longer than relying parties cache the JWKS before it signs"
             )));
         }
-        Some(secs) => Some(KeySchedule { interval_secs: secs, next_at: now + secs, updated_at: now }),
+        Some(secs) if secs > MAX_SCHEDULE_INTERVAL => {
+            return Err(KeyError::Invalid(format!(
+                "the rotation interval must be at most {MAX_SCHEDULE_INTERVAL} seconds (5 years)"
+            )));
+        }
+        Some(secs) => Some(KeySchedule { interval_secs: secs, next_at: now.saturating_add(secs), updated_at: now }),
     };
     store.put_key_schedule(schedule.as_ref()).await?;
     Ok(schedule)
@@ -321,7 +329,7 @@ pub async fn run_schedule(
         return Ok(None);
     }
     // After downtime, rotate once and count the interval from now, not once per missed slot.
-    let new_next = now + s.interval_secs;
+    let new_next = now.saturating_add(s.interval_secs);
     if !store.advance_key_schedule(s.next_at, new_next).await? {
         return Ok(None);
     }

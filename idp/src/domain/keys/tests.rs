@@ -341,6 +341,11 @@ async fn the_schedule_fires_under_a_pinned_clock_and_survives_a_restart() {
         let ring = Keyring::open(s, fixed_kek(), clock.now()).await.unwrap();
         let day = 86_400;
         assert!(matches!(lifecycle::set_schedule(s, Some(60), clock.now()).await, Err(KeyError::Invalid(_))));
+        // Beyond five years is a typo, and i64::MAX would overflow `next_at`
+        // into a rotation at every housekeeping tick.
+        for too_long in [lifecycle::MAX_SCHEDULE_INTERVAL + 1, i64::MAX] {
+            assert!(matches!(lifecycle::set_schedule(s, Some(too_long), clock.now()).await, Err(KeyError::Invalid(_))));
+        }
         let set = lifecycle::set_schedule(s, Some(90 * day), clock.now()).await.unwrap().unwrap();
         assert_eq!(set.next_at, T0 + 90 * day);
         let active = ring.active_kid(Alg::Rs256).unwrap();

@@ -37,6 +37,8 @@ impl From<KeyError> for AdminError {
             KeyError::NotFound(_) => Self::NotFound(e.to_string()),
             KeyError::Conflict => Self::Conflict(e.to_string()),
             KeyError::Invalid(m) => Self::BadRequest(m),
+            // A database out of reach is a 503 here as everywhere (retry).
+            KeyError::Store(store) => store.into(),
             other => Self::internal(other),
         }
     }
