@@ -199,6 +199,10 @@ struct Ceremony {
     /// (the HTTP layer's pending authorization request).
     next: Option<String>,
     kind: CeremonyKind,
+    /// SHA-256 of the id given to the browser, for a ceremony kept under its
+    /// account (see [`Ceremonies::park_for_account`]) rather than its id.
+    #[serde(default)]
+    id_hash: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -223,12 +227,17 @@ fn ceremony_key(id: &str) -> String {
     format!("passkey-ceremony:{}", sha256_hex(id.as_bytes()))
 }
 
+/// Cache key of an account's one registration ceremony.
+fn account_ceremony_key(account_id: &str) -> String {
+    format!("passkey-register:{}", sha256_hex(account_id.as_bytes()))
+}
+
 impl Ceremonies<'_> {
     /// Park ceremony state for [`CEREMONY_TTL`]; returns its id. `visitor`:
     /// started by someone not signed in ([`crate::cache::Cache::put_visitor`]).
     async fn park(&self, kind: CeremonyKind, next: Option<String>, visitor: bool) -> Result<String, PasskeyError> {
         let id = random_token();
-        let ceremony = Ceremony { expires_at: self.now + CEREMONY_TTL, next, kind };
+        let ceremony = Ceremony { expires_at: self.now + CEREMONY_TTL, next, kind, id_hash: None };
         let bytes = serde_json::to_vec(&ceremony).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
         let (key, ttl) = (ceremony_key(&id), Duration::from_secs(CEREMONY_TTL as u64));
         if visitor {
@@ -239,13 +248,60 @@ impl Ceremonies<'_> {
         Ok(id)
     }
 
+    /// Park a signed-in account's ceremony: one per account, a new one
+    /// replacing the last. Each is kept in the cache's protected share (it is
+    /// no visitor's), so an account starting ceremonies in a loop must not
+    /// add one entry per call there, or it could fill the share that codes
+    /// and counters need and stop everyone's sign-ins.
+    async fn park_for_account(
+        &self,
+        account_id: &str,
+        kind: CeremonyKind,
+        next: Option<String>,
+    ) -> Result<String, PasskeyError> {
+        let id = random_token();
+        let id_hash = Some(sha256_hex(id.as_bytes()));
+        let ceremony = Ceremony { expires_at: self.now + CEREMONY_TTL, next, kind, id_hash };
+        let bytes = serde_json::to_vec(&ceremony).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
+        let ttl = Duration::from_secs(CEREMONY_TTL as u64);
+        self.cache.put(&account_ceremony_key(account_id), &bytes, ttl).await?;
+        Ok(id)
+    }
+
     /// Take ceremony state, once: a second take (a replay) or a late one finds nothing.
     async fn take(&self, id: &str) -> Result<Ceremony, PasskeyError> {
         if id.is_empty() || id.len() > 64 {
             return Err(PasskeyError::CeremonyExpired);
         }
         let bytes = self.cache.take(&ceremony_key(id)).await?.ok_or(PasskeyError::CeremonyExpired)?;
-        let ceremony: Ceremony = serde_json::from_slice(&bytes).map_err(|_| PasskeyError::CeremonyExpired)?;
+        self.unexpired(&bytes)
+    }
+
+    /// Take the ceremony of [`Self::park_for_account`], once, if `id` is the
+    /// one it gave (only the account itself reaches its key). An older id
+    /// (a second tab's) leaves the current ceremony in place.
+    async fn take_for_account(&self, account_id: &str, id: &str) -> Result<Ceremony, PasskeyError> {
+        if id.is_empty() || id.len() > 64 {
+            return Err(PasskeyError::CeremonyExpired);
+        }
+        let key = account_ceremony_key(account_id);
+        let presented = sha256_hex(id.as_bytes());
+        let gave = |c: &Ceremony| {
+            c.id_hash.as_ref().is_some_and(|h| crate::crypto::constant_time_eq(h.as_bytes(), presented.as_bytes()))
+        };
+        let current = self.cache.get(&key).await?.ok_or(PasskeyError::CeremonyExpired)?;
+        if !gave(&self.unexpired(&current)?) {
+            return Err(PasskeyError::CeremonyExpired);
+        }
+        // Taken once: of two answers to the same ceremony one gets it (and a
+        // new start in between leaves a ceremony that is not this one).
+        let bytes = self.cache.take(&key).await?.ok_or(PasskeyError::CeremonyExpired)?;
+        let ceremony = self.unexpired(&bytes)?;
+        if gave(&ceremony) { Ok(ceremony) } else { Err(PasskeyError::CeremonyExpired) }
+    }
+
+    fn unexpired(&self, bytes: &[u8]) -> Result<Ceremony, PasskeyError> {
+        let ceremony: Ceremony = serde_json::from_slice(bytes).map_err(|_| PasskeyError::CeremonyExpired)?;
         if ceremony.expires_at <= self.now {
             return Err(PasskeyError::CeremonyExpired);
         }

@@ -39,7 +39,8 @@ pub async fn start_registration(
         selection.resident_key = Some(ResidentKeyRequirement::Required);
         selection.require_resident_key = true;
     }
-    let ceremony = c.park(CeremonyKind::Register { account_id: account_id.clone(), state }, next, false).await?;
+    let ceremony =
+        c.park_for_account(account_id, CeremonyKind::Register { account_id: account_id.clone(), state }, next).await?;
     Ok(Started { ceremony, options })
 }
 
@@ -67,7 +68,7 @@ pub async fn finish_registration(
 ) -> Result<(StoredPasskey, Option<String>), PasskeyError> {
     // Checked before the ceremony is taken, so a bad name can be corrected and sent again.
     let name = valid_name(input.name)?;
-    let ceremony = c.take(input.ceremony).await?;
+    let ceremony = c.take_for_account(input.account_id, input.ceremony).await?;
     let CeremonyKind::Register { account_id, state } = ceremony.kind else {
         return Err(PasskeyError::CeremonyExpired);
     };
