@@ -451,6 +451,17 @@ impl Chromium {
         }
     }
 
+    /// From the next page load on, the tab behaves as a browser without
+    /// WebAuthn (old Android WebViews, some in-app browsers): no
+    /// `PublicKeyCredential`, no `navigator.credentials`.
+    pub fn hide_webauthn(&self) {
+        let page = &self.page;
+        let source = "delete window.PublicKeyCredential; \
+                      Object.defineProperty(navigator, 'credentials', { value: undefined });";
+        let params = AddScriptToEvaluateOnNewDocumentParams::new(source);
+        self.run("installing the no-WebAuthn script", async { page.execute(params).await.map(|_| ()) });
+    }
+
     /// Enables the WebAuthn domain and attaches a virtual CTAP2 authenticator with the `internal`
     /// transport (a platform authenticator), resident keys and user verification, whose user
     /// presence is simulated (every ceremony is approved at once).

@@ -124,7 +124,6 @@ async fn render_account(
         // Managing existing passkeys needs a passkey session (see `passkeys::may_manage`).
         step_up_needed => !keys.is_empty() && !acr::satisfies(&who.acr, acr::LOA2), passkeys => passkeys,
         passkeys_on => app.webauthn.is_some(), activity => activity,
-        switch_lang_url => format!("/account?lang={}", page.locale.other().tag()),
     };
     page.render("account.html", status, ctx)
 }
@@ -133,9 +132,10 @@ async fn render_account(
 fn activity_row(locale: Locale, e: &crate::store::AuditEvent) -> minijinja::Value {
     let detail: serde_json::Value = e.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
     let key = format!("activity.{}", e.action);
-    // An action without a message of its own is shown by its name.
+    // An action without a message of its own is "other activity", never
+    // its internal name.
     let what = match crate::pages::text(locale, &key) {
-        t if t == key => e.action.clone(),
+        t if t == key => crate::pages::text(locale, "activity.other").to_owned(),
         t => t.to_owned(),
     };
     let name = detail.get("name").and_then(|v| v.as_str()).map(str::to_owned);

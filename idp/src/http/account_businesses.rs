@@ -170,7 +170,6 @@ async fn render(
         csrf => csrf, done => done,
         invitations => invited.iter().map(|m| membership_row(m, now)).collect::<Vec<_>>(),
         memberships => acting.iter().map(|m| membership_row(m, now)).collect::<Vec<_>>(),
-        switch_lang_url => format!("/account/businesses?lang={}", page.locale.other().tag()),
         ..shown
     };
     page.render("account_businesses.html", status, ctx)
@@ -191,11 +190,9 @@ async fn render_members(
         Err(e) => return page.unavailable(&e),
     };
     let (status, shown) = refusal_context(refusal, &invite_form(&m.business.tax_code));
-    let path = View::Members(&m.business.tax_code).path();
     let ctx = context! {
         csrf => csrf, done => done, tax_code => m.business.tax_code, name => m.business.name,
         members => members.iter().map(|v| member_row(v, &who.account_id, now)).collect::<Vec<_>>(),
-        switch_lang_url => format!("{path}?lang={}", page.locale.other().tag()),
         ..shown
     };
     page.render("account_business_members.html", status, ctx)

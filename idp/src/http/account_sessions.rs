@@ -51,11 +51,7 @@ async fn sessions_page(State(app): State<App>, session: Session, lang: Lang, Req
             }
         })
         .collect();
-    page.render(
-        "account_sessions.html",
-        StatusCode::OK,
-        context! { csrf => csrf, sessions => rows, switch_lang_url => format!("/account/sessions?lang={}", page.locale.other().tag()) },
-    )
+    page.render("account_sessions.html", StatusCode::OK, context! { csrf => csrf, sessions => rows })
 }
 
 #[derive(Deserialize)]
@@ -158,11 +154,7 @@ async fn services_page(State(app): State<App>, session: Session, lang: Lang, Req
         };
         rows.push(context! { client_id => c.client_id, name => name, since => when(c.granted_at), scopes => c.scopes.join(" ") });
     }
-    page.render(
-        "account_services.html",
-        StatusCode::OK,
-        context! { csrf => csrf, services => rows, switch_lang_url => format!("/account/services?lang={}", page.locale.other().tag()) },
-    )
+    page.render("account_services.html", StatusCode::OK, context! { csrf => csrf, services => rows })
 }
 
 async fn revoke_service(

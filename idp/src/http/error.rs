@@ -130,7 +130,13 @@ pub fn error_page(
     key: &str,
     code: &str,
 ) -> Response {
-    let title = if status.is_server_error() { "err.server_error" } else { "err.invalid_request" };
+    // A heading, not a second copy of the message below it.
+    let title = match status {
+        StatusCode::NOT_FOUND => "err.title_not_found",
+        StatusCode::TOO_MANY_REQUESTS => "err.title_throttled",
+        s if s.is_server_error() => "err.title_server",
+        _ => "err.title",
+    };
     let ctx = context! { title => title, message => key, code => code, request_id => request_id };
     page_response(app, "error.html", locale, ctx, status, request_id)
 }

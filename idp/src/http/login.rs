@@ -64,21 +64,24 @@ async fn login_page(
     login_form(&page, &csrf, &q.req, pending.as_ref(), None, None, StatusCode::OK)
 }
 
+/// The login form; after a refused attempt, with its reason and with what
+/// the citizen typed as their identifier kept (a 12-digit number is long to
+/// type again on a phone).
 fn login_form(
     page: &Page<'_>,
     csrf: &str,
     req: &str,
     pending: Option<&Pending>,
-    error: Option<&str>,
-    error_n: Option<i64>,
+    error: Option<(&str, Option<i64>)>,
+    typed: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let ctx = context! {
         csrf => csrf,
         req => req,
-        login_hint => pending.and_then(|p| p.request.login_hint.clone()),
-        error => error,
-        error_n => error_n,
+        login_hint => typed.map(str::to_owned).or_else(|| pending.and_then(|p| p.request.login_hint.clone())),
+        error => error.map(|e| e.0),
+        error_n => error.and_then(|e| e.1),
         client_name => pending.map(|p| p.client_name.clone()),
         signup_url => format!("/signup?req={req}"),
         passkeys => page.app.webauthn.is_some(),
@@ -116,7 +119,16 @@ async fn login_submit(
         Err(e) => return page.unavailable(&e),
     };
     if !csrf_ok(&session, &form.csrf).await {
-        return login_form(&page, &csrf, &form.req, pending.as_ref(), Some("err.csrf"), None, StatusCode::FORBIDDEN);
+        let error = Some(("err.csrf", None));
+        return login_form(
+            &page,
+            &csrf,
+            &form.req,
+            pending.as_ref(),
+            error,
+            Some(&form.identifier),
+            StatusCode::FORBIDDEN,
+        );
     }
     let throttle = Throttle {
         free_per_identifier: app.config.login_free_attempts,
@@ -147,8 +159,8 @@ async fn login_submit(
             &csrf,
             &form.req,
             pending.as_ref(),
-            Some("err.invalid_credentials"),
-            None,
+            Some(("err.invalid_credentials", None)),
+            Some(&form.identifier),
             // The form again, not 401: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2).
             StatusCode::OK,
         ),
@@ -157,8 +169,8 @@ async fn login_submit(
             &csrf,
             &form.req,
             pending.as_ref(),
-            Some("err.throttled"),
-            Some(retry_after),
+            Some(("err.throttled", Some(retry_after))),
+            Some(&form.identifier),
             StatusCode::TOO_MANY_REQUESTS,
         ),
         Err(LoginError::AccountDisabled) => {

@@ -65,6 +65,7 @@ pub fn public_router(app: App) -> Router {
         .merge(account_businesses::router())
         .merge(account_password::router())
         .merge(account_sessions::services_router())
+        .route("/lang", axum::routing::get(switch_language))
         .layer(sessions)
         .layer(axum::middleware::map_response_with_state(app.clone(), session_save_failure))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -82,6 +83,50 @@ pub fn public_router(app: App) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .with_state(app);
     with_common_layers(router)
+}
+
+/// The cookie that remembers the citizen's language choice.
+const LANG_COOKIE_PREFIX: &str = "motcua_lang=";
+
+#[derive(serde::Deserialize)]
+struct SwitchTo {
+    #[serde(default)]
+    to: String,
+}
+
+/// `GET /lang?to=vi|en`: the language link every page shows. Remembers the
+/// choice for a year (`motcua_lang`) and goes back to the page the link was
+/// on, as its `Referer` names it when that is one of our pages (without a
+/// `lang` parameter, which would outvote the new choice), else home.
+async fn switch_language(
+    axum::extract::State(app): axum::extract::State<App>,
+    headers: axum::http::HeaderMap,
+    PageQuery(q): PageQuery<SwitchTo>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| same_site_page(&app.config.issuer, r))
+        .unwrap_or_else(|| "/".to_owned());
+    let Some(locale) = Locale::parse(&q.to) else { return axum::response::Redirect::to(&back).into_response() };
+    let secure = if app.config.is_insecure_dev() { "" } else { "; Secure" };
+    let cookie =
+        format!("{LANG_COOKIE_PREFIX}{}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}", locale.tag());
+    ([(header::SET_COOKIE, cookie)], axum::response::Redirect::to(&back)).into_response()
+}
+
+/// The path and query of `referer` when it is a page of `issuer` (same
+/// scheme, host and port), its `lang` parameter dropped; `None` otherwise,
+/// so the switch never redirects elsewhere.
+fn same_site_page(issuer: &str, referer: &str) -> Option<String> {
+    let (ours, page) = (url::Url::parse(issuer).ok()?, url::Url::parse(referer).ok()?);
+    if ours.origin() != page.origin() || page.path() == "/lang" {
+        return None;
+    }
+    let query: Vec<&str> =
+        page.query().unwrap_or("").split('&').filter(|kv| !kv.is_empty() && !kv.starts_with("lang=")).collect();
+    Some(if query.is_empty() { page.path().to_owned() } else { format!("{}?{}", page.path(), query.join("&")) })
 }
 
 /// tower-sessions answers a bare 500 when it cannot save a session (its store
@@ -116,7 +161,10 @@ pub fn admin_router(app: App) -> Router {
 
 fn with_common_layers(router: Router) -> Router {
     router
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        // No page address ever reaches another site (a code or a request id
+        // in it); our own pages see which page a click came from (the
+        // language link goes back to it).
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -164,20 +212,22 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// Page language from the `lang` query parameter, the `motcua_lang` cookie,
-/// then `Accept-Language` (DESIGN §6); `ui_locales` is applied by handlers
-/// that know the authorization request.
+/// Page language from the `lang` query parameter or the `motcua_lang`
+/// cookie (the citizen's choice), then `Accept-Language`; `ui_locales`,
+/// between the two, is applied by handlers that know the authorization
+/// request (see `pages::negotiate`).
 pub struct Lang {
     /// Negotiated locale.
     pub locale: Locale,
-    /// The cookie value, if any.
+    /// The citizen's choice (parameter or cookie), if any.
     cookie: Option<String>,
     /// `Accept-Language`.
     accept: Option<String>,
 }
 
 impl Lang {
-    /// Re-negotiate with an authorization request's `ui_locales` first.
+    /// Re-negotiate with an authorization request's `ui_locales` (after the
+    /// citizen's own choice).
     pub fn with_ui_locales(&self, ui_locales: Option<&str>) -> Locale {
         crate::pages::negotiate(ui_locales, self.cookie.as_deref(), self.accept.as_deref())
     }
@@ -189,14 +239,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
         let explicit = parts.uri.query().and_then(|q| {
             q.split('&').find_map(|kv| kv.strip_prefix("lang=")).and_then(Locale::parse).map(|l| l.tag().to_owned())
         });
-        let cookie = explicit.or_else(|| {
-            parts
-                .headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(|c| c.split(';').find_map(|kv| kv.trim().strip_prefix("motcua_lang=").map(str::to_owned)))
-        });
+        let cookie =
+            explicit.or_else(|| {
+                parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+                    c.split(';').find_map(|kv| kv.trim().strip_prefix(LANG_COOKIE_PREFIX).map(str::to_owned))
+                })
+            });
         let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let locale = crate::pages::negotiate(None, cookie.as_deref(), accept.as_deref());
         Ok(Self { locale, cookie, accept })
@@ -220,18 +268,25 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<App> for PageFor
     async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
         let (lang, rid) = page_context(&mut parts, app).await;
-        match axum::Form::<T>::from_request(Request::from_parts(parts, body), app).await {
+        let refuse =
+            |status| error::error_page(app, lang.locale, &rid, status, "err.invalid_request", "invalid_request");
+        let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
+            Ok(b) if has_nul(&b) => return Err(refuse(axum::http::StatusCode::BAD_REQUEST)),
+            Ok(b) => b,
+            Err(_) => return Err(refuse(axum::http::StatusCode::PAYLOAD_TOO_LARGE)),
+        };
+        match axum::Form::<T>::from_request(Request::from_parts(parts, body.into()), app).await {
             Ok(axum::Form(v)) => Ok(Self(v)),
-            Err(rejection) => Err(error::error_page(
-                app,
-                lang.locale,
-                &rid,
-                rejection.status(),
-                "err.invalid_request",
-                "invalid_request",
-            )),
+            Err(rejection) => Err(refuse(rejection.status())),
         }
     }
+}
+
+/// Whether form-encoded text carries a NUL, raw or as `%00`. No form field
+/// holds one, and PostgreSQL text cannot: a lookup by it would fail in the
+/// database (a 500) instead of finding nothing.
+fn has_nul(encoded: &[u8]) -> bool {
+    encoded.contains(&0) || encoded.windows(3).any(|w| w == b"%00")
 }
 
 /// A query string for pages, with the same error handling as [`PageForm`].
@@ -241,6 +296,7 @@ impl<T: serde::de::DeserializeOwned> FromRequestParts<App> for PageQuery<T> {
     type Rejection = axum::response::Response;
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let status = match axum::extract::Query::<T>::from_request_parts(parts, app).await {
+            Ok(_) if parts.uri.query().is_some_and(|q| has_nul(q.as_bytes())) => axum::http::StatusCode::BAD_REQUEST,
             Ok(axum::extract::Query(v)) => return Ok(Self(v)),
             Err(rejection) => rejection.status(),
         };

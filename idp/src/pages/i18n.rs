@@ -46,6 +46,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "This browser cannot use passkeys. Try another browser or device.",
     ),
     (
+        "passkey.failed",
+        "Chưa hoàn tất được. Vui lòng kiểm tra kết nối mạng và thử lại.",
+        "This did not finish. Check your connection and try again.",
+    ),
+    (
         "passkey.noscript",
         "Khóa truy cập cần trình duyệt bật JavaScript.",
         "Passkeys need a browser with JavaScript turned on.",
@@ -84,13 +89,13 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("consent.title", "Cho phép truy cập", "Allow access"),
     (
         "consent.intro",
-        "{client} muốn đọc các thông tin sau từ tài khoản của bạn:",
-        "{client} wants to read the following from your account:",
+        "{client} muốn truy cập các thông tin sau trong tài khoản của bạn:",
+        "{client} wants to access the following in your account:",
     ),
     ("consent.operated_by", "Dịch vụ này do {org} quản lý.", "This service is run by {org}."),
     (
         "consent.deny_note",
-        "Nếu bạn từ chối, bạn sẽ được đưa về dịch vụ và không thông tin nào được chia sẻ.",
+        "Nếu bạn từ chối, bạn sẽ được đưa về dịch vụ và sẽ không có thông tin nào được chia sẻ.",
         "If you deny, you go back to the service and nothing is shared.",
     ),
     ("consent.allow", "Cho phép", "Allow"),
@@ -121,7 +126,10 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("activity.passkey.add", "Đã thêm khóa truy cập", "Passkey added"),
     ("activity.passkey.rename", "Đã đổi tên khóa truy cập", "Passkey renamed"),
     ("activity.passkey.remove", "Đã xóa khóa truy cập", "Passkey removed"),
-    ("activity.account.password_change", "Đổi mật khẩu", "Password change"),
+    ("activity.account.password_change", "Đã đổi mật khẩu", "Password changed"),
+    ("activity.user.create", "Tài khoản được cơ quan quản lý tạo", "Account created by an administrator"),
+    ("activity.user.disable", "Tài khoản bị cơ quan quản lý khóa", "Account disabled by an administrator"),
+    ("activity.other", "Hoạt động khác", "Other activity"),
     // Home.
     ("home.title", "Tài khoản Motcua", "Motcua account"),
     (
@@ -274,7 +282,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     (
         "err.passkey_already_registered",
         "Thiết bị này đã có khóa truy cập cho tài khoản của bạn.",
-        "This device already holds a passkey for your account.",
+        "This device already holds one of your passkeys.",
     ),
     (
         "err.passkey_too_many",
@@ -330,8 +338,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("scope.national_id", "Số định danh cá nhân (CCCD) của bạn", "Your national ID number (CCCD)"),
     (
         "scope.offline_access",
-        "Duy trì kết nối khi bạn không sử dụng dịch vụ",
-        "Stay connected when you are not using the service",
+        "Tiếp tục truy cập các thông tin trên cả khi bạn không dùng dịch vụ",
+        "Keep access to this information while you are not using the service",
     ),
     // Acting for a business: the scope, the chooser page, the consent line.
     (
@@ -368,7 +376,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "Do you want to sign out of Motcua? The services you signed in to with Motcua will be told too.",
     ),
     ("logout.confirm_yes", "Đăng xuất", "Sign out"),
-    ("logout.confirm_no", "Không, tiếp tục đăng nhập", "No, stay signed in"),
+    ("logout.confirm_no", "Không, giữ trạng thái đăng nhập", "No, stay signed in"),
     ("logout.done_title", "Bạn đã đăng xuất", "You are signed out"),
     ("logout.done_text", "Phiên đăng nhập Motcua của bạn đã kết thúc.", "Your Motcua session has ended."),
     ("logout.notifying", "Đang đăng xuất khỏi các dịch vụ:", "Signing you out of these services:"),
@@ -448,7 +456,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("biz.status.expired", "đã hết hạn", "expired"),
     ("biz.members_of", "Thành viên của {name}", "Members of {name}"),
     ("biz.invite", "Mời thành viên", "Invite a member"),
-    ("biz.expires", "Hiệu lực đến hết ngày", "Valid until the end of"),
+    ("biz.expires", "Hiệu lực đến hết ngày", "Last valid day"),
     ("biz.invite_submit", "Gửi lời mời", "Send the invitation"),
     ("biz.register", "Đăng ký doanh nghiệp", "Register a business"),
     (
@@ -532,8 +540,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     (
         "biz.err.expiry",
-        "Ngày hết hiệu lực phải là một ngày hợp lệ trong tương lai.",
-        "The end date must be a valid date in the future.",
+        "Ngày hết hiệu lực phải là một ngày hợp lệ trong tương lai, viết ngày/tháng/năm (ví dụ 31/12/2027).",
+        "The end date must be a valid date in the future, written day/month/year (for example 31/12/2027).",
     ),
     (
         "biz.err.already_member",

@@ -80,15 +80,18 @@ impl Locale {
     }
 }
 
-/// Picks the page language: the first supported tag of `ui_locales`
-/// (space-separated, in preference order; OIDC Core §3.1.2.1), then the
-/// language cookie, then the best supported `Accept-Language` range by q-value
-/// (RFC 9110 §12.5.4), else Vietnamese.
-pub fn negotiate(ui_locales: Option<&str>, cookie: Option<&str>, accept_language: Option<&str>) -> Locale {
-    if let Some(l) = ui_locales.and_then(|s| s.split_whitespace().find_map(Locale::parse)) {
+/// Picks the page language: the citizen's own choice (`chosen`: the
+/// language switcher's cookie, or a page's `lang` parameter), then the first
+/// supported tag of the service's `ui_locales` (space-separated, in
+/// preference order; OIDC Core §3.1.2.1), then the best supported
+/// `Accept-Language` range by q-value (RFC 9110 §12.5.4), else Vietnamese.
+/// A click on the switcher beats `ui_locales`, which is only the service's
+/// guess: otherwise the switch would not hold during its sign-in.
+pub fn negotiate(ui_locales: Option<&str>, chosen: Option<&str>, accept_language: Option<&str>) -> Locale {
+    if let Some(l) = chosen.and_then(Locale::parse) {
         return l;
     }
-    if let Some(l) = cookie.and_then(Locale::parse) {
+    if let Some(l) = ui_locales.and_then(|s| s.split_whitespace().find_map(Locale::parse)) {
         return l;
     }
     accept_language.and_then(best_accept_language).unwrap_or_default()

@@ -118,7 +118,7 @@ fn account_password_change_signs_out_every_other_browser() {
     assert_eq!(laptop.get(&idp.url("/account")).status, 200);
     rp.sign_in(&laptop, &[], &[], Credentials::None);
     let activity = laptop.get(&idp.url("/account?lang=en")).text();
-    assert!(activity.contains("Password change"), "{activity}");
+    assert!(activity.contains("Password changed"), "{activity}");
 
     // The old password no longer signs in; the new one does.
     let other = Browser::new(&idp);

@@ -110,6 +110,32 @@ fn admin_created_citizen_logs_in_with_national_id_or_email() {
     assert_eq!(info.json["name"], citizen.full_name.as_str());
 }
 
+/// RFC 8252 §7.3: a native app registered with a loopback redirect listens
+/// on whatever port it gets; any port of that address is its redirect URI,
+/// and nothing else about the URI may change.
+#[test]
+fn a_native_app_signs_in_through_a_loopback_redirect_on_another_port() {
+    let idp = Idp::start();
+    let citizen = idp.citizen();
+    let reg = idp.register_client(&["--type", "public"]);
+    let registered = url::Url::parse(&reg.redirect_uri).unwrap();
+    let [port] = e2e::server::free_ports();
+    let mut moved = registered.clone();
+    moved.set_port(Some(port)).unwrap();
+    let app = Rp::new(&idp, &e2e::TestClient { redirect_uri: moved.to_string(), ..reg.clone() });
+    let creds = Credentials::Password(&citizen.national_id, &citizen.password);
+    let tokens = app.sign_in(&Browser::new(&idp), &["profile"], &[], creds);
+    assert_eq!(citizen.view["subject"], tokens.claims.subject().as_str());
+
+    // Another path on that address is not the app's: an error page, no redirect.
+    let mut elsewhere = moved.clone();
+    elsewhere.set_path("/other");
+    let stranger = Rp::new(&idp, &e2e::TestClient { redirect_uri: elsewhere.to_string(), ..reg });
+    let refused = Browser::new(&idp).get(&stranger.authorize(&["profile"], &[]).url);
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(refused.location.is_none(), "{refused:?}");
+}
+
 #[test]
 fn national_id_claim_is_released_only_with_the_national_id_scope() {
     let idp = Idp::start();
@@ -170,6 +196,15 @@ fn wrong_password_and_unknown_user_see_the_same_page() {
         normalise(&visible_text(&fresh.body)),
         "a failed login shows no error message"
     );
+    // What the citizen typed stays in the form, so only the password is typed again.
+    for (page, typed) in [(&wrong, citizen.national_id.as_str()), (&unknown, "001090099999")] {
+        assert!(page.body.contains("id=\"identifier\" name=\"identifier\""), "{page:?}");
+        assert!(page.body.contains(&format!("value=\"{typed}\"")), "the identifier was not kept: {}", page.body);
+    }
+
+    // A NUL (which no identifier holds, and PostgreSQL text cannot) is a bad request, not a 500.
+    let nul = browser.submit_login(&login, "\0", "Sai-mat-khau-0000");
+    assert_eq!(nul.status, 400, "{nul:?}");
 
     // The same login request still completes with the right password.
     let ok = browser.submit_login(&login, &citizen.national_id, &citizen.password);

@@ -103,6 +103,21 @@ fn token_endpoint_answers_bad_requests_with_rfc6749_errors() {
         },
         Case { name: "oversized body (80 KiB)", auth: good, body: oversized, statuses: &[400, 413], error: None },
         Case {
+            // No parameter holds a NUL, and PostgreSQL text cannot: refused, never a 500.
+            name: "NUL in client_id",
+            auth: ClientAuth::None,
+            body: b"grant_type=client_credentials&client_id=%00&client_secret=x".to_vec(),
+            statuses: &[400],
+            error: Some("invalid_request"),
+        },
+        Case {
+            name: "NUL in a Basic client id",
+            auth: ClientAuth::Basic("\0", "x"),
+            body: b"grant_type=client_credentials".to_vec(),
+            statuses: &[400, 401],
+            error: None,
+        },
+        Case {
             name: "missing code",
             auth: good,
             body: format!("grant_type=authorization_code&redirect_uri={redirect}&code_verifier={verifier}")
@@ -215,8 +230,10 @@ fn authorization_errors_are_redirected_to_a_registered_redirect_uri() {
 fn authorization_errors_without_a_trusted_redirect_uri_show_a_page() {
     let idp = Idp::start();
     let rp = Rp::new(&idp, &idp.register_client(&[]));
-    let cases: [(&str, Overrides); 3] = [
+    let cases: [(&str, Overrides); 4] = [
         ("redirect_uri mismatch", vec![("redirect_uri", "http://127.0.0.1:1/evil")]),
+        // A NUL no client id holds (and PostgreSQL text cannot): a page, never a 500.
+        ("NUL in client_id", vec![("client_id", "\0")]),
         ("unknown client_id", vec![("client_id", "no-such-client")]),
         (
             "redirect_uri differing by a trailing slash",

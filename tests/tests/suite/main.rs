@@ -41,6 +41,8 @@ mod logout;
 /// The operator's view: `/metrics`, JSON logs with request ids, graceful shutdown on SIGTERM,
 /// configuration errors, and compose.yaml / Dockerfile checked against the real binary.
 mod operations;
+/// The pages in headless Chromium as a citizen sees them: the language link on every page.
+mod pages;
 /// Pairwise subject identifiers: one `sub` per sector, sector documents checked at registration.
 mod pairwise;
 /// Pushed authorization requests (RFC 9126): sign-in by `request_uri`, one use, per client,

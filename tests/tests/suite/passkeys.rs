@@ -254,6 +254,39 @@ fn password_session_steps_up_to_loa2_with_a_passkey_when_the_rp_asks() {
     w.assert_no_server_errors();
 }
 
+/// A browser without WebAuthn (an old Android WebView, an in-app browser):
+/// the login page shows no passkey error and signs in with the password; the
+/// step-up page, where a passkey is the one way on, says the browser cannot
+/// use one.
+#[test]
+fn a_browser_without_passkeys_signs_in_with_the_password_and_is_told_so_at_step_up() {
+    let Some(w) = World::new() else { return };
+    let chrome = &w.chrome;
+    let (citizen, _authenticator, _) = w.citizen_with_passkey(AuthenticatorKind::default(), "Điện thoại");
+    w.sign_out();
+    chrome.hide_webauthn();
+
+    let pending = w.authorize(&[]);
+    w.wait_for_page("/login");
+    chrome.wait_for("#password-submit");
+    assert_eq!(chrome.eval("typeof window.PublicKeyCredential"), json!("undefined"));
+    assert!(!chrome.visible("#passkey-error"), "an error on a login page nobody touched: {}", chrome.text());
+    assert!(!chrome.visible("#passkey-signin"), "a passkey button the browser cannot use");
+    w.password_login(&citizen);
+    assert_eq!(w.tokens(&pending).id_payload["acr"], "LoA1");
+
+    let stepped = w.authorize(&[("acr_values", "LoA2")]);
+    let message = passkey_error(chrome);
+    let unsupported = chrome.eval("document.getElementById('passkey-error').dataset.unsupported");
+    assert_eq!(Some(message.as_str()), unsupported.as_str(), "the step-up page's message");
+    // No dead end: the citizen goes back to the service, which is told.
+    chrome.click_id("stepup-cancel");
+    let back = w.wait_for_rp();
+    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"), "{back}");
+    assert_eq!(query_param(&back, "state").as_deref(), Some(stepped.state.as_str()));
+    w.assert_no_server_errors();
+}
+
 #[test]
 fn account_without_a_passkey_asked_for_loa2_gets_unmet_authentication_requirements() {
     // No JavaScript involved: the plain HTTP browser walks the login page.
@@ -331,6 +364,18 @@ fn passkey_is_renamed_and_deleted_on_the_account_page() {
         (c.exists("li.passkey") && !c.exists("#passkey-signin")).then_some(())
     });
 
+    // The passkey session (LoA2) sets a new password without the current
+    // one: a citizen whose password someone else changed takes it back.
+    chrome.goto(&w.page("/account/password"));
+    chrome.wait_until("the password form", |c| c.exists("#password-change").then_some(()));
+    assert!(!chrome.exists("#current"), "a passkey session was asked for the current password");
+    let new_password = "trăng rằm tháng tám";
+    chrome.fill("password", new_password);
+    chrome.fill("password_confirm", new_password);
+    chrome.click_id("password-change");
+    chrome.wait_until("the password changed", |c| c.exists("#done").then_some(()));
+    chrome.goto(&w.page("/account"));
+
     // Created and last-used times are shown with the name.
     let listed = w.wait_for_listed(1);
     let (id, text) = &listed[0];
@@ -369,9 +414,10 @@ fn passkey_is_renamed_and_deleted_on_the_account_page() {
     assert_ne!(generic.as_str(), Some(message.as_str()), "the idp's reason was not shown");
     w.assert_no_server_errors();
 
-    // The password still works.
+    // The new password works.
+    assert_ne!(citizen.password, new_password);
     chrome.fill("identifier", &citizen.national_id);
-    chrome.fill("password", &citizen.password);
+    chrome.fill("password", new_password);
     chrome.click_id("password-submit");
     assert_eq!(w.tokens(&pending).id_payload["acr"], "LoA1");
 }

@@ -77,13 +77,21 @@ pub fn check_tax_code(input: &str) -> Result<String, TaxCodeError> {
     Ok(format!("{}-{}", &text[..10], &text[10..]))
 }
 
-/// `YYYY-MM-DD` → the first second after that day ends in Vietnam (UTC+7),
-/// so an authorisation "until 2027-06-30" holds all of that day.
+/// `YYYY-MM-DD`, or `DD/MM/YYYY` as Vietnamese pages write dates (what a
+/// phone's plain text field gets where it has no date picker) → the first
+/// second after that day ends in Vietnam (UTC+7), so an authorisation
+/// "until 2027-06-30" holds all of that day.
 pub fn end_of_day(date: &str) -> Option<Timestamp> {
-    let mut parts = date.trim().splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
+    let date = date.trim();
+    let parse = |s: Option<&str>| -> Option<i64> { s.filter(|s| s.bytes().all(|b| b.is_ascii_digit()))?.parse().ok() };
+    let (y, m, d) = if date.contains('/') {
+        let mut parts = date.splitn(3, '/');
+        let (d, m) = (parse(parts.next())?, parse(parts.next())?);
+        (parse(parts.next())?, m, d)
+    } else {
+        let mut parts = date.splitn(3, '-');
+        (parse(parts.next())?, parse(parts.next())?, parse(parts.next())?)
+    };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days_in_month = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month[(m - 1) as usize] {

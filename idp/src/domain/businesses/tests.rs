@@ -27,6 +27,12 @@ fn expiry_dates_end_at_midnight_in_vietnam() {
     assert_eq!(end_of_day("2027-02-29"), None);
     assert_eq!(end_of_day("2027-13-01"), None);
     assert_eq!(end_of_day("yesterday"), None);
+    // As Vietnamese pages write it, where a phone has no date picker.
+    assert_eq!(end_of_day("30/06/2027"), end_of_day("2027-06-30"));
+    assert_eq!(end_of_day(" 1/7/2027 "), end_of_day("2027-07-01"));
+    for bad in ["31/06/2027", "06/30/2027", "30/06/27", "30/06", "+1/07/2027", "2027-6-+1"] {
+        assert_eq!(end_of_day(bad), None, "{bad}");
+    }
 }
 
 #[test]

@@ -228,7 +228,9 @@ async fn add_member(
         let expires_at = match input.expires.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
             None => None,
             Some(date) => Some(businesses::end_of_day(date).ok_or_else(|| {
-                AdminError::BadRequest(format!("expires must be a date written YYYY-MM-DD, not {date:?}"))
+                AdminError::BadRequest(format!(
+                    "expires must be a date written YYYY-MM-DD (or DD/MM/YYYY), not {date:?}"
+                ))
             })?),
         };
         let business = businesses::find(app.store.as_ref(), &tax_code).await?;

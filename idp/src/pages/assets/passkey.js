@@ -90,11 +90,30 @@
   function clearError() {
     if (errorBox) { errorBox.textContent = ""; errorBox.hidden = true; }
   }
+  function text(name) { return errorBox ? errorBox.getAttribute(name) : ""; }
   // A server refusal carries its own translated message; a browser refusal
-  // (cancelled, timed out, no passkey on this device) gets the page's general one.
+  // gets the page's message for its kind: the device already holds a passkey
+  // for the account, the browser cannot use passkeys here (some in-app
+  // browsers), the connection failed; anything else (cancelled, timed out,
+  // no passkey on this device) the general one.
   function failed(e) {
-    if (e && e.name === "AbortError") { return; }
-    showError(e && e.server ? e.message : "");
+    var name = e && e.name;
+    if (name === "AbortError") { return; }
+    if (e && e.server) {
+      // The form's token outlived its session (a page left open): a reload
+      // gives a fresh one, where trying again never could.
+      if (e.code === "csrf") { window.location.reload(); return; }
+      showError(e.message || text("data-failed"));
+    } else if (name === "InvalidStateError") {
+      showError(text("data-already"));
+    } else if (name === "NotSupportedError" || name === "SecurityError") {
+      showError(text("data-unsupported"));
+    } else if (name === "TypeError") {
+      // fetch: no connection.
+      showError(text("data-failed"));
+    } else {
+      showError("");
+    }
   }
   function post(path, body) {
     return fetch(path + "?lang=" + encodeURIComponent(lang), {
@@ -107,6 +126,7 @@
         if (!resp.ok) {
           var e = new Error(data.message || "");
           e.server = true;
+          e.code = data.error || "";
           throw e;
         }
         return data;
@@ -162,8 +182,10 @@
       }).catch(failed).then(function () { signin.disabled = false; });
     });
     if (!stepUp) { startAutofill(); }
-  } else if (signin && errorBox) {
-    showError(errorBox.getAttribute("data-unsupported"));
+  } else if (signin && signin.getAttribute("data-required") === "1") {
+    // Only where a passkey is the one way on (the step-up page): elsewhere
+    // the password form works, and a browser without passkeys shows nothing.
+    showError(text("data-unsupported"));
   }
 
   // Registration: the offer after sign-up and the account page.
