@@ -255,7 +255,7 @@ fn unclosed_quote(line: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidData,
         format!(
-            "line {line}: a quoted field is not closed within {MAX_RECORD_LINES} lines; \
+            "line {line}: a quoted field is not closed (within {MAX_RECORD_LINES} lines or by the end of the file); \
              check the quotes (\") on that line"
         ),
     )
@@ -306,6 +306,10 @@ mod tests {
         let swallowed = first_error(&long).unwrap();
         assert!(swallowed.starts_with("line 2: "), "{swallowed}");
         assert_eq!(first_error("a\n\"two\nlines\"\n"), None);
+        // A record may span 10 lines, not 11.
+        let spanning = |lines: usize| format!("a\n\"{}x\"\n", "x\n".repeat(lines - 1));
+        assert_eq!(first_error(&spanning(10)), None);
+        assert!(first_error(&spanning(11)).unwrap().starts_with("line 2: "));
     }
 
     /// A legacy Vietnamese encoding (here "Nguyễn" in Windows-1258 bytes)

@@ -294,15 +294,15 @@ impl Idp {
         admin_command(&self.admin_url(), &self.admin_token, args, stdin)
     }
 
-    /// Runs `idp-admin` with its standard output a pipe nobody reads (closed
-    /// before it writes, as `idp-admin … | head` closes it after a line).
+    /// Runs `idp-admin` with its standard output a pipe whose reading end is
+    /// closed before it starts, as `idp-admin … | head` closes it after a line.
     pub fn admin_into_closed_pipe(&self, args: &[&str]) -> Output {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
         let mut cmd = clean_command(&binary("idp-admin"));
         cmd.arg("--url").arg(self.admin_url()).arg("--token").arg(&self.admin_token).args(args);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-        drop(child.stdout.take());
-        child.wait_with_output().expect("wait for command")
+        cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped());
+        cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
     }
 
     /// Creates the test organisation once per `Idp`.

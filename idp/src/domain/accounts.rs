@@ -424,24 +424,19 @@ pub async fn login(
     let Attempt { identifier, password, client_ip } = attempt;
     let internal = |e: &dyn std::fmt::Display| LoginError::Internal(e.to_string());
     let ident = identifier.trim().to_lowercase();
+    // Per identifier as typed, not per account: a budget shared by an
+    // account's national ID and email would answer "wait" for the one when
+    // the other was locked, telling anyone which email goes with which
+    // national ID. Each identifier gets its own free guesses instead.
+    let id_key = identifier_throttle_key(&ident);
     let ip_key = format!("login-ip:{client_ip}");
-    let throttled = async |key: &str| match locked_until(cache, key).await {
-        Ok(Some(until)) if until > now => Err(LoginError::Throttled { retry_after: until - now }),
-        Ok(_) => Ok(()),
-        Err(e) => Err(internal(&e)),
-    };
-    // An address that is waiting reads nothing from the database.
-    throttled(&ip_key).await?;
-    let citizen = if ident.len() == 12 && ident.bytes().all(|b| b.is_ascii_digit()) {
-        store.find_citizen_by_national_id(&ident).await
-    } else {
-        store.find_citizen_by_email(&ident).await
+    for key in [&id_key, &ip_key] {
+        if let Some(until) = locked_until(cache, key).await.map_err(|e| internal(&e))?
+            && until > now
+        {
+            return Err(LoginError::Throttled { retry_after: until - now });
+        }
     }
-    .map_err(|e| internal(&e))?;
-    // One budget of guesses per account, whichever identifier names it: its
-    // national ID and its email would otherwise each get their own.
-    let id_key = identifier_throttle_key(citizen.as_ref().map_or(&ident, |c| &c.profile.national_id));
-    throttled(&id_key).await?;
     // Reserve the attempt before the (slow) hash, so concurrent guesses cannot
     // all slip past the check above: beyond the free attempts, only the one
     // request that claims the next time slot goes on.
@@ -456,6 +451,12 @@ pub async fn login(
             return Err(LoginError::Throttled { retry_after: delay });
         }
     }
+    let citizen = if ident.len() == 12 && ident.bytes().all(|b| b.is_ascii_digit()) {
+        store.find_citizen_by_national_id(&ident).await
+    } else {
+        store.find_citizen_by_email(&ident).await
+    }
+    .map_err(|e| internal(&e))?;
     // Asked for an unknown identifier too (no account has the empty id), so
     // both cost the same reads.
     let account_id = citizen.as_ref().map_or("", |c| c.account.id.as_str());
@@ -488,13 +489,17 @@ fn identifier_throttle_key(ident: &str) -> String {
     format!("login:{}", &sha256_hex(ident.as_bytes())[..32])
 }
 
-/// Forget the failed password attempts against the citizen's account, as a
-/// correct password does: called after the citizen proved who they are
-/// another way (a passkey).
+/// Forget the failed password attempts against the citizen's identifiers
+/// (national ID and email), as a correct password does: called after the
+/// citizen proved who they are another way (a passkey).
 pub async fn reset_login_throttle(cache: &dyn Cache, citizen: &Citizen) -> Result<(), crate::cache::CacheError> {
-    let key = identifier_throttle_key(&citizen.profile.national_id);
-    cache.delete(&format!("{key}:n")).await?;
-    cache.delete(&format!("{key}:until")).await?;
+    let idents = std::iter::once(citizen.profile.national_id.to_lowercase())
+        .chain(citizen.profile.email.iter().map(|e| e.to_lowercase()));
+    for ident in idents {
+        let key = identifier_throttle_key(&ident);
+        cache.delete(&format!("{key}:n")).await?;
+        cache.delete(&format!("{key}:until")).await?;
+    }
     Ok(())
 }
 
@@ -612,13 +617,8 @@ impl PasswordChangeError {
 pub struct PasswordChange<'a> {
     /// The signed-in citizen.
     pub citizen: &'a Citizen,
-    /// The current password (ignored when the account has none, or when
-    /// `passkey_proven`).
+    /// The current password (ignored when the account has none).
     pub current: Secret,
-    /// The session was opened with a passkey (LoA2): the stronger proof
-    /// replaces a password without knowing it, so a citizen whose password
-    /// someone else changed takes the account back.
-    pub passkey_proven: bool,
     /// The new password.
     pub new: Secret,
     /// The client's address, for per-address throttling.
@@ -640,14 +640,14 @@ pub async fn change_password(
     now: Timestamp,
     change: PasswordChange<'_>,
 ) -> Result<(), PasswordChangeError> {
-    let PasswordChange { citizen, current, new, client_ip, passkey_proven } = change;
+    let PasswordChange { citizen, current, new, client_ip } = change;
     let internal = |e: &dyn std::fmt::Display| PasswordChangeError::Internal(e.to_string());
     check_policy(&new).map_err(|e| match e {
         PasswordPolicyError::TooShort => PasswordChangeError::TooShort,
         PasswordPolicyError::TooCommon => PasswordChangeError::TooCommon,
     })?;
     let has_password = store.get_password_hash(&citizen.account.id).await.map_err(|e| internal(&e))?.is_some();
-    if has_password && !passkey_proven {
+    if has_password {
         let attempt = Attempt { identifier: &citizen.profile.national_id, password: current, client_ip };
         match login(store, cache, passwords, throttle, now, attempt).await {
             Ok(c) if c.account.id == citizen.account.id => {}
@@ -748,11 +748,8 @@ mod tests {
             password: Secret::new(pw),
             client_ip: "192.0.2.1",
         };
-        // The free guesses are the account's, whichever identifier is typed:
-        // spent here through its email, they are gone for its national ID.
         for _ in 0..3 {
-            let by_email = Attempt { identifier: " An@Example.vn ", ..attempt("wrong") };
-            let r = login(store.as_ref(), cache.as_ref(), &hasher, throttle, NOV_2026, by_email).await;
+            let r = login(store.as_ref(), cache.as_ref(), &hasher, throttle, NOV_2026, attempt("wrong")).await;
             assert_eq!(r.unwrap_err(), LoginError::InvalidCredentials);
         }
         // Twenty guesses at once past the free ones: exactly one gets to the hash.
@@ -830,7 +827,6 @@ mod tests {
             current: Secret::new(current),
             new: Secret::new(new),
             client_ip: "192.0.2.1",
-            passkey_proven: false,
         };
         let run = |c| change_password(&store, &cache, &hasher, throttle, NOV_2026, c);
         assert_eq!(run(change(&binh, "wrong", "gió mùa đông bắc")).await, Err(PasswordChangeError::WrongPassword));
@@ -847,12 +843,6 @@ mod tests {
         }
         let throttled = run(change(&binh, "wrong", "gió mùa tây nam")).await;
         assert!(matches!(throttled, Err(PasswordChangeError::Throttled { .. })), "{throttled:?}");
-        // A passkey session replaces a password it does not know (someone
-        // else changed it), throttled or not.
-        let by_passkey = PasswordChange { passkey_proven: true, ..change(&binh, "", "trăng rằm tháng tám") };
-        assert_eq!(run(by_passkey).await, Ok(()));
-        let hash = store.get_password_hash(&binh.account.id).await.unwrap();
-        assert!(hasher.verify(hash, Secret::new("trăng rằm tháng tám")).await);
         // A passkey-only account sets its first password without a current one.
         let an = sign_up(&store, &hasher, NOV_2026, input("001099012346", None)).await.unwrap();
         assert_eq!(run(change(&an, "", "gió mùa đông bắc")).await, Ok(()));

@@ -70,16 +70,9 @@ async fn password_form(
         };
     let ctx = context! {
         csrf => csrf, has_password => has_password, error => error.map(|e| e.0), error_n => error.and_then(|e| e.1),
-        ask_current => has_password && !passkey_proven(who),
         done => done,
     };
     page.render("account_password.html", status, ctx)
-}
-
-/// Whether the session was opened with a passkey: then no current password
-/// is asked (see `accounts::PasswordChange::passkey_proven`).
-fn passkey_proven(who: &SignedIn) -> bool {
-    crate::domain::oidc::acr::satisfies(&who.acr, crate::domain::oidc::acr::LOA2)
 }
 
 #[derive(Deserialize)]
@@ -136,7 +129,6 @@ async fn password_submit(
         current: Secret::new(form.current),
         new: Secret::new(form.password),
         client_ip: &crate::config::throttle_key(ip),
-        passkey_proven: passkey_proven(&who),
     };
     let result =
         accounts::change_password(app.store.as_ref(), app.cache.as_ref(), &app.passwords, throttle, now, change).await;

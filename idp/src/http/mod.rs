@@ -121,7 +121,8 @@ async fn switch_language(
 /// so the switch never redirects elsewhere.
 fn same_site_page(issuer: &str, referer: &str) -> Option<String> {
     let (ours, page) = (url::Url::parse(issuer).ok()?, url::Url::parse(referer).ok()?);
-    if ours.origin() != page.origin() || page.path() == "/lang" {
+    // `//host/…` as a path would be another site in a Location header.
+    if ours.origin() != page.origin() || page.path() == "/lang" || page.path().starts_with("//") {
         return None;
     }
     let query: Vec<&str> =
@@ -331,5 +332,32 @@ impl FromRequestParts<App> for ClientIp {
             .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
         let xff = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
         Ok(Self(app.config.client_ip(peer, xff)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_site_page;
+
+    /// The language link goes back only to a page of ours, by path, without
+    /// its `lang` parameter; anything else goes home.
+    #[test]
+    fn the_language_link_goes_back_only_to_our_pages() {
+        let ours = "https://id.dichvucong.gov.vn";
+        let back = |referer: &str| same_site_page(ours, referer);
+        assert_eq!(back("https://id.dichvucong.gov.vn/login?req=r1&lang=vi").as_deref(), Some("/login?req=r1"));
+        assert_eq!(back("https://id.dichvucong.gov.vn/account?lang=en").as_deref(), Some("/account"));
+        assert_eq!(back("https://id.dichvucong.gov.vn/").as_deref(), Some("/"));
+        for elsewhere in [
+            "https://evil.example/login",
+            "http://id.dichvucong.gov.vn/login",
+            "https://id.dichvucong.gov.vn:8443/login",
+            "https://id.dichvucong.gov.vn//evil.example/x",
+            "https://id.dichvucong.gov.vn/\\evil.example/x",
+            "https://id.dichvucong.gov.vn/lang?to=en",
+            "not a URL",
+        ] {
+            assert_eq!(back(elsewhere), None, "{elsewhere}");
+        }
     }
 }

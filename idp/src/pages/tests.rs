@@ -170,7 +170,6 @@ fn samples() -> Vec<(&'static str, Value)> {
                 csrf => "csrf-token-abc", req => "REQ123", login_hint => "012345678901",
                 error => "err.throttled", error_n => 42, client_name => "Cổng Dịch vụ công",
                 signup_url => "/signup?req=REQ123", request_id => "rid-1",
-                switch_lang_url => "/login?req=REQ123&lang=en",
             },
         ),
         (
@@ -179,7 +178,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 csrf => "csrf-token-abc", req => "REQ123",
                 values => context! { national_id => "12345", full_name => "Nguyễn Văn A", email => "a@b" },
                 errors => errors, error => "err.csrf", login_url => "/login?req=REQ123",
-                request_id => "rid-2", switch_lang_url => "/signup?lang=en",
+                request_id => "rid-2",
             },
         ),
         (
@@ -189,7 +188,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 organisation_name => "UBND Thành phố Hà Nội",
                 scopes => vec!["scope.openid", "scope.profile", "scope.email", "scope.phone",
                                "scope.address", "scope.national_id", "scope.offline_access"],
-                account_name => "Nguyễn Văn A", request_id => "rid-3", switch_lang_url => "/consent?lang=en",
+                account_name => "Nguyễn Văn A", request_id => "rid-3",
                 acting_for => context! { name => "Công ty TNHH Hoa", tax_code => "0100109106" },
             },
         ),
@@ -198,7 +197,6 @@ fn samples() -> Vec<(&'static str, Value)> {
             context! {
                 title => "err.title", message => "err.invalid_redirect_uri",
                 code => "invalid_redirect_uri", request_id => "01HZX3Q9RID",
-                switch_lang_url => "/authorize?lang=en",
             },
         ),
         (
@@ -236,8 +234,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 activity => vec![
                     context! { at => "22/08/2026 10:30", what => "Signed in with a passkey", ok => true, name => "Điện thoại" },
                     context! { at => "22/08/2026 10:29", what => "Signed in with a password", ok => false },
-                ],
-                switch_lang_url => "/account?lang=en", request_id => "rid-7",
+                ], request_id => "rid-7",
             },
         ),
         (
@@ -250,7 +247,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             "account_sessions.html",
             context! {
-                csrf => "csrf-token-abc", request_id => "rid-10", switch_lang_url => "/account/sessions?lang=en",
+                csrf => "csrf-token-abc", request_id => "rid-10",
                 sessions => vec![
                     context! {
                         sid => "sid-1", signed_in => "22/08/2026 10:30", acr => "LoA1", current => true,
@@ -263,21 +260,22 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             "account_password.html",
             context! {
-                csrf => "csrf-token-abc", request_id => "rid-12", switch_lang_url => "/account/password?lang=en",
-                has_password => true, error => "err.throttled", error_n => 42, done => "password_page.changed",
+                csrf => "csrf-token-abc", request_id => "rid-12",
+                has_password => true, error => "err.throttled", error_n => 42,
+                done => "password_page.changed",
             },
         ),
         (
             "account_services.html",
             context! {
-                csrf => "csrf-token-abc", request_id => "rid-11", switch_lang_url => "/account/services?lang=en",
+                csrf => "csrf-token-abc", request_id => "rid-11",
                 services => vec![context! { client_id => "cli-1", name => "Bộ Y tế", since => "22/08/2026 10:30" }],
             },
         ),
         (
             "account_businesses.html",
             context! {
-                csrf => "csrf-token-abc", request_id => "rid-13", switch_lang_url => "/account/businesses?lang=en",
+                csrf => "csrf-token-abc", request_id => "rid-13",
                 form => "register", errors => context! { tax_code => "biz.err.tax_code_check_digit" },
                 values => context! { tax_code => "0100109105", name => "Công ty TNHH Sen Vàng" },
                 invitations => vec![context! { tax_code => "0312345679", name => "Công ty CP Mây", role => "biz.role.authorised_staff", expires => "30/06/2027" }],
@@ -296,7 +294,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             "account_business_members.html",
             context! {
-                csrf => "csrf-token-abc", request_id => "rid-14", switch_lang_url => "/account/businesses/0100109106?lang=en",
+                csrf => "csrf-token-abc", request_id => "rid-14",
                 tax_code => "0100109106", name => "Công ty TNHH Hoa", done => "biz.done.removed",
                 form => "0100109106", errors => context! { expires => "biz.err.expiry" },
                 values => context! { national_id => "079188001234", role => "legal_representative", expires => "2001-01-01" },
@@ -400,7 +398,7 @@ fn login_page() {
     let html = pages.render("login.html", Locale::En, ctx).unwrap();
     assert!(html.contains(r#"<input type="hidden" name="csrf" value="csrf-token-abc">"#));
     assert!(html.contains(r#"<input type="hidden" name="req" value="REQ123">"#));
-    assert!(html.contains(r#"action="/login""#));
+    assert!(html.contains(r#"action="/login?req=REQ123""#), "the page it came back to keeps its request");
     // `webauthn` lets the browser offer passkeys in the field (conditional mediation).
     assert!(html.contains(r#"autocomplete="username webauthn""#));
     assert!(html.contains(r#"<button type="submit" id="password-submit">"#));
@@ -443,7 +441,7 @@ fn signup_ties_each_error_to_its_field() {
     let pages = Pages::new().unwrap();
     let (_, ctx) = samples().remove(1);
     let html = pages.render("signup.html", Locale::Vi, ctx).unwrap();
-    assert!(html.contains(r#"action="/signup""#));
+    assert!(html.contains(r#"action="/signup?req=REQ123""#));
     assert!(html.contains(r#"aria-describedby="national_id-h national_id-e" aria-invalid="true""#));
     assert!(html.contains(
         r#"<p class="err" id="national_id-e"><b>Lỗi:</b> Số định danh cá nhân phải gồm đúng 12 chữ số.</p>"#
@@ -487,7 +485,7 @@ fn business_chooser_page() {
     let pages = Pages::new().unwrap();
     let (_, ctx) = samples().into_iter().find(|(n, _)| *n == "business_choose.html").unwrap();
     let html = pages.render("business_choose.html", Locale::En, ctx).unwrap();
-    assert!(html.contains(r#"action="/choose-business""#));
+    assert!(html.contains(r#"action="/choose-business?req=REQ"#));
     assert!(html.contains(r#"value="0101245486" required checked"#), "{html}");
     assert!(html.contains(r#"value="0100109106" required>"#), "{html}");
     assert!(html.contains(r#"value="myself" required>"#), "{html}");

@@ -119,7 +119,9 @@ fn a_native_app_signs_in_through_a_loopback_redirect_on_another_port() {
     let citizen = idp.citizen();
     let reg = idp.register_client(&["--type", "public"]);
     let registered = url::Url::parse(&reg.redirect_uri).unwrap();
-    let [port] = e2e::server::free_ports();
+    // Another port than the registered one (nothing needs to listen there: the
+    // browser's redirect is read, not followed).
+    let port = registered.port().unwrap() ^ 1;
     let mut moved = registered.clone();
     moved.set_port(Some(port)).unwrap();
     let app = Rp::new(&idp, &e2e::TestClient { redirect_uri: moved.to_string(), ..reg.clone() });

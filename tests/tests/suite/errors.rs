@@ -111,6 +111,8 @@ fn token_endpoint_answers_bad_requests_with_rfc6749_errors() {
             error: Some("invalid_request"),
         },
         Case {
+            // On SQLite such an id is merely unknown; the production pass (PostgreSQL) is
+            // where this and the next case failed as 500s.
             name: "NUL in a Basic client id",
             auth: ClientAuth::Basic("\0", "x"),
             body: b"grant_type=client_credentials".to_vec(),
@@ -232,7 +234,8 @@ fn authorization_errors_without_a_trusted_redirect_uri_show_a_page() {
     let rp = Rp::new(&idp, &idp.register_client(&[]));
     let cases: [(&str, Overrides); 4] = [
         ("redirect_uri mismatch", vec![("redirect_uri", "http://127.0.0.1:1/evil")]),
-        // A NUL no client id holds (and PostgreSQL text cannot): a page, never a 500.
+        // A NUL no client id holds (and PostgreSQL text cannot: a 500 there before, in the
+        // production pass): a page, never a 500.
         ("NUL in client_id", vec![("client_id", "\0")]),
         ("unknown client_id", vec![("client_id", "no-such-client")]),
         (

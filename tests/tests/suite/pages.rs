@@ -42,3 +42,31 @@ fn the_language_link_switches_the_page_and_the_choice_holds() {
     chrome.wait_until("the error page in Vietnamese", |c| (page_lang(c) == json!("vi")).then_some(()));
     assert!(chrome.url().ends_with("/no-such-page"), "{}", chrome.url());
 }
+
+/// The language link over plain HTTP: it remembers the choice in a cookie
+/// (HttpOnly, SameSite=Lax, a year) and goes back to the page it was on,
+/// found from the `Referer` our pages now send to ourselves, never to another
+/// site.
+#[test]
+fn the_language_link_sets_a_cookie_and_goes_back_only_to_our_pages() {
+    let idp = Idp::start();
+    let http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(idp.url("/login?lang=vi")).send().unwrap();
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
+
+    let switch = |referer: &str| http.get(idp.url("/lang?to=en")).header("referer", referer).send().unwrap();
+    let back = switch(idp.url("/login?req=r1&lang=vi").as_str());
+    assert_eq!(back.status(), 303);
+    assert_eq!(back.headers()["location"], "/login?req=r1", "back without the lang parameter");
+    let cookie = back.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for part in ["motcua_lang=en;", "Path=/", "Max-Age=31536000", "SameSite=Lax", "HttpOnly"] {
+        assert!(cookie.contains(part), "{part} missing from {cookie}");
+    }
+    for elsewhere in [format!("{}//evil.example/x", idp.issuer()), "https://evil.example/x".to_owned()] {
+        assert_eq!(switch(&elsewhere).headers()["location"], "/", "{elsewhere}");
+    }
+
+    // With the cookie the page is English, over the browser's Vietnamese.
+    let en = http.get(idp.url("/login")).header("cookie", "motcua_lang=en").header("accept-language", "vi");
+    assert!(en.send().unwrap().text().unwrap().contains(r#"<html lang="en">"#));
+}

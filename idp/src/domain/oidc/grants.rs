@@ -67,14 +67,14 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
         // RFC 6749 §4.1.2: a code used twice revokes what it issued — when
         // its own client presents it again. Anyone else who saw a redeemed
         // code (browser history, a proxy's log) must not be able to end the
-        // citizen's session with it.
+        // citizen's session with it. The grant the code made says whose it
+        // was (the marker stays the bare grant id, as earlier versions read it).
         let used_key = code_used_key(code);
-        if let Some(marker) = ctx.cache.get(&used_key).await? {
-            let marker = String::from_utf8_lossy(&marker).into_owned();
-            // `grant\nclient`; a bare grant id was written before the client was kept.
-            let (gid, issued_to) = marker.split_once('\n').map_or((marker.as_str(), None), |(g, c)| (g, Some(c)));
-            if issued_to.is_none_or(|c| c == client.client_id) && ctx.cache.take(&used_key).await?.is_some() {
-                ctx.store.revoke_grant(gid, ctx.now).await?;
+        if let Some(gid) = ctx.cache.get(&used_key).await? {
+            let gid = String::from_utf8_lossy(&gid).into_owned();
+            let own = ctx.store.get_grant(&gid).await?.is_some_and(|g| g.client_id == client.client_id);
+            if own && ctx.cache.take(&used_key).await?.is_some() {
+                ctx.store.revoke_grant(&gid, ctx.now).await?;
                 tracing::warn!(grant = %gid, "authorization code reused; grant revoked");
             }
         }
@@ -143,8 +143,7 @@ pub async fn authorization_code(ctx: &Ctx<'_>, client: &Client, params: &Params)
     // its tokens are one write.
     let (at, idt, kids) = sign_tokens(ctx, client, &grant, &who, cg.nonce.as_deref(), extra)?;
     ctx.store.create_signed_grant(&grant, refresh_row.as_ref(), &kids).await?;
-    let marker = format!("{}\n{}", grant.id, client.client_id);
-    ctx.cache.put(&code_used_key(code), marker.as_bytes(), USED_CODE_MEMORY).await?;
+    ctx.cache.put(&code_used_key(code), grant.id.as_bytes(), USED_CODE_MEMORY).await?;
     Ok(token_response(ctx, &grant, at, idt, refresh))
 }
 
@@ -351,7 +350,7 @@ pub async fn refresh_token(ctx: &Ctx<'_>, client: &Client, params: &Params) -> R
     let (at, idt) = sign_for(ctx, client, &narrowed, &who, None, extra).await?;
     match ctx.store.rotate_refresh_token(&hash, &new_row).await? {
         Rotation::Rotated => {}
-        // Revoked since the read above, as the rotation's transaction saw the grant.
+        // Revoked since the read above, as the rotation's statement saw the grant.
         Rotation::Revoked | Rotation::Unknown => return Err(invalid()),
         Rotation::Reused(gid) => {
             ctx.store.revoke_grant(&gid, ctx.now).await?;

@@ -147,10 +147,11 @@ async fn register_then_sign_in_username_first_and_discoverable() {
     assert!(!stored.backup_eligible, "SoftPasskey is device-bound");
     assert_eq!(w.store.list_passkeys("acc-hoa").await.unwrap(), vec![stored.clone()]);
 
-    // Failed password guesses were counted against the account (by its national ID,
-    // whichever identifier was typed).
-    let throttled = format!("login:{}:n", &sha256_hex(b"001099012345")[..32]);
-    w.cache.incr(&throttled, Duration::from_secs(60)).await.unwrap();
+    // Failed password guesses were counted against both identifiers.
+    for ident in ["001099012345", "acc-hoa@example.vn"] {
+        let key = format!("login:{}:n", &sha256_hex(ident.as_bytes())[..32]);
+        w.cache.incr(&key, Duration::from_secs(60)).await.unwrap();
+    }
 
     // Username-first: the ceremony is bound to the named account.
     let c = w.at(NOW + 10);
@@ -165,7 +166,10 @@ async fn register_then_sign_in_username_first_and_discoverable() {
     assert!(after.sign_count > stored.sign_count, "the counter moved: {after:?}");
     assert_eq!(after.last_used_at, Some(NOW + 10));
     // The passkey proved the holder: the password throttle is cleared.
-    assert_eq!(w.cache.get(&throttled).await.unwrap(), None);
+    for ident in ["001099012345", "acc-hoa@example.vn"] {
+        let key = format!("login:{}:n", &sha256_hex(ident.as_bytes())[..32]);
+        assert_eq!(w.cache.get(&key).await.unwrap(), None, "{ident}");
+    }
 
     // Discoverable: no name typed, the authenticator says whose passkey it is.
     let c = w.at(NOW + 20);

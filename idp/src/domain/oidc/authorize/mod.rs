@@ -559,8 +559,9 @@ pub fn redirect_matches(registered: &str, presented: &str) -> bool {
         };
         let host = url.host_str()?;
         let rest = raw.strip_prefix("http://")?.strip_prefix(host)?;
-        let rest = match url.port() {
-            Some(p) => rest.strip_prefix(&format!(":{p}"))?,
+        // The port as written (`:80` too, which the parser drops as the default).
+        let rest = match rest.strip_prefix(':') {
+            Some(r) => r.trim_start_matches(|c: char| c.is_ascii_digit()),
             None => rest,
         };
         (url.scheme() == "http" && ip.is_loopback()).then(|| format!("{host}{rest}"))

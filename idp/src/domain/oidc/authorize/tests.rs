@@ -244,6 +244,7 @@ fn loopback_redirect_uris_match_on_any_port_and_nothing_else_loosens() {
         ("http://127.0.0.1:8080/cb", "http://127.0.0.1:51004/cb"),
         ("http://127.0.0.1:8080/cb?x=1", "http://127.0.0.1/cb?x=1"),
         ("http://[::1]:8080/cb", "http://[::1]:61000/cb"),
+        ("http://127.0.0.1:80/cb", "http://127.0.0.1:51004/cb"),
     ] {
         assert!(redirect_matches(registered, presented), "{registered} vs {presented}");
     }
