@@ -171,7 +171,7 @@ fn sign_up_add_a_passkey_then_sign_in_with_it_alone_gives_loa2() {
     chrome.fill("email", "binh.tran@example.vn");
     chrome.fill("password", "Mua-thu-Ha-Noi-1975");
     chrome.fill("password_confirm", "Mua-thu-Ha-Noi-1975");
-    chrome.click("form[action='/signup'] button[type=submit]");
+    chrome.click("form[action^='/signup'] button[type=submit]");
 
     // The offer right after sign-up: name the passkey and create it.
     w.wait_for_page("/account/passkeys/new");
