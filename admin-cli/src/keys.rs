@@ -18,10 +18,19 @@ pub enum KeysCommand {
         alg: Option<String>,
     },
     /// Revoke a key (suspected compromise): it leaves the JWKS at once, its
-    /// tokens stop working, and a new key signs in its place.
+    /// tokens stop working, and a new key signs in its place. With --all,
+    /// every key (active, next and retired) is revoked and fresh ones made:
+    /// for a leak of the database together with the master key.
     Revoke {
         /// Key id, as `keys list` shows it.
-        kid: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        kid: Option<String>,
+        /// Revoke every key of every algorithm in use (or of --alg).
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this algorithm.
+        #[arg(long, requires = "all", value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
+        alg: Option<String>,
     },
     /// Show, set or turn off automatic rotation.
     Schedule {
@@ -96,7 +105,29 @@ pub fn run(api: &Api, cmd: KeysCommand, print: &Printer<'_>) -> Result<(), Failu
                 format!("Rotated.\n{}", table(&["ALG", "RETIRED", "NOW ACTIVE", "NEW NEXT"], &rows))
             });
         }
-        KeysCommand::Revoke { kid } => {
+        KeysCommand::Revoke { kid: None, alg, .. } => {
+            let body = alg.map(|a| json!({ "alg": a }));
+            let answer = api.post(&["admin", "v1", "keys", "revoke-all"], body.as_ref())?;
+            print(&answer, &|a| {
+                let rows: Vec<String> = a["revoked"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        format!(
+                            "{}: {} keys revoked; now signing {}, next {}; grants revoked: {}.",
+                            field(r, "alg"),
+                            r["revoked"].as_array().map_or(0, Vec::len),
+                            field(r, "activated"),
+                            field(r, "next"),
+                            field(r, "grants_revoked")
+                        )
+                    })
+                    .collect();
+                rows.join("\n")
+            });
+        }
+        KeysCommand::Revoke { kid: Some(kid), .. } => {
             let answer = api.post(&["admin", "v1", "keys", &kid, "revoke"], None)?;
             print(&answer, &|a| {
                 let mut out = format!("Key {} revoked (was {}).", field(a, "kid"), field(a, "previous_state"));

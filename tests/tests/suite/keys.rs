@@ -156,6 +156,41 @@ fn a_revoked_key_leaves_the_jwks_and_what_it_signed_stops_working() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no signing key with kid \"rs256-nope\""), "{out:?}");
 }
 
+/// After a leak of the database and the master key together every private key
+/// is exposed: `keys revoke --all` takes every one out (the retired and the
+/// pre-published next key too), fresh keys sign, and what the old ones signed
+/// stops working for relying parties.
+#[test]
+fn revoking_every_key_takes_out_the_exposed_ones_and_fresh_keys_sign() {
+    let idp = Idp::start();
+    idp.citizen();
+    let rp = Rp::new(&idp, &idp.register_client(&[]));
+    let tokens = sign_in(&rp, &idp, &["profile", "offline_access"], &[("prompt", "consent")]);
+    let refresh = tokens.refresh_token.clone().expect("refresh token");
+    rotate_rs256(&idp);
+    let exposed = jwks_kids(&rp.jwks());
+    assert!(exposed.len() >= 4, "active and next keys of two algorithms, a retired one: {exposed:?}");
+
+    let out = stdout(&idp.admin(&["keys", "revoke", "--all"]));
+    assert!(out.contains("RS256: ") && out.contains("grants revoked: 1."), "{out}");
+    let published = jwks_kids(&rp.jwks());
+    assert!(exposed.iter().all(|k| !published.contains(k)), "an exposed key is still published: {published:?}");
+    assert_eq!(rp.introspect(&tokens.access_token).ok_json()["active"], false);
+    let r = rp.refresh(&refresh);
+    assert_eq!((r.status, r.error()), (400, "invalid_grant"), "{r:?}");
+
+    // A new sign-in is signed by a fresh key no cached JWKS holds: an RP that
+    // fetches the JWKS again (as openidconnect here, on a new client) validates it.
+    let refetched = Rp::new(&idp, &rp.reg);
+    let again = sign_in(&refetched, &idp, &[], &[]);
+    assert!(published.contains(&id_kid(&again)) && !exposed.contains(&id_kid(&again)));
+    let events = idp.admin_json(&["audit", "search", "--action", "key.revoke_all"]);
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+    // Neither a key nor --all is a usage error.
+    let out = idp.admin(&["keys", "revoke"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
 #[test]
 fn a_second_node_signs_with_the_new_key_within_the_reload_interval() {
     let idp = Idp::start();

@@ -240,6 +240,69 @@ pub async fn revoke(store: &dyn Store, ring: &Keyring, kid: &str, now: Timestamp
     Err(KeyError::Conflict)
 }
 
+/// What [`revoke_all`] did to one algorithm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FullRevocation {
+    /// The algorithm.
+    pub alg: String,
+    /// Every key revoked: active, next and retired.
+    pub revoked: Vec<String>,
+    /// The fresh active key.
+    pub activated: String,
+    /// The fresh next key.
+    pub next: String,
+    /// Grants revoked because one of those keys signed their tokens.
+    pub grants_revoked: u64,
+}
+
+/// Revoke every key of `algs` (all algorithms in use when empty) at once —
+/// active, next and retired — and start each with a fresh active and next
+/// key, in one transaction. For a leak of the database together with the
+/// master key, where every private key is exposed: revoking the active key
+/// alone would promote an exposed next key, and retired ones would still
+/// verify. Every grant those keys signed for is revoked (every citizen signs
+/// in again). Reloads this node's ring.
+pub async fn revoke_all(
+    store: &dyn Store,
+    ring: &Keyring,
+    algs: &[Alg],
+    now: Timestamp,
+) -> Result<Vec<FullRevocation>, KeyError> {
+    for _ in 0..RETRIES {
+        let all = store.list_signing_keys().await?;
+        let algs = if algs.is_empty() { algs_in_use(&all) } else { algs.to_vec() };
+        let (mut updates, mut inserts, mut done) = (Vec::new(), Vec::new(), Vec::new());
+        for alg in algs {
+            let mut revoked = Vec::new();
+            for k in all.iter().filter(|k| k.alg == alg.as_str() && k.state != "revoked") {
+                updates.push(update(k, "revoked", k.activated_at, k.retired_at.or(Some(now))));
+                revoked.push(k.kid.clone());
+            }
+            let (active, next) = (ring.new_key(alg, "active", now).await?, ring.new_key(alg, "next", now).await?);
+            let (activated, next_kid) = (active.kid.clone(), next.kid.clone());
+            inserts.extend([active, next]);
+            done.push(FullRevocation {
+                alg: alg.as_str().to_owned(),
+                revoked,
+                activated,
+                next: next_kid,
+                grants_revoked: 0,
+            });
+        }
+        if !store.change_signing_keys(&updates, &inserts).await? {
+            continue;
+        }
+        for d in &mut done {
+            for kid in &d.revoked {
+                d.grants_revoked += store.revoke_grants_signed_by(kid, now).await?;
+            }
+        }
+        ring.reload(store).await?;
+        return Ok(done);
+    }
+    Err(KeyError::Conflict)
+}
+
 /// Delete retired keys whose every token has expired; returns their kids.
 /// Each removal is audited (`key.remove`, actor `system:housekeeping`).
 pub async fn remove_expired(store: &dyn Store, policy: KeyPolicy, now: Timestamp) -> Result<Vec<String>, KeyError> {

@@ -224,6 +224,54 @@ async fn revoking_the_active_key_promotes_next_and_revokes_what_it_signed() {
     }
 }
 
+/// A leak of the database and the master key together exposes every private
+/// key: `revoke_all` revokes them all (a retired one, the next one too) and
+/// starts over with a fresh active and next key; what they signed stops
+/// verifying and the grants are revoked. Other algorithms are left alone.
+#[tokio::test]
+async fn revoking_every_key_leaves_none_of_the_exposed_ones() {
+    for (_dir, store) in stores().await {
+        let s = store.as_ref();
+        let ring = Keyring::open(s, kek(), T0).await.unwrap();
+        s.create_organisation(&crate::store::Organisation {
+            id: "org-1".into(),
+            code: "moh".into(),
+            name: "MoH".into(),
+            kind: "ministry".into(),
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+        let old_token = ring.sign(Alg::Rs256, "at+jwt", &serde_json::json!({})).unwrap();
+        lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 10).await.unwrap();
+        let keys = s.list_signing_keys().await.unwrap();
+        let exposed: Vec<String> =
+            keys.iter().filter(|k| k.alg == "RS256" && k.state != "revoked").map(|k| k.kid.clone()).collect();
+        assert_eq!(exposed.len(), 3, "retired, active and next: {keys:?}");
+        seed_grants(s, &kid_in("retired", &keys, Alg::Rs256)).await;
+        let es256 = jwks_kids(&ring).into_iter().filter(|k| !exposed.contains(k)).collect::<Vec<_>>();
+
+        let done = lifecycle::revoke_all(s, &ring, &[Alg::Rs256], T0 + 20).await.unwrap();
+        assert_eq!(done.len(), 1);
+        let mut revoked = done[0].revoked.clone();
+        revoked.sort();
+        let mut expected = exposed.clone();
+        expected.sort();
+        assert_eq!(revoked, expected);
+        assert_eq!(done[0].grants_revoked, 1);
+        assert!(s.get_grant("g-signed").await.unwrap().unwrap().revoked_at.is_some());
+        assert!(s.get_grant("g-other").await.unwrap().unwrap().revoked_at.is_none());
+        let published = jwks_kids(&ring);
+        assert!(exposed.iter().all(|k| !published.contains(k)), "an exposed key is still published");
+        assert!(published.contains(&done[0].activated) && published.contains(&done[0].next));
+        assert!(es256.iter().all(|k| published.contains(k)), "another algorithm's keys were touched");
+        assert!(ring.verify(&old_token).is_none());
+        assert_eq!(ring.active_kid(Alg::Rs256), Some(done[0].activated.clone()));
+        let keys = s.list_signing_keys().await.unwrap();
+        assert_eq!(states(&keys, Alg::Rs256).iter().filter(|(_, st)| st != "revoked").count(), 2);
+    }
+}
+
 #[tokio::test]
 async fn revoking_a_key_revokes_grants_it_signed_before_a_rotation_and_late_signatures() {
     for (_dir, store) in stores().await {

@@ -26,6 +26,7 @@ pub fn router() -> Router<App> {
         .route("/admin/v1/keys", get(list))
         .route("/admin/v1/keys/jwks", get(jwks))
         .route("/admin/v1/keys/rotate", post(rotate))
+        .route("/admin/v1/keys/revoke-all", post(revoke_all))
         .route("/admin/v1/keys/rewrap", post(rewrap))
         .route("/admin/v1/keys/schedule", get(show_schedule).put(put_schedule))
         .route("/admin/v1/keys/{kid}/revoke", post(revoke))
@@ -73,26 +74,28 @@ struct RotateBody {
     alg: Option<String>,
 }
 
+/// The algorithms a body `{alg?}` names: one, or every one in use (empty).
+fn algs_of(body: &Bytes) -> Result<Vec<Alg>, AdminError> {
+    let input: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| AdminError::BadRequest(format!("invalid request body: {e}")))?
+    };
+    match input.alg.as_deref() {
+        None => Ok(Vec::new()),
+        Some(a) => Ok(vec![Alg::parse(a).ok_or_else(|| {
+            AdminError::BadRequest(format!("alg must be one of RS256, PS256, ES256, EdDSA, not {a:?}"))
+        })?]),
+    }
+}
+
 /// `POST /admin/v1/keys/rotate` `{alg?}` → 200 `{rotated: [Rotation]}`.
 async fn rotate(State(app): State<App>, admin: Admin, body: Bytes) -> Result<Json<Value>, AdminError> {
     let mut target = None;
     let result = async {
         admin.require(Action::ManageKeys)?;
-        let input: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
-            RotateBody::default()
-        } else {
-            serde_json::from_slice(&body).map_err(|e| AdminError::BadRequest(format!("invalid request body: {e}")))?
-        };
-        let algs = match input.alg.as_deref() {
-            None => Vec::new(),
-            Some(a) => {
-                let alg = Alg::parse(a).ok_or_else(|| {
-                    AdminError::BadRequest(format!("alg must be one of RS256, PS256, ES256, EdDSA, not {a:?}"))
-                })?;
-                target = Some(alg.as_str().to_owned());
-                vec![alg]
-            }
-        };
+        let algs = algs_of(&body)?;
+        target = algs.first().map(|a| a.as_str().to_owned());
         Ok(lifecycle::rotate(app.store.as_ref(), &app.keys, &algs, app.clock.now()).await?)
     }
     .await;
@@ -101,6 +104,26 @@ async fn rotate(State(app): State<App>, admin: Admin, body: Bytes) -> Result<Jso
     app.notifier.keys_changed().await;
     tracing::info!(admin = %admin.0.id, count = rotated.len(), "signing keys rotated");
     Ok(Json(json!({ "rotated": rotated })))
+}
+
+/// `POST /admin/v1/keys/revoke-all` `{alg?}` → 200 `{revoked: [FullRevocation]}`:
+/// every key of the algorithm (or of all in use) revoked, a fresh active and
+/// next key each, every grant they signed for revoked.
+async fn revoke_all(State(app): State<App>, admin: Admin, body: Bytes) -> Result<Json<Value>, AdminError> {
+    let mut target = None;
+    let result = async {
+        admin.require(Action::ManageKeys)?;
+        let algs = algs_of(&body)?;
+        target = algs.first().map(|a| a.as_str().to_owned());
+        Ok(lifecycle::revoke_all(app.store.as_ref(), &app.keys, &algs, app.clock.now()).await?)
+    }
+    .await;
+    let detail = result.as_ref().ok().map(|r| json!({ "revoked": r }));
+    let revoked = admin.audited(&app, "key.revoke_all", target.as_deref(), detail, result).await?;
+    app.notifier.keys_changed().await;
+    let grants: u64 = revoked.iter().map(|r| r.grants_revoked).sum();
+    tracing::warn!(admin = %admin.0.id, grants, "every signing key revoked");
+    Ok(Json(json!({ "revoked": revoked })))
 }
 
 /// `POST /admin/v1/keys/{kid}/revoke` → 200 Revocation. The key leaves this
