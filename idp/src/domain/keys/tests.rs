@@ -186,15 +186,6 @@ async fn revoking_the_active_key_promotes_next_and_revokes_what_it_signed() {
     for (_dir, store) in stores().await {
         let s = store.as_ref();
         let ring = Keyring::open(s, kek(), T0).await.unwrap();
-        s.create_organisation(&crate::store::Organisation {
-            id: "org-1".into(),
-            code: "moh".into(),
-            name: "MoH".into(),
-            kind: "ministry".into(),
-            created_at: T0,
-        })
-        .await
-        .unwrap();
         let keys = s.list_signing_keys().await.unwrap();
         let (active, next) = (kid_in("active", &keys, Alg::Rs256), kid_in("next", &keys, Alg::Rs256));
         let token = ring.sign(Alg::Rs256, "at+jwt", &serde_json::json!({})).unwrap();
@@ -233,15 +224,6 @@ async fn revoking_every_key_leaves_none_of_the_exposed_ones() {
     for (_dir, store) in stores().await {
         let s = store.as_ref();
         let ring = Keyring::open(s, kek(), T0).await.unwrap();
-        s.create_organisation(&crate::store::Organisation {
-            id: "org-1".into(),
-            code: "moh".into(),
-            name: "MoH".into(),
-            kind: "ministry".into(),
-            created_at: T0,
-        })
-        .await
-        .unwrap();
         let old_token = ring.sign(Alg::Rs256, "at+jwt", &serde_json::json!({})).unwrap();
         lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 10).await.unwrap();
         let keys = s.list_signing_keys().await.unwrap();
@@ -277,15 +259,6 @@ async fn revoking_a_key_revokes_grants_it_signed_before_a_rotation_and_late_sign
     for (_dir, store) in stores().await {
         let s = store.as_ref();
         let ring = Keyring::open(s, kek(), T0).await.unwrap();
-        s.create_organisation(&crate::store::Organisation {
-            id: "org-1".into(),
-            code: "moh".into(),
-            name: "MoH".into(),
-            kind: "ministry".into(),
-            created_at: T0,
-        })
-        .await
-        .unwrap();
         let old = ring.active_kid(Alg::Rs256).unwrap();
         seed_grants(s, &old).await;
         // The family's later tokens are signed by the key that followed a rotation.
@@ -316,7 +289,15 @@ async fn revoking_a_key_revokes_grants_it_signed_before_a_rotation_and_late_sign
 
 /// Two grants for one citizen: `g-signed` whose tokens `kid` signed, `g-other` signed by another key.
 async fn seed_grants(s: &dyn Store, kid: &str) {
-    use crate::store::{Account, Citizen, CitizenProfile, Client};
+    use crate::store::{Account, Citizen, CitizenProfile, Client, Organisation};
+    let org = Organisation {
+        id: "org-1".into(),
+        code: "moh".into(),
+        name: "MoH".into(),
+        kind: "ministry".into(),
+        created_at: T0,
+    };
+    s.create_organisation(&org).await.unwrap();
     let account = Account {
         id: "acc-1".into(),
         subject: "sub-1".into(),
