@@ -70,14 +70,6 @@ impl Locale {
             None
         }
     }
-
-    /// The other language, for the language switch.
-    pub fn other(&self) -> Locale {
-        match self {
-            Locale::Vi => Locale::En,
-            Locale::En => Locale::Vi,
-        }
-    }
 }
 
 /// Picks the page language: the citizen's own choice (`chosen`: the

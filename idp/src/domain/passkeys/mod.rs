@@ -227,6 +227,12 @@ fn ceremony_key(id: &str) -> String {
     format!("passkey-ceremony:{}", sha256_hex(id.as_bytes()))
 }
 
+/// A ceremony id the browser sent back could be one we gave (cheap to
+/// refuse before any cache call).
+fn plausible_id(id: &str) -> Result<(), PasskeyError> {
+    if id.is_empty() || id.len() > 64 { Err(PasskeyError::CeremonyExpired) } else { Ok(()) }
+}
+
 /// Cache key of an account's one registration ceremony.
 fn account_ceremony_key(account_id: &str) -> String {
     format!("passkey-register:{}", sha256_hex(account_id.as_bytes()))
@@ -237,8 +243,7 @@ impl Ceremonies<'_> {
     /// started by someone not signed in ([`crate::cache::Cache::put_visitor`]).
     async fn park(&self, kind: CeremonyKind, next: Option<String>, visitor: bool) -> Result<String, PasskeyError> {
         let id = random_token();
-        let ceremony = Ceremony { expires_at: self.now + CEREMONY_TTL, next, kind, id_hash: None };
-        let bytes = serde_json::to_vec(&ceremony).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
+        let bytes = self.seal(kind, next, None)?;
         let (key, ttl) = (ceremony_key(&id), Duration::from_secs(CEREMONY_TTL as u64));
         if visitor {
             self.cache.put_visitor(&key, &bytes, ttl).await?;
@@ -260,19 +265,21 @@ impl Ceremonies<'_> {
         next: Option<String>,
     ) -> Result<String, PasskeyError> {
         let id = random_token();
-        let id_hash = Some(sha256_hex(id.as_bytes()));
-        let ceremony = Ceremony { expires_at: self.now + CEREMONY_TTL, next, kind, id_hash };
-        let bytes = serde_json::to_vec(&ceremony).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
+        let bytes = self.seal(kind, next, Some(sha256_hex(id.as_bytes())))?;
         let ttl = Duration::from_secs(CEREMONY_TTL as u64);
         self.cache.put(&account_ceremony_key(account_id), &bytes, ttl).await?;
         Ok(id)
     }
 
+    /// A ceremony as the cache keeps it, expiring [`CEREMONY_TTL`] from now.
+    fn seal(&self, kind: CeremonyKind, next: Option<String>, id_hash: Option<String>) -> Result<Vec<u8>, PasskeyError> {
+        let ceremony = Ceremony { expires_at: self.now + CEREMONY_TTL, next, kind, id_hash };
+        serde_json::to_vec(&ceremony).map_err(|e| PasskeyError::Unavailable(e.to_string()))
+    }
+
     /// Take ceremony state, once: a second take (a replay) or a late one finds nothing.
     async fn take(&self, id: &str) -> Result<Ceremony, PasskeyError> {
-        if id.is_empty() || id.len() > 64 {
-            return Err(PasskeyError::CeremonyExpired);
-        }
+        plausible_id(id)?;
         let bytes = self.cache.take(&ceremony_key(id)).await?.ok_or(PasskeyError::CeremonyExpired)?;
         self.unexpired(&bytes)
     }
@@ -281,9 +288,7 @@ impl Ceremonies<'_> {
     /// one it gave (only the account itself reaches its key). An older id
     /// (a second tab's) leaves the current ceremony in place.
     async fn take_for_account(&self, account_id: &str, id: &str) -> Result<Ceremony, PasskeyError> {
-        if id.is_empty() || id.len() > 64 {
-            return Err(PasskeyError::CeremonyExpired);
-        }
+        plausible_id(id)?;
         let key = account_ceremony_key(account_id);
         let presented = sha256_hex(id.as_bytes());
         let gave = |c: &Ceremony| {

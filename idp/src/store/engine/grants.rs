@@ -160,15 +160,14 @@ macro_rules! impl_grants {
                     return Ok(Rotation::Rotated);
                 }
                 // Why not: a token is only ever marked used and a grant only
-                // ever revoked, so what failed the statement still holds.
-                let old = sqlx::query("SELECT grant_id, used_at FROM refresh_tokens WHERE hash = $1")
-                    .bind(old_hash)
-                    .fetch_optional(&self.writer)
-                    .await
-                    .map_err(db_err)?;
-                let Some(old) = old else { return Ok(Rotation::Unknown) };
-                let used_at: Option<Timestamp> = col(&old, "used_at")?;
-                Ok(if used_at.is_some() { Rotation::Reused(col(&old, "grant_id")?) } else { Rotation::Revoked })
+                // ever revoked, so what failed the statement still holds, and
+                // a read after it (any connection: nothing of it committed)
+                // says which.
+                Ok(match self.get_refresh_token(old_hash).await? {
+                    None => Rotation::Unknown,
+                    Some(old) if old.used_at.is_some() => Rotation::Reused(old.grant_id),
+                    Some(_) => Rotation::Revoked,
+                })
             }
 
             async fn revoke_jti(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()> {

@@ -558,13 +558,14 @@ pub fn redirect_matches(registered: &str, presented: &str) -> bool {
             url::Host::Domain(_) => return None,
         };
         let host = url.host_str()?;
+        // Only `http` (literally: the text is what is compared).
         let rest = raw.strip_prefix("http://")?.strip_prefix(host)?;
         // The port as written (`:80` too, which the parser drops as the default).
         let rest = match rest.strip_prefix(':') {
             Some(r) => r.trim_start_matches(|c: char| c.is_ascii_digit()),
             None => rest,
         };
-        (url.scheme() == "http" && ip.is_loopback()).then(|| format!("{host}{rest}"))
+        ip.is_loopback().then(|| format!("{host}{rest}"))
     };
     matches!((loopback(registered), loopback(presented)), (Some(a), Some(b)) if a == b)
 }
