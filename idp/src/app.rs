@@ -31,6 +31,8 @@ pub struct AppState {
     pub keys: Arc<Keyring>,
     /// Subject identifiers (the pairwise key).
     pub subjects: Arc<crate::domain::oidc::subjects::Subjects>,
+    /// Seals visitors' passkey sign-in ceremonies.
+    pub ceremonies: Arc<crate::domain::passkeys::CeremonyKey>,
     /// Page templates.
     pub pages: Arc<Pages>,
     /// Argon2id.
@@ -348,6 +350,9 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let subjects = crate::domain::oidc::subjects::Subjects::load(store.as_ref(), &keys, clock.now())
         .await
         .map_err(|e| start_err("cannot load the pairwise-subject key")(&e))?;
+    let ceremonies = crate::domain::passkeys::CeremonyKey::load(store.as_ref(), &keys, clock.now())
+        .await
+        .map_err(|e| start_err("cannot load the passkey ceremony key")(&e))?;
     let pages = Pages::new().map_err(|e| start_err("templates")(&e))?;
     let passwords = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, config.hash_concurrency())
         .map_err(|e| start_err("IDP_ARGON2_MEMORY_KIB / IDP_ARGON2_ITERATIONS")(&e))?;
@@ -362,6 +367,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         clock,
         keys: Arc::new(keys),
         subjects: Arc::new(subjects),
+        ceremonies: Arc::new(ceremonies),
         pages: Arc::new(pages),
         passwords,
         http,

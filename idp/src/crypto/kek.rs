@@ -7,12 +7,9 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
+use super::aead::SealKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
-
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 
 /// Why the KEK could not be loaded or used.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +33,7 @@ pub enum KekError {
 /// A 256-bit key-encryption key and its id.
 pub struct Kek {
     id: String,
-    key: [u8; 32],
+    key: SealKey,
 }
 
 impl std::fmt::Debug for Kek {
@@ -52,7 +49,7 @@ impl Kek {
         let key: [u8; 32] = bytes.try_into().map_err(|_| KekError::Malformed(origin.to_owned()))?;
         // The id names the KEK without revealing it: a truncated hash.
         let id = super::sha256_hex(&key)[..16].to_owned();
-        Ok(Self { id, key })
+        Ok(Self { id, key: SealKey::new(key) })
     }
 
     /// Load from `path`, creating it (mode 0600) with a fresh random key on
@@ -107,7 +104,7 @@ impl Kek {
 
     /// The key as base64 text, for the operator's secret store. Shown once, never logged.
     pub fn to_base64(&self) -> super::Secret {
-        super::Secret::new(STANDARD.encode(self.key))
+        super::Secret::new(STANDARD.encode(self.key.bytes()))
     }
 
     /// Load `<path>.previous`, the KEK a `keys rewrap` replaced, if that file exists.
@@ -138,21 +135,12 @@ impl Kek {
 
     /// Encrypt `plaintext`, binding it to `aad`: nonce || ciphertext || tag.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KekError> {
-        let nonce = super::random_bytes(NONCE_LEN);
-        let mut tag = [0u8; TAG_LEN];
-        let ct = encrypt_aead(Cipher::aes_256_gcm(), &self.key, Some(&nonce), aad, plaintext, &mut tag)
-            .map_err(|_| KekError::Decrypt)?;
-        Ok([nonce, ct, tag.to_vec()].concat())
+        self.key.seal(aad, plaintext).map_err(|_| KekError::Decrypt)
     }
 
     /// Decrypt what [`Kek::seal`] produced with the same `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KekError> {
-        if sealed.len() < NONCE_LEN + TAG_LEN {
-            return Err(KekError::Decrypt);
-        }
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        decrypt_aead(Cipher::aes_256_gcm(), &self.key, Some(nonce), aad, ct, tag).map_err(|_| KekError::Decrypt)
+        self.key.open(aad, sealed).map_err(|_| KekError::Decrypt)
     }
 }
 

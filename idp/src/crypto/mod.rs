@@ -4,6 +4,7 @@
 //! Everything goes through OpenSSL (the `openssl` crate, which josekit also
 //! links), so there is one audited primitive provider in the tree.
 
+pub mod aead;
 pub mod jwt;
 pub mod kek;
 pub mod password;

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::crypto::jwt::{self, Alg};
 use crate::crypto::kek::Kek;
-use crate::store::{SigningKey, Store, StoreError, Timestamp};
+use crate::store::{ServerSecret, SigningKey, Store, StoreError, Timestamp};
 
 /// Algorithms that always have an active and a next key.
 pub const DEFAULT_ALGS: [Alg; 4] = [Alg::Rs256, Alg::Ps256, Alg::Es256, Alg::EdDsa];
@@ -244,6 +244,26 @@ impl Keyring {
             ))
         })?;
         kek.open(aad, sealed).map_err(|e| KeyError::Crypto(e.to_string()))
+    }
+
+    /// The deployment's 256-bit secret `name` (table `server_secrets`,
+    /// sealed under the KEK with its name as associated data), creating it
+    /// on first start: the first node to start writes it, every other node
+    /// reads the same value. `keys rewrap` re-seals it; nothing replaces it.
+    pub async fn server_secret(&self, store: &dyn Store, name: &str, now: Timestamp) -> Result<Vec<u8>, String> {
+        // Read first: every start but the very first finds the secret, and
+        // needs neither a new sealed candidate nor a write.
+        let existing = store.list_server_secrets().await.map_err(|e| e.to_string())?;
+        let stored = match existing.into_iter().find(|s| s.name == name) {
+            Some(stored) => stored,
+            None => {
+                let (value_enc, kek_id) =
+                    self.seal_secret(name.as_bytes(), &crate::crypto::random_bytes(32)).map_err(|e| e.to_string())?;
+                let candidate = ServerSecret { name: name.to_owned(), value_enc, kek_id, created_at: now };
+                store.put_server_secret_if_absent(&candidate).await.map_err(|e| e.to_string())?
+            }
+        };
+        self.open_secret(&stored.kek_id, name.as_bytes(), &stored.value_enc).map_err(|e| e.to_string())
     }
 
     /// The KEK that wraps new keys.

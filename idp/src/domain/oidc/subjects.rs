@@ -16,13 +16,10 @@
 //! re-seals it).
 
 use base64::Engine as _;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
 
-use crate::crypto::random_bytes;
+use crate::crypto::aead::hmac_sha256;
 use crate::domain::keys::Keyring;
-use crate::store::{Account, Business, Client, ServerSecret, Store, Timestamp};
+use crate::store::{Account, Business, Client, Store, Timestamp};
 
 /// Name of the pairwise key in `server_secrets` (also its sealing AAD).
 pub const PAIRWISE_SECRET: &str = "pairwise";
@@ -46,22 +43,7 @@ impl Subjects {
 
     /// Read the deployment's pairwise key, creating it on first start.
     pub async fn load(store: &dyn Store, keys: &Keyring, now: Timestamp) -> Result<Self, String> {
-        // Read first: every start but the very first finds the key, and needs
-        // neither a new sealed candidate nor a write.
-        let existing = store.list_server_secrets().await.map_err(|e| e.to_string())?;
-        let stored = match existing.into_iter().find(|s| s.name == PAIRWISE_SECRET) {
-            Some(stored) => stored,
-            None => {
-                let (value_enc, kek_id) =
-                    keys.seal_secret(PAIRWISE_SECRET.as_bytes(), &random_bytes(32)).map_err(|e| e.to_string())?;
-                let candidate = ServerSecret { name: PAIRWISE_SECRET.to_owned(), value_enc, kek_id, created_at: now };
-                store.put_server_secret_if_absent(&candidate).await.map_err(|e| e.to_string())?
-            }
-        };
-        let key = keys
-            .open_secret(&stored.kek_id, PAIRWISE_SECRET.as_bytes(), &stored.value_enc)
-            .map_err(|e| e.to_string())?;
-        Ok(Self { key })
+        Ok(Self { key: keys.server_secret(store, PAIRWISE_SECRET, now).await? })
     }
 
     /// The `sub` `client` sees for a citizen.
@@ -85,13 +67,7 @@ impl Subjects {
     }
 
     fn pairwise(&self, sector: &str, kind: &str, id: &str) -> String {
-        let mac = PKey::hmac(&self.key).and_then(|k| {
-            let mut s = Signer::new(MessageDigest::sha256(), &k)?;
-            for part in [sector.as_bytes(), b"\0", kind.as_bytes(), b"\0", id.as_bytes()] {
-                s.update(part)?;
-            }
-            s.sign_to_vec()
-        });
+        let mac = hmac_sha256(&self.key, &[sector.as_bytes(), b"\0", kind.as_bytes(), b"\0", id.as_bytes()]);
         match mac {
             Ok(mac) => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac),
             // HMAC-SHA256 over memory fails only if OpenSSL itself is broken.

@@ -79,7 +79,7 @@ pub async fn start_login(
         let (options, state) = c.webauthn.start_passkey_authentication(&passkeys).map_err(rejected)?;
         (options, CeremonyKind::Login { bound_to, state: LoginState::Listed(state) })
     };
-    let ceremony = c.park(kind, next, visitor).await?;
+    let ceremony = if visitor { c.seal_visitor(kind, next)? } else { c.park(kind, next).await? };
     Ok(Started { ceremony, options })
 }
 
@@ -136,7 +136,7 @@ pub async fn finish_login(
 }
 
 async fn finish(c: &Ceremonies<'_>, id: &str, credential: &PublicKeyCredential) -> Result<PasskeyLogin, Failure> {
-    let ceremony = c.take(id).await?;
+    let (ceremony, mark) = c.take(id).await?;
     let CeremonyKind::Login { bound_to, state } = ceremony.kind else {
         return Err(PasskeyError::CeremonyExpired.into());
     };
@@ -153,6 +153,9 @@ async fn finish(c: &Ceremonies<'_>, id: &str, credential: &PublicKeyCredential) 
     let mut passkey: Passkey =
         serde_json::from_str(&stored.passkey).map_err(|e| fail(PasskeyError::Unavailable(e.to_string())))?;
     let result = verify(c, credential, state, &passkey, &stored).map_err(&fail)?;
+    if let Some(mark) = mark {
+        c.answered(&mark, ceremony.expires_at).await.map_err(&fail)?;
+    }
     let citizen = c.store.get_citizen(&stored.account_id).await.map_err(|e| fail(e.into()))?;
     let Some(citizen) = citizen.filter(|c| c.account.status == "active") else {
         return Err(fail(PasskeyError::AccountDisabled));

@@ -3,10 +3,17 @@
 //!
 //! A ceremony is two HTTP requests: the options the browser hands to its
 //! authenticator, then the authenticator's answer. Between them the state
-//! (challenge, allowed credentials, user-verification policy) waits in the
-//! cache under a random ceremony id for [`CEREMONY_TTL`] seconds and is
-//! *taken* by the second request (`Cache::take`): single use, so a replayed
-//! answer finds nothing, and any node can finish what another started.
+//! (challenge, allowed credentials, user-verification policy) lives for
+//! [`CEREMONY_TTL`] seconds, and any node can finish what another started:
+//!
+//! - A signed-in account's ceremony (registration, step-up) waits in the
+//!   cache under a random ceremony id and is *taken* by the second request
+//!   (`Cache::take`): single use, so a replayed answer finds nothing.
+//! - A visitor's sign-in ceremony (the login page, passkey autofill) is
+//!   sealed into its own id ([`CeremonyKey`]) and stores nothing until an
+//!   answer verifies: then a mark in the cache makes it single use. Every
+//!   login page load starts one, and citizens behind one carrier-grade NAT
+//!   address share any per-address budget a stored ceremony would need.
 //!
 //! Every passkey ceremony requires user verification (WebAuthn L3 §6.1
 //! flag UV), so a passkey sign-in is two factors: `acr=LoA2`, and the
@@ -29,7 +36,9 @@ use webauthn_rs::prelude::{
 };
 
 use super::audit::{self, NewEvent, Outcome};
+use super::keys::Keyring;
 use crate::cache::Cache;
+use crate::crypto::aead::{SealKey, hmac_sha256};
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::{Store, StoreError, StoredPasskey, Timestamp};
 
@@ -59,11 +68,14 @@ pub fn relying_party(rp_id: &str, origins: &[Url]) -> Result<Webauthn, String> {
     builder.build().map_err(|e| format!("WebAuthn configuration: {e}"))
 }
 
-/// What the ceremonies work with: the relying party, the store, the cache and `now`.
+/// What the ceremonies work with: the relying party, the store, the cache,
+/// the sealing key and `now`.
 #[derive(Clone, Copy)]
 pub struct Ceremonies<'a> {
     /// The relying party.
     pub webauthn: &'a Webauthn,
+    /// Seals visitors' sign-in ceremonies.
+    pub sealing: &'a CeremonyKey,
     /// Accounts and passkeys.
     pub store: &'a dyn Store,
     /// Where ceremony state waits between its two requests.
@@ -189,7 +201,83 @@ impl From<crate::cache::CacheError> for PasskeyError {
     }
 }
 
-/// A ceremony waiting in the cache.
+/// Name of the visitor-ceremony secret in `server_secrets` (also its sealing AAD).
+pub const CEREMONY_SECRET: &str = "passkey-ceremony";
+
+/// What starts a sealed ceremony id; a cached one (base64url) has no `.`.
+const SEALED_PREFIX: &str = "v1.";
+
+/// Longest sealed ceremony id opened (one is about 300 characters).
+const MAX_SEALED_ID: usize = 2048;
+
+/// The key that seals a visitor's sign-in ceremony into its id: AES-256-GCM
+/// under a key derived for each hour from a deployment secret, so no one key
+/// comes near GCM's limit of 2³² random nonces at a country's login rate.
+/// The hour travels in the id; an id opens in its hour and the hours either
+/// side (nodes' clocks differ), and its own `expires_at` says the rest.
+pub struct CeremonyKey {
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for CeremonyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CeremonyKey(..)")
+    }
+}
+
+impl CeremonyKey {
+    /// With a known secret (tests).
+    pub fn with_secret(secret: Vec<u8>) -> Self {
+        Self { secret }
+    }
+
+    /// The deployment's ceremony secret, created on first start.
+    pub async fn load(store: &dyn Store, keys: &Keyring, now: Timestamp) -> Result<Self, String> {
+        Ok(Self { secret: keys.server_secret(store, CEREMONY_SECRET, now).await? })
+    }
+
+    fn of_hour(&self, hour: u32) -> Result<SealKey, PasskeyError> {
+        let key = hmac_sha256(&self.secret, &[CEREMONY_SECRET.as_bytes(), b"\0", &hour.to_be_bytes()])
+            .map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
+        Ok(SealKey::new(key))
+    }
+
+    /// `v1.` ‖ base64url(hour ‖ nonce ‖ ciphertext ‖ tag).
+    fn seal(&self, now: Timestamp, plain: &[u8]) -> Result<String, PasskeyError> {
+        let hour = hour_of(now).to_be_bytes();
+        let sealed =
+            self.of_hour(hour_of(now))?.seal(&hour, plain).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
+        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode([&hour[..], &sealed].concat())))
+    }
+
+    /// The plaintext of a sealed id without its prefix; any fault reads as an expired ceremony.
+    fn open(&self, now: Timestamp, sealed_id: &str) -> Result<Vec<u8>, PasskeyError> {
+        if sealed_id.len() > MAX_SEALED_ID {
+            return Err(PasskeyError::CeremonyExpired);
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(sealed_id).map_err(|_| PasskeyError::CeremonyExpired)?;
+        let Some((hour, sealed)) = bytes.split_first_chunk::<4>() else {
+            return Err(PasskeyError::CeremonyExpired);
+        };
+        let (then, current) = (u32::from_be_bytes(*hour), hour_of(now));
+        if then.abs_diff(current) > 1 {
+            return Err(PasskeyError::CeremonyExpired);
+        }
+        self.of_hour(then)?.open(hour, sealed).map_err(|_| PasskeyError::CeremonyExpired)
+    }
+}
+
+/// Hours since the Unix epoch.
+fn hour_of(now: Timestamp) -> u32 {
+    u32::try_from(now.max(0) / 3600).unwrap_or(u32::MAX)
+}
+
+/// Cache key marking a sealed ceremony answered.
+fn answered_key(sealed_id: &str) -> String {
+    format!("passkey-answered:{}", sha256_hex(sealed_id.as_bytes()))
+}
+
+/// A ceremony's state: in the cache, or sealed in its id.
 #[derive(Serialize, Deserialize)]
 struct Ceremony {
     /// Checked on `take` as well as enforced by the cache TTL, so a pinned
@@ -239,18 +327,17 @@ fn account_ceremony_key(account_id: &str) -> String {
 }
 
 impl Ceremonies<'_> {
-    /// Park ceremony state for [`CEREMONY_TTL`]; returns its id. `visitor`:
-    /// started by someone not signed in ([`crate::cache::Cache::put_visitor`]).
-    async fn park(&self, kind: CeremonyKind, next: Option<String>, visitor: bool) -> Result<String, PasskeyError> {
+    /// Park a signed-in account's ceremony state for [`CEREMONY_TTL`]; returns its id.
+    async fn park(&self, kind: CeremonyKind, next: Option<String>) -> Result<String, PasskeyError> {
         let id = random_token();
-        let bytes = self.seal(kind, next, None)?;
-        let (key, ttl) = (ceremony_key(&id), Duration::from_secs(CEREMONY_TTL as u64));
-        if visitor {
-            self.cache.put_visitor(&key, &bytes, ttl).await?;
-        } else {
-            self.cache.put(&key, &bytes, ttl).await?;
-        }
+        let bytes = self.encode(kind, next, None)?;
+        self.cache.put(&ceremony_key(&id), &bytes, Duration::from_secs(CEREMONY_TTL as u64)).await?;
         Ok(id)
+    }
+
+    /// A visitor's ceremony, sealed into the id it returns: nothing stored.
+    fn seal_visitor(&self, kind: CeremonyKind, next: Option<String>) -> Result<String, PasskeyError> {
+        self.sealing.seal(self.now, &self.encode(kind, next, None)?)
     }
 
     /// Park a signed-in account's ceremony: one per account, a new one
@@ -265,23 +352,49 @@ impl Ceremonies<'_> {
         next: Option<String>,
     ) -> Result<String, PasskeyError> {
         let id = random_token();
-        let bytes = self.seal(kind, next, Some(sha256_hex(id.as_bytes())))?;
+        let bytes = self.encode(kind, next, Some(sha256_hex(id.as_bytes())))?;
         let ttl = Duration::from_secs(CEREMONY_TTL as u64);
         self.cache.put(&account_ceremony_key(account_id), &bytes, ttl).await?;
         Ok(id)
     }
 
-    /// A ceremony as the cache keeps it, expiring [`CEREMONY_TTL`] from now.
-    fn seal(&self, kind: CeremonyKind, next: Option<String>, id_hash: Option<String>) -> Result<Vec<u8>, PasskeyError> {
+    /// A ceremony as it is kept, expiring [`CEREMONY_TTL`] from now.
+    fn encode(
+        &self,
+        kind: CeremonyKind,
+        next: Option<String>,
+        id_hash: Option<String>,
+    ) -> Result<Vec<u8>, PasskeyError> {
         let ceremony = Ceremony { expires_at: self.now + CEREMONY_TTL, next, kind, id_hash };
         serde_json::to_vec(&ceremony).map_err(|e| PasskeyError::Unavailable(e.to_string()))
     }
 
-    /// Take ceremony state, once: a second take (a replay) or a late one finds nothing.
-    async fn take(&self, id: &str) -> Result<Ceremony, PasskeyError> {
+    /// A sign-in ceremony's state. A cached one is taken, once: a second
+    /// take (a replay) or a late one finds nothing. A sealed one is opened,
+    /// and comes with the mark [`Self::answered`] must set before its answer counts.
+    async fn take(&self, id: &str) -> Result<(Ceremony, Option<String>), PasskeyError> {
+        if let Some(sealed) = id.strip_prefix(SEALED_PREFIX) {
+            let ceremony = self.unexpired(&self.sealing.open(self.now, sealed)?)?;
+            let mark = answered_key(sealed);
+            // A replay is refused as one, not by whatever check of the
+            // answer it would fail (the signature counter).
+            if self.cache.get(&mark).await?.is_some() {
+                return Err(PasskeyError::CeremonyExpired);
+            }
+            return Ok((ceremony, Some(mark)));
+        }
         plausible_id(id)?;
         let bytes = self.cache.take(&ceremony_key(id)).await?.ok_or(PasskeyError::CeremonyExpired)?;
-        self.unexpired(&bytes)
+        Ok((self.unexpired(&bytes)?, None))
+    }
+
+    /// Mark a sealed ceremony answered, once: of two verified answers to the
+    /// same ceremony (a replay) the first counts. The mark outlives the
+    /// ceremony by the margin nodes' clocks may differ.
+    async fn answered(&self, mark: &str, expires_at: Timestamp) -> Result<(), PasskeyError> {
+        let margin = super::oidc::client_auth::REPLAY_MARGIN;
+        let ttl = Duration::from_secs(expires_at.saturating_sub(self.now).saturating_add(margin).clamp(1, 3600) as u64);
+        if self.cache.put_if_absent(mark, b"1", ttl).await? { Ok(()) } else { Err(PasskeyError::CeremonyExpired) }
     }
 
     /// Take the ceremony of [`Self::park_for_account`], once, if `id` is the

@@ -22,6 +22,7 @@ struct World {
     store: Arc<dyn Store>,
     cache: MemoryCache,
     webauthn: Webauthn,
+    sealing: CeremonyKey,
 }
 
 impl World {
@@ -33,11 +34,17 @@ impl World {
         let store: Arc<dyn Store> =
             Arc::new(crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap());
         let webauthn = relying_party(RP_ID, &[Url::parse(ORIGIN).unwrap()]).unwrap();
-        Self { store, cache, webauthn }
+        Self { store, cache, webauthn, sealing: CeremonyKey::with_secret(vec![9; 32]) }
     }
 
     fn at(&self, now: Timestamp) -> Ceremonies<'_> {
-        Ceremonies { webauthn: &self.webauthn, store: self.store.as_ref(), cache: &self.cache, now }
+        Ceremonies {
+            webauthn: &self.webauthn,
+            sealing: &self.sealing,
+            store: self.store.as_ref(),
+            cache: &self.cache,
+            now,
+        }
     }
 
     async fn citizen(&self, id: &str, national_id: &str, password: bool) -> Citizen {
@@ -188,24 +195,65 @@ async fn register_then_sign_in_username_first_and_discoverable() {
 }
 
 #[tokio::test]
-async fn ceremonies_of_visitors_are_refused_first_when_the_cache_is_short() {
+async fn a_visitors_ceremony_stores_nothing_and_signs_in_when_the_cache_is_full() {
     let w = World::with_cache(MemoryCache::with_limit(64 << 10)).await;
     let hoa = w.citizen("acc-hoa", "001099012345", true).await;
     let mut key = SoftPasskey::new(true);
-    w.register(&mut key, &hoa, ORIGIN).await.unwrap();
-    // Visitors' state (sign-in starts) fills its share of the cache.
+    let stored = w.register(&mut key, &hoa, ORIGIN).await.unwrap();
+    // Visitors' state (anonymous browser sessions) fills its share of the cache.
     let mut n = 0;
     while w.cache.put_visitor(&format!("visitor-{n}"), &[0; 512], Duration::from_secs(60)).await.is_ok() {
         n += 1;
     }
-    // A sign-in ceremony anyone may start is visitor state too; a signed-in citizen's
-    // step-up uses the room kept for the rest.
-    for mode in [LoginMode::Discoverable { conditional: false }, LoginMode::Identifier("001099012345")] {
-        let refused = start_login(&w.at(NOW + 10), mode, None).await;
-        assert!(matches!(refused, Err(PasskeyError::Unavailable(ref e)) if e.contains("full")), "{refused:?}");
+    // A sign-in ceremony anyone may start travels sealed in its id: it
+    // starts, adds nothing to the cache, and signs in.
+    let c = w.at(NOW + 10);
+    for mode in [LoginMode::Discoverable { conditional: true }, LoginMode::Identifier("001099012345")] {
+        let used = w.cache.usage().unwrap();
+        let started = start_login(&c, mode, None).await.unwrap();
+        assert!(started.ceremony.starts_with(SEALED_PREFIX) && started.ceremony.len() < 600, "{}", started.ceremony);
+        assert_eq!(w.cache.usage().unwrap(), used, "{mode:?} stored something");
+        let answer = discover(&mut key, started.options, &stored);
+        let login = finish_login(&c, &started.ceremony, &answer, &Meta::default()).await.unwrap();
+        assert_eq!(login.citizen.account.id, "acc-hoa");
     }
+    // A signed-in citizen's step-up waits in the cache, in the room kept for the rest.
     let login = sign_in(&w, &mut key, LoginMode::StepUp("acc-hoa")).await.unwrap();
     assert_eq!(login.citizen.account.id, "acc-hoa");
+}
+
+#[tokio::test]
+async fn a_sealed_ceremony_counts_once_and_only_as_sealed_and_in_time() {
+    let w = World::new().await;
+    let hoa = w.citizen("acc-hoa", "001099012345", true).await;
+    let mut key = SoftPasskey::new(true);
+    let stored = w.register(&mut key, &hoa, ORIGIN).await.unwrap();
+    let c = w.at(NOW + 10);
+    let discoverable = LoginMode::Discoverable { conditional: false };
+    let started = start_login(&c, discoverable, Some("req-1".into())).await.unwrap();
+    let answer = discover(&mut key, started.options, &stored);
+    // Tampered, cut short, or sealed under another deployment's secret: no ceremony.
+    let mut tampered = started.ceremony.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let other = CeremonyKey::with_secret(vec![8; 32]);
+    let foreign = Ceremonies { sealing: &other, ..c };
+    for id in [String::from_utf8(tampered).unwrap(), started.ceremony[..40].to_owned(), "v1.".into()] {
+        let r = finish_login(&c, &id, &answer, &Meta::default()).await;
+        assert_eq!(r.unwrap_err(), PasskeyError::CeremonyExpired, "{id}");
+    }
+    let r = finish_login(&foreign, &started.ceremony, &answer, &Meta::default()).await;
+    assert_eq!(r.unwrap_err(), PasskeyError::CeremonyExpired);
+    // Too late, by its own expiry or by its hour.
+    for late in [NOW + 10 + CEREMONY_TTL, NOW + 3 * 3600] {
+        let r = finish_login(&w.at(late), &started.ceremony, &answer, &Meta::default()).await;
+        assert_eq!(r.unwrap_err(), PasskeyError::CeremonyExpired, "at {late}");
+    }
+    // In time: signs in, with the request it was started for; then it is spent.
+    let login = finish_login(&c, &started.ceremony, &answer, &Meta::default()).await.unwrap();
+    assert_eq!(login.next.as_deref(), Some("req-1"));
+    let again = finish_login(&w.at(NOW + 20), &started.ceremony, &answer, &Meta::default()).await;
+    assert_eq!(again.unwrap_err(), PasskeyError::CeremonyExpired);
 }
 
 #[tokio::test]

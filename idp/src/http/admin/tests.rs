@@ -41,6 +41,7 @@ pub(super) async fn harness() -> Harness {
         clock: Arc::new(FixedClock::new(NOW)),
         keys: Arc::new(keys),
         subjects: Arc::new(crate::domain::oidc::subjects::Subjects::with_key(vec![7; 32])),
+        ceremonies: Arc::new(crate::domain::passkeys::CeremonyKey::with_secret(vec![9; 32])),
         pages: Arc::new(Pages::new().unwrap()),
         passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
         http: crate::app::HttpJwks::new(false),

@@ -40,7 +40,7 @@ pub fn router() -> Router<App> {
         .route("/assets/passkey.js", get(script))
 }
 
-/// Ceremony starts one address may make per hour (each parks state in the cache for five minutes).
+/// Step-up ceremony starts one address may make per hour (each parks state in the cache for five minutes).
 const STARTS_PER_HOUR: u64 = 600;
 
 /// A JSON error: `{"error": code, "message": text}`, never cached.
@@ -132,7 +132,13 @@ fn meta(ip: std::net::IpAddr, rid: &str) -> Meta {
 }
 
 fn ceremonies<'a>(app: &'a AppState, webauthn: &'a Webauthn) -> Ceremonies<'a> {
-    Ceremonies { webauthn, store: app.store.as_ref(), cache: app.cache.as_ref(), now: app.clock.now() }
+    Ceremonies {
+        webauthn,
+        sealing: app.ceremonies.as_ref(),
+        store: app.store.as_ref(),
+        cache: app.cache.as_ref(),
+        now: app.clock.now(),
+    }
 }
 
 /// A pending request id as a ceremony keeps it: ids are short, and a long
@@ -255,16 +261,28 @@ async fn login_options(
 ) -> Result<Response, JsonError> {
     let locale = lang.locale;
     let (webauthn, input): (_, LoginOptions) = guard(&app, &session, locale, &headers, &body).await?;
-    // Anyone may start a ceremony, and each one waits in the cache: bound how fast one address can.
-    let key = format!("passkey-start:{}", crate::config::throttle_key(ip));
-    match app.cache.incr(&key, std::time::Duration::from_secs(3600)).await {
-        Ok(n) if n > STARTS_PER_HOUR => {
-            return Err(JsonError::new(locale, StatusCode::TOO_MANY_REQUESTS, "throttled", "err.passkey_throttled"));
+    let who = if input.step_up {
+        // A step-up ceremony waits in the cache: bound how fast one address
+        // starts them. A visitor's travels sealed in its id and needs no bound
+        // (every login page load starts one, for every citizen behind the
+        // same carrier NAT address).
+        let key = format!("passkey-start:{}", crate::config::throttle_key(ip));
+        match app.cache.incr(&key, std::time::Duration::from_secs(3600)).await {
+            Ok(n) if n > STARTS_PER_HOUR => {
+                return Err(JsonError::new(
+                    locale,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "throttled",
+                    "err.passkey_throttled",
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(JsonError::unavailable(locale, &e)),
         }
-        Ok(_) => {}
-        Err(e) => return Err(JsonError::unavailable(locale, &e)),
-    }
-    let who = if input.step_up { Some(require_signed_in(&app, &session, locale).await?) } else { None };
+        Some(require_signed_in(&app, &session, locale).await?)
+    } else {
+        None
+    };
     let identifier = input.identifier.as_deref().map(str::trim).filter(|i| !i.is_empty());
     let mode = match (&who, identifier) {
         (Some(w), _) => LoginMode::StepUp(&w.account_id),

@@ -46,6 +46,7 @@ async fn app() -> App {
         clock: Arc::new(clock),
         keys: Arc::new(keys),
         subjects: Arc::new(crate::domain::oidc::subjects::Subjects::with_key(vec![7; 32])),
+        ceremonies: Arc::new(crate::domain::passkeys::CeremonyKey::with_secret(vec![9; 32])),
         pages: Arc::new(Pages::new().unwrap()),
         passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
         http: crate::app::HttpJwks::new(false),
