@@ -49,8 +49,8 @@ pub trait Cache: Send + Sync {
     /// Store only if absent; `true` if this call stored it (replay detection).
     async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<bool>;
     /// [`Cache::put`] for state a visitor creates before signing in (a pending
-    /// authorization request, an anonymous browser session, a passkey
-    /// sign-in ceremony): a bounded cache refuses it first, keeping room for
+    /// authorization request, an anonymous browser session, a pushed
+    /// request): a bounded cache refuses it first, keeping room for
     /// what signed-in citizens and relying parties need (codes, counters,
     /// replay markers). No default: a wrapper must pass it on, or the bound
     /// would not see it.

@@ -521,7 +521,8 @@ pub async fn rewrap(store: &dyn Store, ring: &Keyring, source: KekSource<'_>) ->
             let old_id = k.kek_id.clone();
             rows.push((SigningKey { private_enc, kek_id: new.id().to_owned(), ..k }, old_id));
         }
-        // Server secrets (the pairwise-subject key) are sealed under the same
+        // Server secrets (the pairwise-subject key, the passkey ceremony
+        // secret) are sealed under the same
         // KEK; they move in the same transaction, so none is left under a KEK
         // the operator is about to discard.
         let mut secrets = Vec::new();

@@ -42,7 +42,7 @@ const LEEWAY: i64 = 60;
 /// How much longer than it would be accepted a used `jti` (of a client
 /// assertion or a DPoP proof) is remembered: a second of rounding and a few
 /// of clock difference between nodes.
-pub(crate) const REPLAY_MARGIN: i64 = 5;
+pub(super) const REPLAY_MARGIN: i64 = 5;
 
 /// The credentials a request carries, as the HTTP layer found them.
 #[derive(Debug, Default)]

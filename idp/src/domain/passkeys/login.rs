@@ -55,8 +55,11 @@ pub async fn start_login(
     let (bound_to, passkeys) = match mode {
         LoginMode::Discoverable { .. } => (None, Vec::new()),
         LoginMode::Identifier(identifier) => {
-            // An identifier naming no account binds to "", which no passkey belongs to.
-            let account = find_by_identifier(c, identifier).await?.map(|c| c.account.id).unwrap_or_default();
+            // An identifier naming no account binds to a random id, which no
+            // passkey belongs to, as long as an account's: the sealed
+            // ceremony's length must not tell the two apart.
+            let account =
+                find_by_identifier(c, identifier).await?.map_or_else(crate::crypto::random_id, |c| c.account.id);
             (Some(account), Vec::new())
         }
         LoginMode::StepUp(account_id) => {
@@ -154,7 +157,7 @@ async fn finish(c: &Ceremonies<'_>, id: &str, credential: &PublicKeyCredential) 
         serde_json::from_str(&stored.passkey).map_err(|e| fail(PasskeyError::Unavailable(e.to_string())))?;
     let result = verify(c, credential, state, &passkey, &stored).map_err(&fail)?;
     if let Some(mark) = mark {
-        c.answered(&mark, ceremony.expires_at).await.map_err(&fail)?;
+        c.answered(&mark).await.map_err(&fail)?;
     }
     let citizen = c.store.get_citizen(&stored.account_id).await.map_err(|e| fail(e.into()))?;
     let Some(citizen) = citizen.filter(|c| c.account.status == "active") else {

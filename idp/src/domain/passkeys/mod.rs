@@ -207,8 +207,18 @@ pub const CEREMONY_SECRET: &str = "passkey-ceremony";
 /// What starts a sealed ceremony id; a cached one (base64url) has no `.`.
 const SEALED_PREFIX: &str = "v1.";
 
-/// Longest sealed ceremony id opened (one is about 300 characters).
+/// Longest sealed ceremony id opened (one is about 700 characters).
 const MAX_SEALED_ID: usize = 2048;
+
+/// A sealed ceremony's plaintext is padded to a multiple of this, so the
+/// id's length says nothing of what it holds (whether an identifier typed
+/// for username-first sign-in named an account).
+const SEALED_BLOCK: usize = 256;
+
+/// How long an answered sealed ceremony stays marked: its lifetime and an
+/// hour, since each node decides expiry by its own clock (the marks are few:
+/// one per passkey sign-in).
+const ANSWERED_TTL: Duration = Duration::from_secs(CEREMONY_TTL as u64 + 3600);
 
 /// The key that seals a visitor's sign-in ceremony into its id: AES-256-GCM
 /// under a key derived for each hour from a deployment secret, so no one key
@@ -242,11 +252,13 @@ impl CeremonyKey {
         Ok(SealKey::new(key))
     }
 
-    /// `v1.` ‖ base64url(hour ‖ nonce ‖ ciphertext ‖ tag).
-    fn seal(&self, now: Timestamp, plain: &[u8]) -> Result<String, PasskeyError> {
+    /// `v1.` ‖ base64url(hour ‖ nonce ‖ ciphertext ‖ tag), the JSON `plain`
+    /// padded with spaces (which JSON ignores) to a multiple of [`SEALED_BLOCK`].
+    fn seal(&self, now: Timestamp, mut plain: Vec<u8>) -> Result<String, PasskeyError> {
+        plain.resize(plain.len().next_multiple_of(SEALED_BLOCK), b' ');
         let hour = hour_of(now).to_be_bytes();
         let sealed =
-            self.of_hour(hour_of(now))?.seal(&hour, plain).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
+            self.of_hour(hour_of(now))?.seal(&hour, &plain).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
         Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode([&hour[..], &sealed].concat())))
     }
 
@@ -337,7 +349,7 @@ impl Ceremonies<'_> {
 
     /// A visitor's ceremony, sealed into the id it returns: nothing stored.
     fn seal_visitor(&self, kind: CeremonyKind, next: Option<String>) -> Result<String, PasskeyError> {
-        self.sealing.seal(self.now, &self.encode(kind, next, None)?)
+        self.sealing.seal(self.now, self.encode(kind, next, None)?)
     }
 
     /// Park a signed-in account's ceremony: one per account, a new one
@@ -389,12 +401,13 @@ impl Ceremonies<'_> {
     }
 
     /// Mark a sealed ceremony answered, once: of two verified answers to the
-    /// same ceremony (a replay) the first counts. The mark outlives the
-    /// ceremony by the margin nodes' clocks may differ.
-    async fn answered(&self, mark: &str, expires_at: Timestamp) -> Result<(), PasskeyError> {
-        let margin = super::oidc::client_auth::REPLAY_MARGIN;
-        let ttl = Duration::from_secs(expires_at.saturating_sub(self.now).saturating_add(margin).clamp(1, 3600) as u64);
-        if self.cache.put_if_absent(mark, b"1", ttl).await? { Ok(()) } else { Err(PasskeyError::CeremonyExpired) }
+    /// same ceremony (a replay) the first counts.
+    async fn answered(&self, mark: &str) -> Result<(), PasskeyError> {
+        if self.cache.put_if_absent(mark, b"1", ANSWERED_TTL).await? {
+            Ok(())
+        } else {
+            Err(PasskeyError::CeremonyExpired)
+        }
     }
 
     /// Take the ceremony of [`Self::park_for_account`], once, if `id` is the

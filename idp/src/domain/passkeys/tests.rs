@@ -111,11 +111,21 @@ fn soft(mut options: CreationChallengeResponse) -> CreationChallengeResponse {
 
 /// A discoverable request answered by `SoftPasskey`: it needs the credential
 /// listed, and returns no user handle, which a browser's authenticator adds.
-fn discover(key: &mut SoftPasskey, mut options: RequestChallengeResponse, p: &StoredPasskey) -> PublicKeyCredential {
+fn discover(key: &mut SoftPasskey, options: RequestChallengeResponse, p: &StoredPasskey) -> PublicKeyCredential {
+    discover_at(ORIGIN, key, options, p)
+}
+
+/// [`discover`] on a page of `origin`.
+fn discover_at(
+    origin: &str,
+    key: &mut SoftPasskey,
+    mut options: RequestChallengeResponse,
+    p: &StoredPasskey,
+) -> PublicKeyCredential {
     assert!(options.public_key.allow_credentials.is_empty());
     let id = URL_SAFE_NO_PAD.decode(&p.credential_id).unwrap();
     options.public_key.allow_credentials = vec![AllowCredentials { type_: "public-key".into(), id, transports: None }];
-    let mut answer = key.do_authentication(Url::parse(ORIGIN).unwrap(), options).unwrap();
+    let mut answer = key.do_authentication(Url::parse(origin).unwrap(), options).unwrap();
     answer.response.user_handle = Some(user_handle(&p.account_id).as_bytes().to_vec());
     answer
 }
@@ -211,7 +221,7 @@ async fn a_visitors_ceremony_stores_nothing_and_signs_in_when_the_cache_is_full(
     for mode in [LoginMode::Discoverable { conditional: true }, LoginMode::Identifier("001099012345")] {
         let used = w.cache.usage().unwrap();
         let started = start_login(&c, mode, None).await.unwrap();
-        assert!(started.ceremony.starts_with(SEALED_PREFIX) && started.ceremony.len() < 600, "{}", started.ceremony);
+        assert!(started.ceremony.starts_with(SEALED_PREFIX) && started.ceremony.len() < 1000, "{}", started.ceremony);
         assert_eq!(w.cache.usage().unwrap(), used, "{mode:?} stored something");
         let answer = discover(&mut key, started.options, &stored);
         let login = finish_login(&c, &started.ceremony, &answer, &Meta::default()).await.unwrap();
@@ -232,10 +242,11 @@ async fn a_sealed_ceremony_counts_once_and_only_as_sealed_and_in_time() {
     let discoverable = LoginMode::Discoverable { conditional: false };
     let started = start_login(&c, discoverable, Some("req-1".into())).await.unwrap();
     let answer = discover(&mut key, started.options, &stored);
-    // Tampered, cut short, or sealed under another deployment's secret: no ceremony.
+    // Tampered (a byte of the ciphertext), cut short, or sealed under another
+    // deployment's secret: no ceremony.
     let mut tampered = started.ceremony.clone().into_bytes();
-    let last = tampered.len() - 1;
-    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
     let other = CeremonyKey::with_secret(vec![8; 32]);
     let foreign = Ceremonies { sealing: &other, ..c };
     for id in [String::from_utf8(tampered).unwrap(), started.ceremony[..40].to_owned(), "v1.".into()] {
@@ -254,6 +265,60 @@ async fn a_sealed_ceremony_counts_once_and_only_as_sealed_and_in_time() {
     assert_eq!(login.next.as_deref(), Some("req-1"));
     let again = finish_login(&w.at(NOW + 20), &started.ceremony, &answer, &Meta::default()).await;
     assert_eq!(again.unwrap_err(), PasskeyError::CeremonyExpired);
+}
+
+#[test]
+fn a_sealed_id_opens_in_its_hour_and_the_hours_either_side_and_hides_its_length() {
+    let key = CeremonyKey::with_secret(vec![9; 32]);
+    let hour = 3600 * 497_222;
+    let id = key.seal(hour + 3590, b"{}".to_vec()).unwrap();
+    let sealed = id.strip_prefix(SEALED_PREFIX).unwrap();
+    for (at, opens) in
+        [(hour - 1, true), (hour + 3610, true), (hour + 7199, true), (hour + 7200, false), (hour - 3601, false)]
+    {
+        assert_eq!(key.open(at, sealed).is_ok(), opens, "at {at}");
+    }
+    let padded = key.open(hour, sealed).unwrap();
+    assert_eq!((padded.len(), padded.trim_ascii()), (SEALED_BLOCK, &b"{}"[..]));
+    assert!(key.open(hour, &sealed[..sealed.len() - 1]).is_err());
+    assert_eq!(key.seal(hour, vec![b'x'; SEALED_BLOCK - 1]).unwrap().len(), id.len());
+}
+
+#[tokio::test]
+async fn a_known_and_an_unknown_identifier_get_sealed_ids_of_one_length() {
+    let w = World::new().await;
+    w.citizen("acc-hoa", "001099012345", true).await;
+    let c = w.at(NOW + 10);
+    let known = start_login(&c, LoginMode::Identifier("001099012345"), Some("req-1".into())).await.unwrap();
+    let nobody = start_login(&c, LoginMode::Identifier("nobody@example.vn"), Some("req-1".into())).await.unwrap();
+    assert_eq!(known.ceremony.len(), nobody.ceremony.len());
+}
+
+#[tokio::test]
+async fn a_sealed_ceremony_outlives_a_refused_answer_and_of_two_at_once_one_counts() {
+    let w = World::new().await;
+    let hoa = w.citizen("acc-hoa", "001099012345", true).await;
+    let mut key = SoftPasskey::new(true);
+    let stored = w.register(&mut key, &hoa, ORIGIN).await.unwrap();
+    let c = w.at(NOW + 10);
+    let started = start_login(&c, LoginMode::Discoverable { conditional: true }, None).await.unwrap();
+    // An answer on a sibling site comes first: refused, and the ceremony stays.
+    let phished = discover_at("https://dichvucong-login.dichvucong.gov.vn", &mut key, started.options.clone(), &stored);
+    refused_for(finish_login(&c, &started.ceremony, &phished, &Meta::default()).await, "origin");
+    // The citizen's passkey answers, twice at once (a replay racing the
+    // original): one signs in, the other is refused (the ceremony used, or
+    // the signature counter already moved on).
+    let answer = discover(&mut key, started.options, &stored);
+    let meta = Meta::default();
+    let (a, b) = tokio::join!(
+        finish_login(&c, &started.ceremony, &answer, &meta),
+        finish_login(&c, &started.ceremony, &answer, &meta),
+    );
+    let results = [a, b];
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    // Whatever the order, the mark is set once.
+    let mark = answered_key(started.ceremony.strip_prefix(SEALED_PREFIX).unwrap());
+    assert_eq!(c.answered(&mark).await.unwrap_err(), PasskeyError::CeremonyExpired);
 }
 
 #[tokio::test]

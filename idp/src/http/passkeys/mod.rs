@@ -40,7 +40,8 @@ pub fn router() -> Router<App> {
         .route("/assets/passkey.js", get(script))
 }
 
-/// Step-up ceremony starts one address may make per hour (each parks state in the cache for five minutes).
+/// Step-up and username-first ceremony starts one address may make per hour
+/// (a step-up parks state in the cache for five minutes; username-first reads the account).
 const STARTS_PER_HOUR: u64 = 600;
 
 /// A JSON error: `{"error": code, "message": text}`, never cached.
@@ -261,11 +262,13 @@ async fn login_options(
 ) -> Result<Response, JsonError> {
     let locale = lang.locale;
     let (webauthn, input): (_, LoginOptions) = guard(&app, &session, locale, &headers, &body).await?;
-    let who = if input.step_up {
-        // A step-up ceremony waits in the cache: bound how fast one address
-        // starts them. A visitor's travels sealed in its id and needs no bound
-        // (every login page load starts one, for every citizen behind the
-        // same carrier NAT address).
+    let identifier = input.identifier.as_deref().map(str::trim).filter(|i| !i.is_empty());
+    // A step-up ceremony waits in the cache, and a username-first one reads
+    // the database: bound how fast one address starts them. The button's and
+    // autofill's ceremonies store and read nothing (sealed in their ids) and
+    // have no bound: every login page load starts one, for every citizen
+    // behind the same carrier NAT address.
+    if input.step_up || identifier.is_some() {
         let key = format!("passkey-start:{}", crate::config::throttle_key(ip));
         match app.cache.incr(&key, std::time::Duration::from_secs(3600)).await {
             Ok(n) if n > STARTS_PER_HOUR => {
@@ -279,11 +282,8 @@ async fn login_options(
             Ok(_) => {}
             Err(e) => return Err(JsonError::unavailable(locale, &e)),
         }
-        Some(require_signed_in(&app, &session, locale).await?)
-    } else {
-        None
-    };
-    let identifier = input.identifier.as_deref().map(str::trim).filter(|i| !i.is_empty());
+    }
+    let who = if input.step_up { Some(require_signed_in(&app, &session, locale).await?) } else { None };
     let mode = match (&who, identifier) {
         (Some(w), _) => LoginMode::StepUp(&w.account_id),
         (None, Some(ident)) => LoginMode::Identifier(ident),
