@@ -204,6 +204,20 @@ impl PasswordHasher {
         self.in_turn(move || hash_blocking(&params, &password)).await?
     }
 
+    /// Whether the PHC string `hash` was made with other costs than ours
+    /// (imported, or before an `IDP_ARGON2_*` change) or is not Argon2id v19
+    /// with a 32-byte output: a correct password re-hashes it at login.
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        let Ok(phc) = PasswordHash::new(hash) else { return true };
+        let ours = |p: &Params| {
+            (p.m_cost(), p.t_cost(), p.p_cost()) == (self.params.m_cost(), self.params.t_cost(), self.params.p_cost())
+        };
+        phc.algorithm.as_str() != "argon2id"
+            || phc.version != Some(Version::V0x13 as u32)
+            || phc.hash.as_ref().is_none_or(|h| h.len() != Params::DEFAULT_OUTPUT_LEN)
+            || !Params::try_from(&phc).is_ok_and(|p| ours(&p))
+    }
+
     /// Verify `password` against `hash`; with `None` verifies against a dummy
     /// hash and returns false, taking the same time.
     pub async fn verify(&self, hash: Option<String>, password: Secret) -> bool {
@@ -294,8 +308,21 @@ mod tests {
         let hash = h.hash(Secret::new("correct horse")).await?;
         assert!(hash.starts_with("$argon2id$"));
         assert!(h.verify(Some(hash.clone()), Secret::new("correct horse")).await);
-        assert!(!h.verify(Some(hash), Secret::new("wrong horse")).await);
+        assert!(!h.verify(Some(hash.clone()), Secret::new("wrong horse")).await);
         assert!(!h.verify(None, Secret::new("correct horse")).await);
+        // Our own hashes are current; other costs, outputs or versions, or no PHC string, are not.
+        assert!(!h.needs_rehash(&hash));
+        for other in [
+            "$argon2id$v=19$m=2048,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI",
+            "$argon2id$v=19$m=1024,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI",
+            "$argon2id$v=19$m=1024,t=1,p=2$c29tZXNhbHRzb21lc2FsdA$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI",
+            "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$MTIzNDU2Nzg5MDEyMzQ1Njc4OTA",
+            "$argon2id$v=16$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI",
+            "$argon2i$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI",
+            "not a hash",
+        ] {
+            assert!(h.needs_rehash(other), "{other}");
+        }
         // The dummy has our parameters, so an unknown account costs a real verification.
         let dummy = PasswordHash::new(h.dummy.as_str()).map_err(|e| HashError(e.to_string()))?;
         assert_eq!(dummy.algorithm.as_str(), "argon2id");

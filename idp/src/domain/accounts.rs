@@ -461,6 +461,7 @@ pub async fn login(
     // both cost the same reads.
     let account_id = citizen.as_ref().map_or("", |c| c.account.id.as_str());
     let hash = store.get_password_hash(account_id).await.map_err(|e| internal(&e))?;
+    let stale = hash.clone().filter(|h| passwords.needs_rehash(h)).map(|h| (h, password.clone()));
     // Always one Argon2 verification, against a dummy hash when there is no
     // account: same time for unknown and known identifiers.
     let ok = passwords.verify(hash, password).await;
@@ -471,6 +472,9 @@ pub async fn login(
             if c.account.status != "active" {
                 return Err(LoginError::AccountDisabled);
             }
+            if let Some((old, password)) = stale {
+                rehash(store, passwords, &c.account.id, &old, password).await;
+            }
             Ok(c)
         }
         _ => {
@@ -479,6 +483,23 @@ pub async fn login(
             record_failure(cache, &ip_key, throttle.free_per_ip, now).await.map_err(|e| internal(&e))?;
             Err(LoginError::InvalidCredentials)
         }
+    }
+}
+
+/// Re-hash a correct password whose stored hash has other costs than the
+/// configured ones (imported, or made before an `IDP_ARGON2_*` change), so
+/// every account ends up on the current parameters and costs what an
+/// unknown identifier's dummy verification costs. A failure leaves the old
+/// hash, which still verifies; the sign-in goes on either way.
+async fn rehash(store: &dyn Store, passwords: &PasswordHasher, account_id: &str, old: &str, password: Secret) {
+    let new = match passwords.hash(password).await {
+        Ok(new) => new,
+        Err(e) => return tracing::warn!(error = %e, "password re-hash failed"),
+    };
+    match store.rehash_password(account_id, old, &new).await {
+        Ok(true) => tracing::info!(account = %account_id, "password re-hashed with the configured Argon2 costs"),
+        Ok(false) => {} // changed meanwhile: the new password's hash stays
+        Err(e) => tracing::warn!(error = %e, "storing a re-hashed password failed"),
     }
 }
 
@@ -776,6 +797,44 @@ mod tests {
         cache.delete(&format!("login:{}:until", &sha256_hex(b"001099012345")[..32])).await.unwrap();
         let ok = login(store.as_ref(), cache.as_ref(), &hasher, throttle, later, attempt("mưa thu hà nội")).await;
         assert_eq!(ok.unwrap().profile.national_id, "001099012345");
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_correct_password_moves_an_older_hash_to_the_configured_costs() {
+        use crate::store::AccountStore as _;
+        let store = crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
+        let cache = crate::cache::MemoryCache::new();
+        let (old, now) = (PasswordHasher::new(1024, 1, 1).unwrap(), PasswordHasher::new(2048, 2, 1).unwrap());
+        let input = SignUp {
+            national_id: "001099012345".into(),
+            national_id_verified: false,
+            full_name: "Nguyễn Văn An".into(),
+            email: None,
+            phone: None,
+            password: Some(Secret::new("mưa thu hà nội")),
+            record: Default::default(),
+        };
+        // Made with m=1024,t=1, like a hash imported from another system; the node now runs m=2048,t=2.
+        let an = sign_up(&store, &old, NOV_2026, input).await.unwrap();
+        let imported = store.get_password_hash(&an.account.id).await.unwrap().unwrap();
+        let throttle = Throttle { free_per_identifier: 3, free_per_ip: 100 };
+        let attempt = |pw: &'static str| Attempt {
+            identifier: "001099012345",
+            password: Secret::new(pw),
+            client_ip: "192.0.2.1",
+        };
+        // A wrong password changes nothing.
+        let r = login(&store, &cache, &now, throttle, NOV_2026, attempt("gió mùa đông bắc")).await;
+        assert_eq!(r.unwrap_err(), LoginError::InvalidCredentials);
+        assert_eq!(store.get_password_hash(&an.account.id).await.unwrap().as_deref(), Some(imported.as_str()));
+        // The right one signs in and leaves a hash with the configured costs, which verifies.
+        login(&store, &cache, &now, throttle, NOV_2026, attempt("mưa thu hà nội")).await.unwrap();
+        let rehashed = store.get_password_hash(&an.account.id).await.unwrap().unwrap();
+        assert!(rehashed.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"), "{rehashed}");
+        assert!(!now.needs_rehash(&rehashed));
+        login(&store, &cache, &now, throttle, NOV_2026, attempt("mưa thu hà nội")).await.unwrap();
+        assert_eq!(store.get_password_hash(&an.account.id).await.unwrap(), Some(rehashed), "re-hashed once");
     }
 
     #[tokio::test]

@@ -484,6 +484,10 @@ pub trait AccountStore: Send + Sync {
     async fn get_password_hash(&self, account_id: &str) -> StoreResult<Option<String>>;
     /// Replace (or set) the password hash.
     async fn set_password_hash(&self, account_id: &str, hash: &str, now: Timestamp) -> StoreResult<()>;
+    /// Replace the hash `old` by `new` (the same password with other costs),
+    /// only while `old` is still the account's: a password changed meanwhile
+    /// stays. Leaves the time the password was set. True if replaced.
+    async fn rehash_password(&self, account_id: &str, old: &str, new: &str) -> StoreResult<bool>;
     /// `active` / `disabled`; `NotFound` if no such account.
     async fn set_account_status(&self, account_id: &str, status: &str) -> StoreResult<()>;
     /// Page through citizens by account id, `limit` rows after `after`.

@@ -163,6 +163,17 @@ macro_rules! impl_accounts {
                 Ok(())
             }
 
+            async fn rehash_password(&self, account_id: &str, old: &str, new: &str) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE password_credentials SET hash = $1 WHERE account_id = $2 AND hash = $3")
+                    .bind(new)
+                    .bind(account_id)
+                    .bind(old)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn set_account_status(&self, account_id: &str, status: &str) -> StoreResult<()> {
                 let marks = self.live.pending(vec![$crate::store::live::account_mark(account_id)]);
                 let done = sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2")

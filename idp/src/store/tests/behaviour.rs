@@ -42,6 +42,11 @@ pub(super) async fn citizens(s: &dyn Store) {
     assert_eq!(s.get_password_hash("acc-2").await.unwrap().as_deref(), Some("new-hash"));
     assert_eq!(s.get_password_hash("acc-1").await.unwrap().as_deref(), Some("newer-hash"));
     assert!(matches!(s.set_password_hash("ghost", "h", 2_000).await, Err(StoreError::NotFound)));
+    // A re-hash replaces only the hash it was made from.
+    assert!(!s.rehash_password("acc-2", "stale-hash", "rehashed").await.unwrap());
+    assert!(s.rehash_password("acc-2", "new-hash", "rehashed").await.unwrap());
+    assert_eq!(s.get_password_hash("acc-2").await.unwrap().as_deref(), Some("rehashed"));
+    assert!(!s.rehash_password("ghost", "h", "h2").await.unwrap());
 
     s.set_account_status("acc-1", "disabled").await.unwrap();
     assert_eq!(s.get_citizen("acc-1").await.unwrap().unwrap().account.status, "disabled");
