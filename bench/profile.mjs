@@ -1,12 +1,13 @@
 // CPU profile of one Motcua scenario under load (default: the token endpoint with
 // client_credentials RS256): `perf record --call-graph dwarf` on the idp process, then the
 // symbols with the most time including callees, and per shared object.
-// Writes bench/results/profile-<scenario>.txt. Needs perf (Debian linux-perf).
+// Writes bench/results/profile-<scenario>.txt and keeps the samples in
+// bench/.work/perf-<scenario>.data. Needs perf (Debian linux-perf).
 // Usage: node bench/profile.mjs [SCENARIO_ID]   (ids as in bench.mjs: cc_rs256, introspection, login_sso…)
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { setupMotcua, prepareTokens, measure, SCENARIOS, passwordHash, PASSWORD, OUT, work, log, cleanup } from './bench.mjs';
+import { setupMotcua, prepareTokens, measure, SCENARIOS, passwordHash, PASSWORD, OUT, log, cleanup } from './bench.mjs';
 
 const id = process.argv[2] || 'cc_rs256';
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
@@ -14,7 +15,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 async function main() {
   const sys = await setupMotcua(await passwordHash(PASSWORD));
   await prepareTokens(sys);
-  const data = path.join(work, 'perf.data');
+  // Kept in the git-ignored bench/.work for `perf report` by hand afterwards.
+  const data = path.join(path.dirname(new URL(import.meta.url).pathname), '.work', `perf-${id}.data`);
+  mkdirSync(path.dirname(data), { recursive: true });
   const perf = spawn('perf', ['record', '-F', '499', '--call-graph', 'dwarf,16384', '-p', String(sys.pid), '-o', data, '--', 'sleep', String(SECONDS)], { stdio: 'ignore' });
   const done = new Promise((r) => perf.on('exit', r));
   log(`profiling ${id}`);
