@@ -288,6 +288,7 @@ fn status_of(e: &BusinessError) -> StatusCode {
         | BusinessError::InvitationExpired
         | BusinessError::Disabled => StatusCode::CONFLICT,
         BusinessError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        BusinessError::TooManyInvitations => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -435,6 +436,7 @@ async fn invite(
             date => Some(businesses::end_of_day(date).ok_or(BusinessError::InvalidExpiry)?),
         };
         let business = find(store, &tax_code).await?;
+        businesses::count_invitation(app.cache.as_ref(), &who.account_id).await?;
         let new = NewMember { national_id: form.national_id, role: form.role, expires_at };
         let m = businesses::add_member(store, app.clock.now(), &business, new, Actor::Citizen(&who.account_id)).await?;
         // The national ID stays out of the trail: the account id names the citizen.

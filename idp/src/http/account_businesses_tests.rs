@@ -285,6 +285,34 @@ async fn refusals_show_the_translated_reason() {
     assert!(refusals.iter().any(|e| e.action == "business.invite" && e.outcome == "failure"));
 }
 
+/// Each invitation's answer tells whether a national ID has a verified
+/// account: one citizen may send only so many in an hour, answered or not.
+#[tokio::test]
+async fn invitations_are_bounded_per_citizen_and_hour() {
+    let app = app().await;
+    let mut a = Browser::citizen(&app, A_ID, "Nguyễn Văn An").await;
+    Browser::citizen(&app, B_ID, "Trần Thị Bình").await;
+    a.get("/account/businesses").await;
+    a.change("/account/businesses", &[("tax_code", "0100109106"), ("name", "Sen")]).await;
+    // Guessed national IDs use up the bound.
+    for n in 0..crate::domain::businesses::INVITATIONS_PER_HOUR {
+        let guess = format!("0019990{n:05}");
+        let r = a
+            .form(
+                "/account/businesses/0100109106/invite?lang=en",
+                &[("national_id", &guess), ("role", "authorised_staff")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{n}");
+    }
+    // Past the bound, even a real citizen's invitation is refused, without saying whether they exist.
+    let invite = [("national_id", B_ID), ("role", "authorised_staff"), ("expires", "")];
+    let refused = a.form("/account/businesses/0100109106/invite?lang=vi", &invite).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(text(&refused.body).contains("Bạn đã gửi quá nhiều lời mời trong một giờ qua."), "{}", refused.body);
+    assert_eq!(app.store.list_business_members(&business_id(&app).await).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn unverified_citizens_neither_register_nor_are_invited() {
     let app = app().await;

@@ -570,6 +570,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "This person's national ID number is not verified yet: it must be verified before they can act for a business.",
     ),
     (
+        "biz.err.too_many_invitations",
+        "Bạn đã gửi quá nhiều lời mời trong một giờ qua. Vui lòng thử lại sau, hoặc đề nghị quản trị viên thêm người đại diện.",
+        "You have sent too many invitations in the last hour. Please try again later, or ask an administrator to add the staff.",
+    ),
+    (
         "biz.err.self_unverified",
         "Số định danh của bạn chưa được xác minh: bạn cần được cơ quan có thẩm quyền xác minh trước khi đại diện doanh nghiệp.",
         "Your national ID number is not verified yet: it must be verified before you can act for a business.",

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::cache::Cache;
 use crate::crypto::random_id;
 use crate::store::{
     Business, BusinessMember, MEMBER_ACTIVE, MEMBER_INVITED, Membership, ROLE_AUTHORISED_STAFF,
@@ -188,6 +189,9 @@ pub enum BusinessError {
     /// invitation has an unverified national ID number.
     #[error("your national ID number is not verified, so you cannot act for a business")]
     SelfUnverified,
+    /// The citizen sent [`INVITATIONS_PER_HOUR`] invitations in the last hour.
+    #[error("too many invitations in the last hour")]
+    TooManyInvitations,
     /// Store failure; detail logged, not shown.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -214,6 +218,7 @@ impl BusinessError {
             Self::InvitationExpired => "biz.err.invitation_expired",
             Self::MemberUnverified => "biz.err.member_unverified",
             Self::SelfUnverified => "biz.err.self_unverified",
+            Self::TooManyInvitations => "biz.err.too_many_invitations",
             Self::Store(StoreError::Unavailable(_)) => "err.temporarily_unavailable",
             Self::Store(_) => "err.server_error",
         }
@@ -441,6 +446,26 @@ pub async fn add_member(
         return Err(BusinessError::AlreadyMember);
     }
     Ok(member)
+}
+
+/// Invitations one citizen may send in an hour. Each answer tells whether a
+/// national ID number has a verified account (the invitation goes to it, or
+/// is refused), so the form must not become a way to look up the country's
+/// national ID numbers; any citizen with a verified ID can declare a
+/// business and invite from it. A representative adding more staff than
+/// this waits, or asks an administrator (`idp-admin business add-member`).
+pub const INVITATIONS_PER_HOUR: u64 = 30;
+
+/// Count an invitation `account_id` is about to send, refusing it past
+/// [`INVITATIONS_PER_HOUR`] (every attempt counts: success tells as much as
+/// a refusal).
+pub async fn count_invitation(cache: &dyn Cache, account_id: &str) -> Result<(), BusinessError> {
+    let key = format!("invite-by:{}", crate::crypto::sha256_hex(account_id.as_bytes()));
+    match cache.incr(&key, std::time::Duration::from_secs(3600)).await {
+        Ok(n) if n > INVITATIONS_PER_HOUR => Err(BusinessError::TooManyInvitations),
+        Ok(_) => Ok(()),
+        Err(e) => Err(BusinessError::Store(StoreError::Unavailable(e.to_string()))),
+    }
 }
 
 /// A write that references the business failed its foreign key: the business

@@ -45,7 +45,9 @@ impl From<BusinessError> for AdminError {
             | BusinessError::InvitationExpired
             | BusinessError::MemberUnverified => Self::Conflict(e.to_string()),
             // Citizens' refusals; an admin acts as no citizen, so never met here.
-            BusinessError::NotALegalRepresentative | BusinessError::SelfUnverified => Self::Denied(e.to_string()),
+            BusinessError::NotALegalRepresentative
+            | BusinessError::SelfUnverified
+            | BusinessError::TooManyInvitations => Self::Denied(e.to_string()),
             BusinessError::Store(e) => e.into(),
             // Tax code (with its reason), name, address, role, expiry: the caller's to fix.
             BusinessError::TaxCode(_)
