@@ -12,10 +12,16 @@ pub enum KeysCommand {
     /// List signing keys: kid, algorithm, state, dates and the next transition.
     List,
     /// Rotate: next → active, active → retired, a fresh next key is published.
+    /// Refused while the next key has been published for less than 15
+    /// minutes (relying parties may cache the JWKS that long) unless --force.
     Rotate {
         /// Only this algorithm (RS256, PS256, ES256, EdDSA); all when absent.
         #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
         alg: Option<String>,
+        /// Rotate onto a key published less than 15 minutes ago all the same:
+        /// relying parties that have not refetched the JWKS refuse its tokens.
+        #[arg(long)]
+        force: bool,
     },
     /// Revoke a key (suspected compromise): it leaves the JWKS at once, its
     /// tokens stop working, and a new key signs in its place. With --all,
@@ -88,8 +94,11 @@ pub fn run(api: &Api, cmd: KeysCommand, print: &Printer<'_>) -> Result<(), Failu
             let list = api.get(&KEYS, &[])?;
             print(&list, &key_table);
         }
-        KeysCommand::Rotate { alg } => {
-            let body = alg.map_or_else(|| json!({}), |a| json!({ "alg": a }));
+        KeysCommand::Rotate { alg, force } => {
+            let mut body = alg.map_or_else(|| json!({}), |a| json!({ "alg": a }));
+            if force {
+                body["force"] = json!(true);
+            }
             let answer = api.post(&["admin", "v1", "keys", "rotate"], Some(&body))?;
             print(&answer, &|a| {
                 let rows: Vec<Vec<String>> = a["rotated"]

@@ -424,7 +424,7 @@ fn acknowledged_writes_survive_kill_9() {
     let rotated = rp.refresh(&original);
     let current = rotated.ok_json()["refresh_token"].as_str().unwrap().to_owned();
     let cc = idp.register_client(&["--grant-type", "client_credentials"]);
-    let keys = idp.admin_json(&["keys", "rotate", "--alg", "RS256"]);
+    let keys = idp.admin_json(&["keys", "rotate", "--alg", "RS256", "--force"]);
     let activated = keys["rotated"][0]["activated"].as_str().unwrap().to_owned();
     // No pause: the crash comes right after the last acknowledgement.
     idp.crash();

@@ -33,7 +33,8 @@ fn stdout(out: &std::process::Output) -> String {
 
 /// The RS256 rotation's `activated` kid from `keys rotate --json`.
 fn rotate_rs256(idp: &Idp) -> String {
-    let answer = idp.admin_json(&["keys", "rotate", "--alg", "RS256"]);
+    // Forced: the keys of a node started a moment ago are younger than the JWKS cache time.
+    let answer = idp.admin_json(&["keys", "rotate", "--alg", "RS256", "--force"]);
     answer["rotated"][0]["activated"].as_str().unwrap_or_else(|| panic!("no activated kid in {answer}")).to_owned()
 }
 
@@ -285,7 +286,16 @@ fn idp_admin_keys_commands() {
     assert!(list.lines().any(|l| l.contains(" active ") && l.contains("retire 20")), "{list}");
     assert_eq!(stdout(&idp.admin(&["keys", "schedule", "--off"])).trim(), "Automatic rotation is off.");
 
-    let rotated = stdout(&idp.admin(&["keys", "rotate"]));
+    // The next keys were published a moment ago, at the first start: relying parties caching
+    // the JWKS may not know them, so the rotation waits unless forced.
+    let early = idp.admin(&["keys", "rotate"]);
+    assert_eq!(early.status.code(), Some(1), "{early:?}");
+    let said = String::from_utf8_lossy(&early.stderr);
+    assert!(
+        said.starts_with("idp-admin: the next ") && said.contains("--force") && said.lines().count() == 1,
+        "{said}"
+    );
+    let rotated = stdout(&idp.admin(&["keys", "rotate", "--force"]));
     assert!(rotated.starts_with("Rotated.\nALG"), "{rotated}");
     assert_eq!(rotated.lines().count(), 6, "{rotated}");
     let bad = idp.admin(&["keys", "rotate", "--alg", "HS256"]);

@@ -107,7 +107,7 @@ fn two_nodes_on_one_redis_act_as_one_idp() {
         kid_of(reply.ok_json()["access_token"].as_str().unwrap())
     };
     let before = token_at_b();
-    let answer = idp.admin_json(&["keys", "rotate", "--alg", "RS256"]);
+    let answer = idp.admin_json(&["keys", "rotate", "--alg", "RS256", "--force"]);
     let started = Instant::now();
     let activated = answer["rotated"][0]["activated"].as_str().unwrap().to_owned();
     assert_ne!(activated, before);

@@ -169,6 +169,48 @@ async fn promote(
     Ok((activated, next))
 }
 
+/// How long a key is published before a manual rotation may sign with it:
+/// relying parties may cache the JWKS this long (`/jwks` answers
+/// `Cache-Control: max-age=900`), and one that has not seen the key cannot
+/// verify its tokens (many, the `openidconnect` crate among them, do not
+/// refetch on an unknown `kid`).
+pub const PUBLISHED_BEFORE_USE: i64 = 900;
+
+/// Refuse a manual rotation of `algs` (every algorithm in use when empty)
+/// that would sign with a key relying parties may not know yet: a `next`
+/// key published less than [`PUBLISHED_BEFORE_USE`] seconds ago (a second
+/// rotation right after one, or after `keys revoke`), or none at all (the
+/// rotation would make one and sign with it at once). An operator who
+/// accepts that (a suspected compromise) forces the rotation.
+pub async fn check_rotation(store: &dyn Store, algs: &[Alg], now: Timestamp) -> Result<(), KeyError> {
+    let all = store.list_signing_keys().await?;
+    let algs = if algs.is_empty() { algs_in_use(&all) } else { algs.to_vec() };
+    for alg in algs {
+        // The key `promote` would activate: the oldest `next`.
+        let next = all.iter().filter(|k| k.alg == alg.as_str() && k.state == "next").min_by_key(|k| k.created_at);
+        let force = "relying parties that have not refetched the JWKS would refuse its tokens;                      use --force (API: \"force\": true) to rotate now all the same";
+        match next {
+            Some(k) if now.saturating_sub(k.created_at) >= PUBLISHED_BEFORE_USE => {}
+            Some(k) => {
+                let wait = PUBLISHED_BEFORE_USE - now.saturating_sub(k.created_at);
+                return Err(KeyError::TooSoon(format!(
+                    "the next {alg} key {} has been published for less than {PUBLISHED_BEFORE_USE} s: \
+                     rotate in {wait} s, when relying parties' cached JWKS have it; {force}",
+                    k.kid,
+                    alg = alg.as_str(),
+                )));
+            }
+            None => {
+                return Err(KeyError::TooSoon(format!(
+                    "no next {} key is published: a rotation would sign with a key made on the spot; {force}",
+                    alg.as_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Rotate `algs` (every algorithm in use when empty) in one transaction:
 /// next → active, active → retired, a fresh next. `Conflict` if another node
 /// changed the keys meanwhile. Reloads this node's ring.

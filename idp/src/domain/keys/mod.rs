@@ -46,6 +46,10 @@ pub enum KeyError {
     /// The request is not valid; the text says why.
     #[error("{0}")]
     Invalid(String),
+    /// A rotation would sign with a key relying parties may not have
+    /// fetched yet; the text says when it may, and how to force it.
+    #[error("{0}")]
+    TooSoon(String),
 }
 
 /// A published key: public verifier, and a signer when it is active.

@@ -119,6 +119,32 @@ async fn audited(s: &dyn Store, actor: &str) -> Vec<crate::store::AuditEvent> {
     s.search_audit_events(&filter, 100).await.unwrap()
 }
 
+/// A manual rotation waits until the key it would activate has been in the
+/// JWKS as long as relying parties may cache it.
+#[tokio::test]
+async fn a_rotation_onto_a_key_published_too_recently_is_refused_until_it_is_not() {
+    for (_dir, store) in stores().await {
+        let s = store.as_ref();
+        let ring = Keyring::open(s, kek(), T0).await.unwrap();
+        let wait = lifecycle::check_rotation(s, &[Alg::Es256], T0 + 10).await.unwrap_err();
+        assert!(
+            matches!(&wait, KeyError::TooSoon(m) if m.contains("rotate in 890 s") && m.contains("--force")),
+            "{wait:?}"
+        );
+        assert!(lifecycle::check_rotation(s, &[], T0 + 899).await.is_err(), "every algorithm in use");
+        lifecycle::check_rotation(s, &[], T0 + lifecycle::PUBLISHED_BEFORE_USE).await.unwrap();
+        // Right after a rotation, its fresh next key is too new for the following one.
+        lifecycle::rotate(s, &ring, &[Alg::Es256], T0 + 900).await.unwrap();
+        assert!(lifecycle::check_rotation(s, &[Alg::Es256], T0 + 901).await.is_err());
+        lifecycle::check_rotation(s, &[Alg::Rs256], T0 + 901).await.unwrap();
+        // An algorithm with no key at all would sign with one made on the spot.
+        let none = lifecycle::check_rotation(s, &[Alg::Ps256], T0 + 5000).await;
+        if !s.list_signing_keys().await.unwrap().iter().any(|k| k.alg == "PS256") {
+            assert!(matches!(none, Err(KeyError::TooSoon(ref m)) if m.contains("no next PS256 key")), "{none:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn rotation_moves_next_to_active_and_active_to_retired() {
     for (_dir, store) in stores().await {

@@ -36,7 +36,7 @@ impl From<KeyError> for AdminError {
     fn from(e: KeyError) -> Self {
         match e {
             KeyError::NotFound(_) => Self::NotFound(e.to_string()),
-            KeyError::Conflict => Self::Conflict(e.to_string()),
+            KeyError::Conflict | KeyError::TooSoon(_) => Self::Conflict(e.to_string()),
             KeyError::Invalid(m) => Self::BadRequest(m),
             // A database out of reach is a 503 here as everywhere (retry).
             KeyError::Store(store) => store.into(),
@@ -67,36 +67,47 @@ async fn jwks(State(app): State<App>, admin: Admin) -> Result<Json<Value>, Admin
     admin.refusals(&app, "key.jwks", None, result).await
 }
 
-/// Body of `POST /admin/v1/keys/rotate`; empty or `{}` rotates every algorithm.
+/// Body of `POST /admin/v1/keys/rotate` and `…/revoke-all`; empty or `{}`
+/// means every algorithm in use.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     alg: Option<String>,
+    /// Rotate even onto a key published too recently (see [`lifecycle::check_rotation`]).
+    #[serde(default)]
+    force: bool,
 }
 
-/// The algorithms a body `{alg?}` names: one, or every one in use (empty).
-fn algs_of(body: &Bytes) -> Result<Vec<Alg>, AdminError> {
+/// The algorithms a body `{alg?, force?}` names (one, or every one in use:
+/// empty) and whether it forces a rotation.
+fn algs_of(body: &Bytes) -> Result<(Vec<Alg>, bool), AdminError> {
     let input: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RotateBody::default()
     } else {
         serde_json::from_slice(body).map_err(|e| AdminError::BadRequest(format!("invalid request body: {e}")))?
     };
-    match input.alg.as_deref() {
-        None => Ok(Vec::new()),
-        Some(a) => Ok(vec![Alg::parse(a).ok_or_else(|| {
+    let algs = match input.alg.as_deref() {
+        None => Vec::new(),
+        Some(a) => vec![Alg::parse(a).ok_or_else(|| {
             AdminError::BadRequest(format!("alg must be one of RS256, PS256, ES256, EdDSA, not {a:?}"))
-        })?]),
-    }
+        })?],
+    };
+    Ok((algs, input.force))
 }
 
-/// `POST /admin/v1/keys/rotate` `{alg?}` → 200 `{rotated: [Rotation]}`.
+/// `POST /admin/v1/keys/rotate` `{alg?, force?}` → 200 `{rotated: [Rotation]}`;
+/// 409 when the key to activate was published too recently and `force` is not set.
 async fn rotate(State(app): State<App>, admin: Admin, body: Bytes) -> Result<Json<Value>, AdminError> {
     let mut target = None;
     let result = async {
         admin.require(Action::ManageKeys)?;
-        let algs = algs_of(&body)?;
+        let (algs, force) = algs_of(&body)?;
         target = algs.first().map(|a| a.as_str().to_owned());
-        Ok(lifecycle::rotate(app.store.as_ref(), &app.keys, &algs, app.clock.now()).await?)
+        let now = app.clock.now();
+        if !force {
+            lifecycle::check_rotation(app.store.as_ref(), &algs, now).await?;
+        }
+        Ok(lifecycle::rotate(app.store.as_ref(), &app.keys, &algs, now).await?)
     }
     .await;
     let detail = result.as_ref().ok().map(|r| json!({ "rotated": r }));
@@ -113,7 +124,11 @@ async fn revoke_all(State(app): State<App>, admin: Admin, body: Bytes) -> Result
     let mut target = None;
     let result = async {
         admin.require(Action::ManageKeys)?;
-        let algs = algs_of(&body)?;
+        let (algs, force) = algs_of(&body)?;
+        if force {
+            // Revoking every key is forced by nature; a `force` here is a mistaken request.
+            return Err(AdminError::BadRequest("force applies to a rotation, not to revoking every key".into()));
+        }
         target = algs.first().map(|a| a.as_str().to_owned());
         Ok(lifecycle::revoke_all(app.store.as_ref(), &app.keys, &algs, app.clock.now()).await?)
     }

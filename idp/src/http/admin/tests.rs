@@ -326,8 +326,16 @@ async fn refused_and_failed_key_calls_are_audited() {
     let revoke = events("key.revoke").await;
     assert_eq!((revoke[0].outcome.as_str(), revoke[0].target.as_deref()), ("failure", Some("rs256-nope")));
 
+    // The keys were made a moment ago: a rotation onto the next one waits, unless forced.
+    let (s, b) = h.call(Method::POST, "/admin/v1/keys/rotate", Some("{\"alg\":\"ES256\"}")).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let said = b["message"].as_str().unwrap_or_default();
+    assert!(said.contains("has been published for less than 900 s") && said.contains("force"), "{b}");
+    let (s, _) = h.call(Method::POST, "/admin/v1/keys/revoke-all", Some("{\"force\":true}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
     // Successes are recorded with the same actor naming as client handlers.
-    let (s, _) = h.call(Method::POST, "/admin/v1/keys/rotate", Some("{\"alg\":\"ES256\"}")).await;
+    let (s, _) = h.call(Method::POST, "/admin/v1/keys/rotate", Some("{\"alg\":\"ES256\",\"force\":true}")).await;
     assert_eq!(s, StatusCode::OK);
     let rotated = events("key.rotate").await;
     assert_eq!((rotated[0].outcome.as_str(), rotated[0].target.as_deref()), ("success", Some("ES256")));
