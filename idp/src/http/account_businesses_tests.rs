@@ -7,39 +7,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use base64::Engine as _;
 use tower::ServiceExt as _;
 
-use crate::app::{App, AppState};
-use crate::cache::MemoryCache;
+use crate::app::App;
 use crate::clock::SystemClock;
-use crate::config::Config;
-use crate::crypto::kek::Kek;
-use crate::crypto::password::PasswordHasher;
-use crate::domain::keys::Keyring;
-use crate::pages::Pages;
 
 async fn app() -> App {
-    let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
-    let kek = Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([9u8; 32]), "test").unwrap();
-    let clock = SystemClock;
-    let keys = Keyring::open(store.as_ref(), kek, crate::clock::Clock::now(&clock)).await.unwrap();
-    Arc::new(AppState {
-        config: Arc::new(Config::default()),
-        store,
-        cache: Arc::new(MemoryCache::new()),
-        notifier: Arc::new(crate::cache::NoopNotifier),
-        clock: Arc::new(clock),
-        keys: Arc::new(keys),
-        subjects: Arc::new(crate::domain::oidc::subjects::Subjects::with_key(vec![7; 32])),
-        ceremonies: Arc::new(crate::domain::passkeys::CeremonyKey::with_secret(vec![9; 32])),
-        pages: Arc::new(Pages::new().unwrap()),
-        passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
-        http: crate::app::HttpJwks::new(false),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-        webauthn: None,
-        places: Arc::default(),
-    })
+    crate::http::test_state::app(Arc::new(SystemClock), false).await
 }
 
 /// One answer, read whole.

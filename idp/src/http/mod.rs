@@ -26,7 +26,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId as TowerRequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -80,9 +79,73 @@ pub fn public_router(app: App) -> Router {
         .merge(token::router())
         .merge(browser)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), deadline))
         .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .with_state(app);
     with_common_layers(router)
+}
+
+/// How long a request may take, the reading of its body included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The endpoints whose clients read RFC 6749 JSON errors.
+const PROTOCOL_PATHS: [&str; 5] = ["/token", "/revoke", "/userinfo", "/par", "/introspect"];
+
+/// A request still unanswered after [`REQUEST_TIMEOUT`] (a database or cache
+/// that stalls, or a client that sends its body slowly) gets a 503 in the
+/// shape its client reads: RFC 6749 JSON at the token-style endpoints, with
+/// the CORS header those give browsers' scripts, and the translated page
+/// with its request id everywhere else. (tower-http's `TimeoutLayer`
+/// answers an empty 408, which neither a relying party nor a citizen can read.)
+async fn deadline(
+    axum::extract::State(app): axum::extract::State<App>,
+    lang: Lang,
+    RequestId(rid): RequestId,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let path = req.uri().path().to_owned();
+    let Ok(answer) = tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await else {
+        tracing::warn!(path = %path, seconds = REQUEST_TIMEOUT.as_secs(), "request timed out");
+        if !PROTOCOL_PATHS.contains(&path.as_str()) {
+            let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            return error::error_page(
+                &app,
+                lang.locale,
+                &rid,
+                status,
+                "err.temporarily_unavailable",
+                "temporarily_unavailable",
+            );
+        }
+        let e = crate::domain::oidc::OAuthError::new(
+            crate::domain::oidc::OAuthErrorCode::TemporarilyUnavailable,
+            "the request took too long; try again shortly",
+        );
+        let mut resp = error::OAuthJson(e).into_response();
+        // Introspection is for resource servers, not browsers (see token::browser_apps).
+        if path != "/introspect" {
+            resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        }
+        return resp;
+    };
+    answer
+}
+
+/// [`deadline`] for the admin listener: its JSON error.
+async fn admin_deadline(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let path = req.uri().path().to_owned();
+    let Ok(answer) = tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await else {
+        tracing::warn!(path = %path, seconds = REQUEST_TIMEOUT.as_secs(), "admin request timed out");
+        let body = serde_json::json!({
+            "error": "temporarily_unavailable",
+            "message": "the request took too long; try again shortly",
+        });
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    };
+    answer
 }
 
 /// The cookie that remembers the citizen's language choice.
@@ -157,7 +220,8 @@ async fn session_save_failure(
 /// The admin listener: the admin API and `/metrics`.
 pub fn admin_router(app: App) -> Router {
     let track = axum::middleware::from_fn_with_state(app.clone(), metrics::track);
-    with_common_layers(admin::router(app.clone()).merge(metrics::router(app)).layer(track))
+    let routes = admin::router(app.clone()).merge(metrics::router(app));
+    with_common_layers(routes.layer(axum::middleware::from_fn(admin_deadline)).layer(track))
 }
 
 fn with_common_layers(router: Router) -> Router {
@@ -171,7 +235,6 @@ fn with_common_layers(router: Router) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -336,8 +399,57 @@ impl FromRequestParts<App> for ClientIp {
 }
 
 #[cfg(test)]
+pub(crate) mod test_state;
+
+#[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt as _;
+
     use super::same_site_page;
+
+    /// A handler that stalls (a database that does not answer) meets the
+    /// deadline: each kind of client gets a 503 it can read, after 30 s.
+    #[tokio::test]
+    async fn a_stalled_request_gets_a_readable_503_at_the_deadline() {
+        let app = super::test_state::app(Arc::new(crate::clock::SystemClock), false).await;
+        let stall = || async {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            "never"
+        };
+        let router = axum::Router::new()
+            .route("/token", axum::routing::post(stall))
+            .route("/introspect", axum::routing::post(stall))
+            .route("/account", axum::routing::get(stall))
+            .layer(axum::middleware::from_fn_with_state(app.clone(), super::deadline))
+            .with_state(app);
+        tokio::time::pause();
+        let call = |method: &str, uri: &str| {
+            let req = Request::builder().method(method).uri(uri).header(header::ACCEPT_LANGUAGE, "vi");
+            router.clone().oneshot(req.body(Body::empty()).unwrap())
+        };
+        let started = tokio::time::Instant::now();
+        let token = call("POST", "/token").await.unwrap();
+        assert_eq!(started.elapsed().as_secs(), 30);
+        assert_eq!(token.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(token.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert_eq!(token.headers()[header::CACHE_CONTROL], "no-store");
+        let body = axum::body::to_bytes(token.into_body(), 1 << 16).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], "temporarily_unavailable");
+        let introspect = call("POST", "/introspect").await.unwrap();
+        assert_eq!(introspect.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!introspect.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+        let page = call("GET", "/account").await.unwrap();
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(page.into_body(), 1 << 20).await.unwrap();
+        let html = String::from_utf8_lossy(&body);
+        assert!(html.contains("Dịch vụ tạm thời gián đoạn."), "{html}");
+    }
 
     /// The language link goes back only to a page of ours, by path, without
     /// its `lang` parameter; anything else goes home.

@@ -11,15 +11,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::*;
-use crate::app::AppState;
-use crate::cache::MemoryCache;
 use crate::clock::FixedClock;
-use crate::config::Config;
-use crate::crypto::kek::Kek;
-use crate::crypto::password::PasswordHasher;
 use crate::domain::admin::{SECURITY_ADMIN, create_admin_token};
-use crate::domain::keys::Keyring;
-use crate::pages::Pages;
 use crate::store::{AdminToken, SsoSession};
 
 pub(super) const NOW: i64 = 1_760_000_000;
@@ -30,32 +23,9 @@ pub(super) struct Harness {
 }
 
 pub(super) async fn harness() -> Harness {
-    let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
-    let kek = Kek::from_base64(&base64_zero_key(), "test").unwrap();
-    let keys = Keyring::open(store.as_ref(), kek, NOW).await.unwrap();
-    let app = Arc::new(AppState {
-        config: Arc::new(Config::default()),
-        store,
-        cache: Arc::new(MemoryCache::new()),
-        notifier: Arc::new(crate::cache::NoopNotifier),
-        clock: Arc::new(FixedClock::new(NOW)),
-        keys: Arc::new(keys),
-        subjects: Arc::new(crate::domain::oidc::subjects::Subjects::with_key(vec![7; 32])),
-        ceremonies: Arc::new(crate::domain::passkeys::CeremonyKey::with_secret(vec![9; 32])),
-        pages: Arc::new(Pages::new().unwrap()),
-        passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
-        http: crate::app::HttpJwks::new(false),
-        webauthn: None,
-        places: Arc::default(),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-    });
+    let app = crate::http::test_state::app(Arc::new(FixedClock::new(NOW)), false).await;
     let (_, secret) = create_admin_token(app.store.as_ref(), NOW, SECURITY_ADMIN, None, "test").await.unwrap();
     Harness { app, token: secret.expose().to_owned() }
-}
-
-fn base64_zero_key() -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode([7u8; 32])
 }
 
 impl Harness {

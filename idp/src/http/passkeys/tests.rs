@@ -17,43 +17,15 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 use webauthn_rs_proto::AllowCredentials;
 
-use crate::app::{App, AppState};
-use crate::cache::MemoryCache;
+use crate::app::App;
 use crate::clock::SystemClock;
-use crate::config::Config;
-use crate::crypto::kek::Kek;
-use crate::crypto::password::PasswordHasher;
-use crate::domain::keys::Keyring;
 use crate::domain::passkeys::user_handle;
-use crate::pages::Pages;
 
 const ORIGIN: &str = "http://localhost:8080";
 const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36";
 
 async fn app() -> App {
-    let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
-    let kek = Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([9u8; 32]), "test").unwrap();
-    let clock = SystemClock;
-    let keys = Keyring::open(store.as_ref(), kek, crate::clock::Clock::now(&clock)).await.unwrap();
-    let config = Config::default();
-    let (rp_id, origins) = config.webauthn().unwrap().unwrap();
-    let webauthn = crate::domain::passkeys::relying_party(&rp_id, &origins).unwrap();
-    Arc::new(AppState {
-        config: Arc::new(config),
-        store,
-        cache: Arc::new(MemoryCache::new()),
-        notifier: Arc::new(crate::cache::NoopNotifier),
-        clock: Arc::new(clock),
-        keys: Arc::new(keys),
-        subjects: Arc::new(crate::domain::oidc::subjects::Subjects::with_key(vec![7; 32])),
-        ceremonies: Arc::new(crate::domain::passkeys::CeremonyKey::with_secret(vec![9; 32])),
-        pages: Arc::new(Pages::new().unwrap()),
-        passwords: PasswordHasher::new(1024, 1, 1).unwrap(),
-        http: crate::app::HttpJwks::new(false),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-        webauthn: Some(Arc::new(webauthn)),
-        places: Arc::default(),
-    })
+    crate::http::test_state::app(Arc::new(SystemClock), true).await
 }
 
 /// One answer, read whole.
