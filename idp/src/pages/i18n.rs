@@ -152,7 +152,6 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("form_post.continue", "Tiếp tục", "Continue"),
     // Error page frame.
-    ("error.code", "Mã lỗi", "Error code"),
     (
         "error.quote_request_id",
         "Khi liên hệ bộ phận hỗ trợ, vui lòng cung cấp mã yêu cầu này:",

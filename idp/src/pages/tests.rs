@@ -513,7 +513,8 @@ fn error_page_shows_the_request_id_once() {
     let html = pages.render("error.html", Locale::Vi, ctx).unwrap();
     assert!(html.contains("Khi liên hệ bộ phận hỗ trợ, vui lòng cung cấp mã yêu cầu này: <code>01HZX3Q9RID</code>"));
     assert_eq!(html.matches("01HZX3Q9RID").count(), 1);
-    assert!(html.contains("<code>invalid_redirect_uri</code>"));
+    assert!(html.contains("<code>01HZX3Q9RID</code> <small>(invalid_redirect_uri)</small>"), "{html}");
+    assert!(!html.contains("Mã lỗi"));
     assert!(html.contains("chúng tôi sẽ không chuyển bạn đến đó"));
     let throttled = pages
         .render(
