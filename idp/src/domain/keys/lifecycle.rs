@@ -176,52 +176,61 @@ async fn promote(
 /// refetch on an unknown `kid`).
 pub const PUBLISHED_BEFORE_USE: i64 = 900;
 
-/// Refuse a manual rotation of `algs` (every algorithm in use when empty)
-/// that would sign with a key relying parties may not know yet: a `next`
-/// key published less than [`PUBLISHED_BEFORE_USE`] seconds ago (a second
-/// rotation right after one, or after `keys revoke`), or none at all (the
-/// rotation would make one and sign with it at once). An operator who
-/// accepts that (a suspected compromise) forces the rotation.
-pub async fn check_rotation(store: &dyn Store, algs: &[Alg], now: Timestamp) -> Result<(), KeyError> {
-    let all = store.list_signing_keys().await?;
-    let algs = if algs.is_empty() { algs_in_use(&all) } else { algs.to_vec() };
-    for alg in algs {
-        // The key `promote` would activate: the oldest `next`.
-        let next = all.iter().filter(|k| k.alg == alg.as_str() && k.state == "next").min_by_key(|k| k.created_at);
-        let force = "relying parties that have not refetched the JWKS would refuse its tokens;                      use --force (API: \"force\": true) to rotate now all the same";
-        match next {
-            Some(k) if now.saturating_sub(k.created_at) >= PUBLISHED_BEFORE_USE => {}
-            Some(k) => {
-                let wait = PUBLISHED_BEFORE_USE - now.saturating_sub(k.created_at);
-                return Err(KeyError::TooSoon(format!(
-                    "the next {alg} key {} has been published for less than {PUBLISHED_BEFORE_USE} s: \
-                     rotate in {wait} s, when relying parties' cached JWKS have it; {force}",
-                    k.kid,
-                    alg = alg.as_str(),
-                )));
-            }
-            None => {
-                return Err(KeyError::TooSoon(format!(
-                    "no next {} key is published: a rotation would sign with a key made on the spot; {force}",
-                    alg.as_str()
-                )));
-            }
-        }
+/// Whether a rotation waits until relying parties can know the key it activates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Haste {
+    /// Refuse ([`KeyError::TooSoon`]) while the `next` key of an algorithm
+    /// has been published for less than [`PUBLISHED_BEFORE_USE`] seconds
+    /// (right after a rotation, a first start or a `keys revoke`), or when
+    /// there is none (the rotation would make one and sign with it at once).
+    WhenPublished,
+    /// Rotate all the same (`--force`): for when signing with a key that may
+    /// be exposed is worse than relying parties refusing tokens until they
+    /// refetch the JWKS.
+    Now,
+}
+
+/// Why `alg`'s rotation must wait, checked on the very list the rotation
+/// changes (a check on an earlier read could be overtaken by another
+/// node's rotation).
+fn too_soon(all: &[SigningKey], alg: Alg, now: Timestamp) -> Option<String> {
+    let force = "relying parties that have not refetched the JWKS would refuse its tokens; \
+                 use --force (API: \"force\": true) to rotate now all the same";
+    // The key `promote` activates: the oldest `next` (the list is in creation order).
+    match all.iter().find(|k| k.alg == alg.as_str() && k.state == "next") {
+        Some(k) if now.saturating_sub(k.created_at) >= PUBLISHED_BEFORE_USE => None,
+        Some(k) => Some(format!(
+            "the next {} key {} has been published for less than {PUBLISHED_BEFORE_USE} s: rotate in {} s, \
+             when relying parties' cached JWKS have it; {force}",
+            alg.as_str(),
+            k.kid,
+            PUBLISHED_BEFORE_USE - now.saturating_sub(k.created_at),
+        )),
+        None => Some(format!(
+            "no next {} key is published: a rotation would sign with a key made on the spot; {force}",
+            alg.as_str()
+        )),
     }
-    Ok(())
 }
 
 /// Rotate `algs` (every algorithm in use when empty) in one transaction:
-/// next → active, active → retired, a fresh next. `Conflict` if another node
-/// changed the keys meanwhile. Reloads this node's ring.
+/// next → active, active → retired, a fresh next. `TooSoon` when `haste`
+/// waits and a next key is too new (see [`Haste`]); `Conflict` if another
+/// node changed the keys meanwhile. Reloads this node's ring.
 pub async fn rotate(
     store: &dyn Store,
     ring: &Keyring,
     algs: &[Alg],
     now: Timestamp,
+    haste: Haste,
 ) -> Result<Vec<Rotation>, KeyError> {
     let all = store.list_signing_keys().await?;
     let algs = if algs.is_empty() { algs_in_use(&all) } else { algs.to_vec() };
+    if haste == Haste::WhenPublished
+        && let Some(why) = algs.iter().find_map(|&alg| too_soon(&all, alg, now))
+    {
+        return Err(KeyError::TooSoon(why));
+    }
     let (mut updates, mut inserts, mut done) = (Vec::new(), Vec::new(), Vec::new());
     for alg in algs {
         let mut retired = None;
@@ -456,7 +465,14 @@ pub async fn run_schedule(
     if !store.advance_key_schedule(s.next_at, new_next).await? {
         return Ok(None);
     }
-    let result = rotate(store, ring, &[], now).await;
+    let result = rotate(store, ring, &[], now, Haste::WhenPublished).await;
+    if let Err(KeyError::TooSoon(why)) = &result {
+        // A key made in the last minutes (a manual rotation or a revoke):
+        // wait for it as a manual rotation would, trying again each tick.
+        tracing::info!(reason = %why, "scheduled rotation waits for the next key to be published long enough");
+        store.advance_key_schedule(new_next, s.next_at).await?;
+        return Ok(None);
+    }
     let (outcome, detail) = match &result {
         Ok(done) => (Outcome::Success, json!({ "rotated": done, "next_at": new_next })),
         Err(e) => (Outcome::Failure, json!({ "error": e.to_string() })),

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::lifecycle::{self, KekSource, KeyPolicy};
+use super::lifecycle::{self, Haste, KekSource, KeyPolicy};
 use super::*;
 use crate::clock::{Clock, FixedClock};
 use crate::store::{Grant, Store};
@@ -119,29 +119,46 @@ async fn audited(s: &dyn Store, actor: &str) -> Vec<crate::store::AuditEvent> {
     s.search_audit_events(&filter, 100).await.unwrap()
 }
 
-/// A manual rotation waits until the key it would activate has been in the
-/// JWKS as long as relying parties may cache it.
+/// A rotation that waits does so until the key it would activate has been
+/// in the JWKS as long as relying parties may cache it; forced, it does not.
 #[tokio::test]
-async fn a_rotation_onto_a_key_published_too_recently_is_refused_until_it_is_not() {
+async fn a_rotation_onto_a_key_published_too_recently_waits_unless_forced() {
     for (_dir, store) in stores().await {
         let s = store.as_ref();
         let ring = Keyring::open(s, kek(), T0).await.unwrap();
-        let wait = lifecycle::check_rotation(s, &[Alg::Es256], T0 + 10).await.unwrap_err();
+        let rotate = |algs: &'static [Alg], at, haste| lifecycle::rotate(s, &ring, algs, at, haste);
+        let wait = rotate(&[Alg::Es256], T0 + 10, Haste::WhenPublished).await.unwrap_err();
         assert!(
-            matches!(&wait, KeyError::TooSoon(m) if m.contains("rotate in 890 s") && m.contains("--force")),
+            matches!(&wait, KeyError::TooSoon(m) if m.contains("rotate in 890 s, when") && m.contains("--force")),
             "{wait:?}"
         );
-        assert!(lifecycle::check_rotation(s, &[], T0 + 899).await.is_err(), "every algorithm in use");
-        lifecycle::check_rotation(s, &[], T0 + lifecycle::PUBLISHED_BEFORE_USE).await.unwrap();
-        // Right after a rotation, its fresh next key is too new for the following one.
-        lifecycle::rotate(s, &ring, &[Alg::Es256], T0 + 900).await.unwrap();
-        assert!(lifecycle::check_rotation(s, &[Alg::Es256], T0 + 901).await.is_err());
-        lifecycle::check_rotation(s, &[Alg::Rs256], T0 + 901).await.unwrap();
-        // An algorithm with no key at all would sign with one made on the spot.
-        let none = lifecycle::check_rotation(s, &[Alg::Ps256], T0 + 5000).await;
-        if !s.list_signing_keys().await.unwrap().iter().any(|k| k.alg == "PS256") {
-            assert!(matches!(none, Err(KeyError::TooSoon(ref m)) if m.contains("no next PS256 key")), "{none:?}");
-        }
+        assert!(rotate(&[], T0 + 899, Haste::WhenPublished).await.is_err(), "every algorithm in use");
+        let before = s.list_signing_keys().await.unwrap();
+        rotate(&[Alg::Es256], T0 + lifecycle::PUBLISHED_BEFORE_USE, Haste::WhenPublished).await.unwrap();
+        assert_ne!(s.list_signing_keys().await.unwrap(), before);
+        // Right after it, its fresh next key is too new for the following one, unless forced.
+        assert!(rotate(&[Alg::Es256], T0 + 901, Haste::WhenPublished).await.is_err());
+        rotate(&[Alg::Es256], T0 + 901, Haste::Now).await.unwrap();
+        rotate(&[Alg::Rs256], T0 + 901, Haste::WhenPublished).await.unwrap();
+    }
+}
+
+/// The schedule waits like a manual rotation: due right after one, it
+/// leaves the keys and its due time as they are, and fires once the new
+/// next key has been published long enough.
+#[tokio::test]
+async fn a_due_schedule_waits_for_a_next_key_made_minutes_ago() {
+    for (_dir, store) in stores().await {
+        let s = store.as_ref();
+        let ring = Keyring::open(s, kek(), T0).await.unwrap();
+        lifecycle::set_schedule(s, Some(3600), T0).await.unwrap();
+        lifecycle::rotate(s, &ring, &[], T0 + 3500, Haste::Now).await.unwrap();
+        let keys = s.list_signing_keys().await.unwrap();
+        assert_eq!(lifecycle::run_schedule(s, &ring, T0 + 3600).await.unwrap(), None);
+        assert_eq!(s.list_signing_keys().await.unwrap(), keys);
+        assert_eq!(s.get_key_schedule().await.unwrap().unwrap().next_at, T0 + 3600);
+        let fired = lifecycle::run_schedule(s, &ring, T0 + 3500 + lifecycle::PUBLISHED_BEFORE_USE).await.unwrap();
+        assert_eq!(fired.map(|r| r.len()), Some(4));
     }
 }
 
@@ -154,7 +171,7 @@ async fn rotation_moves_next_to_active_and_active_to_retired() {
         let (a0, n0) = (kid_in("active", &before, Alg::Es256), kid_in("next", &before, Alg::Es256));
         let old_token = ring.sign(Alg::Es256, "JWT", &serde_json::json!({})).unwrap();
 
-        let done = lifecycle::rotate(s, &ring, &[Alg::Es256], T0 + 100).await.unwrap();
+        let done = lifecycle::rotate(s, &ring, &[Alg::Es256], T0 + 100, Haste::Now).await.unwrap();
         assert_eq!(done.len(), 1);
         assert_eq!((done[0].retired.as_deref(), done[0].activated.as_str()), (Some(a0.as_str()), n0.as_str()));
         let after = s.list_signing_keys().await.unwrap();
@@ -173,7 +190,7 @@ async fn rotation_moves_next_to_active_and_active_to_retired() {
         assert!(jwks_kids(&ring).contains(&a0) && jwks_kids(&ring).contains(&n1));
 
         // Rotating everything rotates each algorithm once, in one transaction.
-        let all = lifecycle::rotate(s, &ring, &[], T0 + 200).await.unwrap();
+        let all = lifecycle::rotate(s, &ring, &[], T0 + 200, Haste::Now).await.unwrap();
         assert_eq!(all.len(), 4);
         let keys = s.list_signing_keys().await.unwrap();
         for alg in DEFAULT_ALGS {
@@ -190,8 +207,8 @@ async fn concurrent_rotations_do_not_leave_two_active_keys() {
         let s = store.as_ref();
         let ring = Keyring::open(s, kek(), T0).await.unwrap();
         let (a, b) = tokio::join!(
-            lifecycle::rotate(s, &ring, &[Alg::EdDsa], T0 + 1),
-            lifecycle::rotate(s, &ring, &[Alg::EdDsa], T0 + 1)
+            lifecycle::rotate(s, &ring, &[Alg::EdDsa], T0 + 1, Haste::Now),
+            lifecycle::rotate(s, &ring, &[Alg::EdDsa], T0 + 1, Haste::Now)
         );
         // Both read the same states; the second to commit finds them moved on.
         // (On SQLite the calls may also run one after the other: then both succeed.)
@@ -251,7 +268,7 @@ async fn revoking_every_key_leaves_none_of_the_exposed_ones() {
         let s = store.as_ref();
         let ring = Keyring::open(s, kek(), T0).await.unwrap();
         let old_token = ring.sign(Alg::Rs256, "at+jwt", &serde_json::json!({})).unwrap();
-        lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 10).await.unwrap();
+        lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 10, Haste::Now).await.unwrap();
         let keys = s.list_signing_keys().await.unwrap();
         let exposed: Vec<String> =
             keys.iter().filter(|k| k.alg == "RS256" && k.state != "revoked").map(|k| k.kid.clone()).collect();
@@ -288,7 +305,7 @@ async fn revoking_a_key_revokes_grants_it_signed_before_a_rotation_and_late_sign
         let old = ring.active_kid(Alg::Rs256).unwrap();
         seed_grants(s, &old).await;
         // The family's later tokens are signed by the key that followed a rotation.
-        let new = lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 10).await.unwrap()[0].activated.clone();
+        let new = lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 10, Haste::Now).await.unwrap()[0].activated.clone();
         s.add_grant_signing_kid("g-signed", &new).await.unwrap();
         s.add_grant_signing_kid("g-signed", &new).await.unwrap();
 
@@ -368,7 +385,7 @@ async fn retired_keys_are_removed_once_their_tokens_have_expired() {
         let ring = Keyring::open(s, kek(), T0).await.unwrap();
         let policy = KeyPolicy::new(600, 900);
         assert_eq!(policy.retention, 900 + lifecycle::REMOVAL_MARGIN);
-        let done = lifecycle::rotate(s, &ring, &[Alg::Es256], T0).await.unwrap();
+        let done = lifecycle::rotate(s, &ring, &[Alg::Es256], T0, Haste::Now).await.unwrap();
         let retired = done[0].retired.clone().unwrap();
         let infos = lifecycle::describe(&s.list_signing_keys().await.unwrap(), None, policy);
         let info = infos.iter().find(|k| k.kid == retired).unwrap();
@@ -475,7 +492,7 @@ async fn rewrap_moves_every_key_to_a_new_kek_and_keeps_the_old_file() {
         let old_id = old.id().to_owned();
         let options = KeyringOptions { rsa_bits: 2048, kek_file: Some(path.clone()) };
         let ring = Keyring::open_with(s, old, Vec::new(), options.clone(), T0).await.unwrap();
-        lifecycle::rotate(s, &ring, &[Alg::Es256], T0).await.unwrap();
+        lifecycle::rotate(s, &ring, &[Alg::Es256], T0, Haste::Now).await.unwrap();
         let subjects = crate::domain::oidc::subjects::Subjects::load(s, &ring, T0).await.unwrap();
         // A second node on the same key file.
         let (same, _) = Kek::load_or_create(&path).unwrap();
@@ -483,7 +500,7 @@ async fn rewrap_moves_every_key_to_a_new_kek_and_keeps_the_old_file() {
         let out = lifecycle::rewrap(s, &ring, KekSource::File(&path)).await.unwrap();
         assert_eq!(out.keys, s.list_signing_keys().await.unwrap().len());
         // It meets rows under an unknown KEK, re-reads the file, and follows the next rotation.
-        let rotated = lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 1).await.unwrap();
+        let rotated = lifecycle::rotate(s, &ring, &[Alg::Rs256], T0 + 1, Haste::Now).await.unwrap();
         other.reload(s).await.unwrap();
         assert_eq!(other.active_kid(Alg::Rs256), Some(rotated[0].activated.clone()));
         other.sign(Alg::Rs256, "JWT", &serde_json::json!({})).unwrap();
@@ -493,7 +510,7 @@ async fn rewrap_moves_every_key_to_a_new_kek_and_keeps_the_old_file() {
         assert!(keys.iter().all(|k| k.kek_id == out.kek_id && k.kek_id != old_id));
         // This node keeps signing; new keys go under the new KEK.
         ring.sign(Alg::Es256, "JWT", &serde_json::json!({})).unwrap();
-        lifecycle::rotate(s, &ring, &[Alg::Es256], T0 + 1).await.unwrap();
+        lifecycle::rotate(s, &ring, &[Alg::Es256], T0 + 1, Haste::Now).await.unwrap();
         assert!(s.list_signing_keys().await.unwrap().iter().all(|k| k.kek_id == out.kek_id));
         // A node restarted with only the old KEK cannot read the rows; with the file it can.
         let stale = Keyring::open_with(

@@ -17,7 +17,7 @@ use crate::app::App;
 use crate::crypto::jwt::Alg;
 use crate::domain::admin::Action;
 use crate::domain::keys::KeyError;
-use crate::domain::keys::lifecycle::{self, KekSource, KeyInfo, KeyPolicy, Revocation};
+use crate::domain::keys::lifecycle::{self, Haste, KekSource, KeyInfo, KeyPolicy, Revocation};
 use crate::store::KeySchedule;
 
 /// The key routes, merged into the admin router.
@@ -73,7 +73,7 @@ async fn jwks(State(app): State<App>, admin: Admin) -> Result<Json<Value>, Admin
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     alg: Option<String>,
-    /// Rotate even onto a key published too recently (see [`lifecycle::check_rotation`]).
+    /// Rotate even onto a key published too recently (see [`lifecycle::Haste`]).
     #[serde(default)]
     force: bool,
 }
@@ -98,19 +98,17 @@ fn algs_of(body: &Bytes) -> Result<(Vec<Alg>, bool), AdminError> {
 /// `POST /admin/v1/keys/rotate` `{alg?, force?}` → 200 `{rotated: [Rotation]}`;
 /// 409 when the key to activate was published too recently and `force` is not set.
 async fn rotate(State(app): State<App>, admin: Admin, body: Bytes) -> Result<Json<Value>, AdminError> {
-    let mut target = None;
+    let (mut target, mut forced) = (None, false);
     let result = async {
         admin.require(Action::ManageKeys)?;
         let (algs, force) = algs_of(&body)?;
         target = algs.first().map(|a| a.as_str().to_owned());
-        let now = app.clock.now();
-        if !force {
-            lifecycle::check_rotation(app.store.as_ref(), &algs, now).await?;
-        }
-        Ok(lifecycle::rotate(app.store.as_ref(), &app.keys, &algs, now).await?)
+        forced = force;
+        let haste = if force { Haste::Now } else { Haste::WhenPublished };
+        Ok(lifecycle::rotate(app.store.as_ref(), &app.keys, &algs, app.clock.now(), haste).await?)
     }
     .await;
-    let detail = result.as_ref().ok().map(|r| json!({ "rotated": r }));
+    let detail = result.as_ref().ok().map(|r| json!({ "rotated": r, "forced": forced }));
     let rotated = admin.audited(&app, "key.rotate", target.as_deref(), detail, result).await?;
     app.notifier.keys_changed().await;
     tracing::info!(admin = %admin.0.id, count = rotated.len(), "signing keys rotated");

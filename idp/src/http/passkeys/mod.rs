@@ -262,16 +262,18 @@ async fn login_options(
 ) -> Result<Response, JsonError> {
     let locale = lang.locale;
     let (webauthn, input): (_, LoginOptions) = guard(&app, &session, locale, &headers, &body).await?;
-    let identifier = input.identifier.as_deref().map(str::trim).filter(|i| !i.is_empty());
+    let mut identifier = input.identifier.as_deref().map(str::trim).filter(|i| !i.is_empty());
     // A step-up ceremony waits in the cache, and a username-first one reads
     // the database: bound how fast one address starts them. The button's and
     // autofill's ceremonies store and read nothing (sealed in their ids) and
     // have no bound: every login page load starts one, for every citizen
-    // behind the same carrier NAT address.
+    // behind the same carrier NAT address. Past the bound, username-first
+    // becomes that ceremony (the passkey names its account itself), so such
+    // an address never loses the passkey button.
     if input.step_up || identifier.is_some() {
         let key = format!("passkey-start:{}", crate::config::throttle_key(ip));
         match app.cache.incr(&key, std::time::Duration::from_secs(3600)).await {
-            Ok(n) if n > STARTS_PER_HOUR => {
+            Ok(n) if n > STARTS_PER_HOUR && input.step_up => {
                 return Err(JsonError::new(
                     locale,
                     StatusCode::TOO_MANY_REQUESTS,
@@ -279,6 +281,7 @@ async fn login_options(
                     "err.passkey_throttled",
                 ));
             }
+            Ok(n) if n > STARTS_PER_HOUR => identifier = None,
             Ok(_) => {}
             Err(e) => return Err(JsonError::unavailable(locale, &e)),
         }

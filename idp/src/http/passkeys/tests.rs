@@ -202,6 +202,22 @@ async fn sign_up_add_a_passkey_then_sign_in_with_it_alone() {
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert_eq!(again.json()["error"], "ceremony_expired");
     assert!(again.json()["message"].as_str().unwrap().contains("khóa truy cập"), "translated: {}", again.body);
+
+    // An address past its start budget (thousands of citizens behind one carrier NAT
+    // address): username-first becomes the button's ceremony, which reads and stores
+    // nothing, and still signs in; a step-up, which waits in the cache, is refused.
+    b.form("/logout", &[]).await;
+    b.get("/login").await;
+    let budget = format!("passkey-start:{}", crate::config::throttle_key([0, 0, 0, 0].into()));
+    for _ in 0..super::STARTS_PER_HOUR {
+        app.cache.incr(&budget, std::time::Duration::from_secs(3600)).await.unwrap();
+    }
+    let (done, _) = b.sign_in(&mut key, json!({ "identifier": "hoa@example.vn" }), &account_id).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    b.get("/account").await; // the new session's CSRF token
+    let refused = b.json("/passkeys/login/options?lang=en", json!({ "step_up": true })).await;
+    assert_eq!((refused.status, refused.json()["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("throttled")));
+
     // Malformed JSON, and a call without the CSRF header, are 4xx JSON, never 500.
     let bad = b.send(Method::POST, "/passkeys/login?lang=en", Some("application/json"), "{".into()).await;
     assert_eq!((bad.status, bad.json()["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
