@@ -744,6 +744,19 @@ mod tests {
         assert!(!valid_national_id("００１０９９０１２３４５", NOV_2026), "full-width digits");
     }
 
+    /// Nguyễn Văn An signs up with the password "mưa thu hà nội".
+    fn an_signs_up(email: Option<&str>) -> SignUp {
+        SignUp {
+            national_id: "001099012345".into(),
+            national_id_verified: false,
+            full_name: "Nguyễn Văn An".into(),
+            email: email.map(Into::into),
+            phone: None,
+            password: Some(Secret::new("mưa thu hà nội")),
+            record: Default::default(),
+        }
+    }
+
     #[tokio::test]
     #[allow(clippy::unwrap_used)]
     async fn login_throttle_slows_guesses_even_when_they_arrive_at_once() {
@@ -752,15 +765,7 @@ mod tests {
             Arc::new(crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap());
         let cache = Arc::new(crate::cache::MemoryCache::new());
         let hasher = PasswordHasher::new(1024, 1, 2).unwrap();
-        let input = SignUp {
-            national_id: "001099012345".into(),
-            national_id_verified: false,
-            full_name: "Nguyễn Văn An".into(),
-            email: Some("an@example.vn".into()),
-            phone: None,
-            password: Some(Secret::new("mưa thu hà nội")),
-            record: Default::default(),
-        };
+        let input = an_signs_up(Some("an@example.vn"));
         sign_up(store.as_ref(), &hasher, NOV_2026, input.clone()).await.unwrap();
         assert_eq!(sign_up(store.as_ref(), &hasher, NOV_2026, input).await.unwrap_err(), SignUpError::NationalIdTaken);
         let throttle = Throttle { free_per_identifier: 3, free_per_ip: 100 };
@@ -806,15 +811,7 @@ mod tests {
         let store = crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
         let cache = crate::cache::MemoryCache::new();
         let (old, now) = (PasswordHasher::new(1024, 1, 1).unwrap(), PasswordHasher::new(2048, 2, 1).unwrap());
-        let input = SignUp {
-            national_id: "001099012345".into(),
-            national_id_verified: false,
-            full_name: "Nguyễn Văn An".into(),
-            email: None,
-            phone: None,
-            password: Some(Secret::new("mưa thu hà nội")),
-            record: Default::default(),
-        };
+        let input = an_signs_up(None);
         // Made with m=1024,t=1, like a hash imported from another system; the node now runs m=2048,t=2.
         let an = sign_up(&store, &old, NOV_2026, input).await.unwrap();
         let imported = store.get_password_hash(&an.account.id).await.unwrap().unwrap();
@@ -842,15 +839,7 @@ mod tests {
     async fn a_cache_that_refuses_writes_stops_logins_before_the_password_is_checked() {
         let store = crate::store::sqlite::SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
         let hasher = PasswordHasher::new(1024, 1, 2).unwrap();
-        let input = SignUp {
-            national_id: "001099012345".into(),
-            national_id_verified: false,
-            full_name: "Nguyễn Văn An".into(),
-            email: None,
-            phone: None,
-            password: Some(Secret::new("mưa thu hà nội")),
-            record: Default::default(),
-        };
+        let input = an_signs_up(None);
         sign_up(&store, &hasher, NOV_2026, input).await.unwrap();
         // A full in-process cache (no room at all): the attempt cannot be counted, so no
         // password is checked, the right one included; the page answers 503.

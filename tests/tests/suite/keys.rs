@@ -357,8 +357,13 @@ fn the_rotation_schedule_fires_when_due_and_is_audited() {
     assert_eq!(token_kid(), active);
 
     // Pin the clock's meaning: make the rotation due now, behind the server's back (the
-    // schedule is a row in the shared database, as another node would see it).
-    let sql = format!("UPDATE key_schedule SET next_at = {} WHERE id = 1;", crate::now() - 1);
+    // schedule is a row in the shared database, as another node would see it), with keys
+    // published an hour ago (the schedule waits for a next key younger than the JWKS's
+    // 15 minutes in relying parties' caches, as a manual rotation does).
+    let sql = format!(
+        "UPDATE key_schedule SET next_at = {} WHERE id = 1; UPDATE signing_keys SET created_at = created_at - 3600;",
+        crate::now() - 1
+    );
     let edit = idp.sql(&sql).unwrap();
     assert!(edit.status.success(), "{}: {}", idp.engine(), String::from_utf8_lossy(&edit.stderr));
 
