@@ -486,10 +486,10 @@ pub async fn login(
     }
 }
 
-/// Re-hash a correct password whose stored hash is weaker than the
-/// configured costs (imported, or made before an `IDP_ARGON2_*` raise), so
-/// every account ends up at least as strong as the current parameters and
-/// costs what an unknown identifier's dummy verification costs. A failure leaves the old
+/// Re-hash a correct password whose stored hash has other costs than the
+/// configured ones (imported, or made before an `IDP_ARGON2_*` change), so
+/// every account ends up on the current parameters and costs what an
+/// unknown identifier's dummy verification costs. A failure leaves the old
 /// hash, which still verifies; the sign-in goes on either way.
 async fn rehash(store: &dyn Store, passwords: &PasswordHasher, account_id: &str, old: &str, password: Secret) {
     let new = match passwords.hash(password).await {

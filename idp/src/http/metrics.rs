@@ -30,14 +30,18 @@ async fn metrics(State(app): State<App>) -> Response {
 }
 
 /// Times the request under its route template (bounded cardinality: never
-/// the raw path), and counts a 500/503 that no cache failure explains as a
-/// store error.
+/// the raw path), and counts a 500/503 that no cache failure or timeout
+/// explains as a store error.
 pub async fn track(State(app): State<App>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let started = Instant::now();
     let (resp, cache_failed) = crate::metrics::watch_cache(next.run(req)).await;
     let status = resp.status();
-    if matches!(status, StatusCode::INTERNAL_SERVER_ERROR | StatusCode::SERVICE_UNAVAILABLE) && !cache_failed {
+    let timed_out = resp.extensions().get::<super::TimedOut>().is_some();
+    if matches!(status, StatusCode::INTERNAL_SERVER_ERROR | StatusCode::SERVICE_UNAVAILABLE)
+        && !cache_failed
+        && !timed_out
+    {
         app.metrics.store_error();
     }
     app.metrics.http_request(route.as_deref().unwrap_or("unmatched"), status.as_u16(), started.elapsed());

@@ -69,9 +69,7 @@ pub fn public_router(app: App) -> Router {
         .layer(axum::middleware::map_response_with_state(app.clone(), session_save_failure))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
-            ),
+            HeaderValue::from_static(PAGE_CSP),
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
     let router = Router::new()
@@ -84,6 +82,9 @@ pub fn public_router(app: App) -> Router {
         .with_state(app);
     with_common_layers(router)
 }
+
+/// The Content-Security-Policy of every page.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
 /// How long a request may take, the reading of its body included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,20 +111,26 @@ async fn deadline(
         tracing::warn!(path = %path, seconds = REQUEST_TIMEOUT.as_secs(), "request timed out");
         if !PROTOCOL_PATHS.contains(&path.as_str()) {
             let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
-            return error::error_page(
-                &app,
-                lang.locale,
-                &rid,
-                status,
-                "err.temporarily_unavailable",
-                "temporarily_unavailable",
-            );
+            let (key, code) = ("err.temporarily_unavailable", "temporarily_unavailable");
+            let mut page = error::error_page(&app, lang.locale, &rid, status, key, code);
+            // This page answers outside the pages' router, which sets these on every other page.
+            let headers = page.headers_mut();
+            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            page.extensions_mut().insert(TimedOut);
+            return page;
         }
         let e = crate::domain::oidc::OAuthError::new(
             crate::domain::oidc::OAuthErrorCode::TemporarilyUnavailable,
             "the request took too long; try again shortly",
         );
-        let mut resp = error::OAuthJson(e).into_response();
+        // UserInfo is a protected resource: its errors carry a challenge (RFC 6750 §3).
+        let mut resp = if path == "/userinfo" {
+            error::BearerError(Some(e)).into_response()
+        } else {
+            error::OAuthJson(e).into_response()
+        };
+        resp.extensions_mut().insert(TimedOut);
         // Introspection is for resource servers, not browsers (see token::browser_apps).
         if path != "/introspect" {
             resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -143,10 +150,17 @@ async fn admin_deadline(req: Request<axum::body::Body>, next: axum::middleware::
             "error": "temporarily_unavailable",
             "message": "the request took too long; try again shortly",
         });
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+        let mut resp = (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+        resp.extensions_mut().insert(TimedOut);
+        return resp;
     };
     answer
 }
+
+/// Marks the 503 of a request that met [`REQUEST_TIMEOUT`]: a client that
+/// sends its body slowly is no store failure (`idp_store_errors_total`).
+#[derive(Clone, Copy, Debug)]
+pub struct TimedOut;
 
 /// The cookie that remembers the citizen's language choice.
 const LANG_COOKIE_PREFIX: &str = "motcua_lang=";
@@ -446,6 +460,8 @@ mod tests {
         assert!(!introspect.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
         let page = call("GET", "/account").await.unwrap();
         assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         let body = axum::body::to_bytes(page.into_body(), 1 << 20).await.unwrap();
         let html = String::from_utf8_lossy(&body);
         assert!(html.contains("Dịch vụ tạm thời gián đoạn."), "{html}");

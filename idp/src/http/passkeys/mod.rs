@@ -271,7 +271,9 @@ async fn login_options(
     // becomes that ceremony (the passkey names its account itself), so such
     // an address never loses the passkey button.
     if input.step_up || identifier.is_some() {
-        let key = format!("passkey-start:{}", crate::config::throttle_key(ip));
+        // Separate budgets: username-first, never refused, must not use up an address's step-ups.
+        let kind = if input.step_up { "passkey-start" } else { "passkey-named" };
+        let key = format!("{kind}:{}", crate::config::throttle_key(ip));
         match app.cache.incr(&key, std::time::Duration::from_secs(3600)).await {
             Ok(n) if n > STARTS_PER_HOUR && input.step_up => {
                 return Err(JsonError::new(

@@ -208,9 +208,11 @@ async fn sign_up_add_a_passkey_then_sign_in_with_it_alone() {
     // nothing, and still signs in; a step-up, which waits in the cache, is refused.
     b.form("/logout", &[]).await;
     b.get("/login").await;
-    let budget = format!("passkey-start:{}", crate::config::throttle_key([0, 0, 0, 0].into()));
-    for _ in 0..super::STARTS_PER_HOUR {
-        app.cache.incr(&budget, std::time::Duration::from_secs(3600)).await.unwrap();
+    for kind in ["passkey-named", "passkey-start"] {
+        let budget = format!("{kind}:{}", crate::config::throttle_key([0, 0, 0, 0].into()));
+        for _ in 0..super::STARTS_PER_HOUR {
+            app.cache.incr(&budget, std::time::Duration::from_secs(3600)).await.unwrap();
+        }
     }
     let (done, _) = b.sign_in(&mut key, json!({ "identifier": "hoa@example.vn" }), &account_id).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
