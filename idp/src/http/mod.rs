@@ -86,6 +86,15 @@ pub fn public_router(app: App) -> Router {
 /// The Content-Security-Policy of every page.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
+/// A page answered outside the browser routes (the deadline's, the 404 of
+/// an unknown path), with the headers their layers give every other page.
+fn with_page_headers(mut page: axum::response::Response) -> axum::response::Response {
+    let headers = page.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    page
+}
+
 /// How long a request may take, the reading of its body included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -112,11 +121,7 @@ async fn deadline(
         if !PROTOCOL_PATHS.contains(&path.as_str()) {
             let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
             let (key, code) = ("err.temporarily_unavailable", "temporarily_unavailable");
-            let mut page = error::error_page(&app, lang.locale, &rid, status, key, code);
-            // This page answers outside the pages' router, which sets these on every other page.
-            let headers = page.headers_mut();
-            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
-            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            let mut page = with_page_headers(error::error_page(&app, lang.locale, &rid, status, key, code));
             page.extensions_mut().insert(TimedOut);
             return page;
         }
@@ -334,7 +339,8 @@ async fn not_found(
     lang: Lang,
     RequestId(rid): RequestId,
 ) -> axum::response::Response {
-    error::error_page(&app, lang.locale, &rid, axum::http::StatusCode::NOT_FOUND, "err.not_found", "not_found")
+    let status = axum::http::StatusCode::NOT_FOUND;
+    with_page_headers(error::error_page(&app, lang.locale, &rid, status, "err.not_found", "not_found"))
 }
 
 /// A form body for pages: a malformed body (bad encoding, missing field, too
@@ -439,6 +445,7 @@ mod tests {
             .route("/token", axum::routing::post(stall))
             .route("/introspect", axum::routing::post(stall))
             .route("/account", axum::routing::get(stall))
+            .fallback(super::not_found)
             .layer(axum::middleware::from_fn_with_state(app.clone(), super::deadline))
             .with_state(app);
         tokio::time::pause();
@@ -465,6 +472,11 @@ mod tests {
         let body = axum::body::to_bytes(page.into_body(), 1 << 20).await.unwrap();
         let html = String::from_utf8_lossy(&body);
         assert!(html.contains("Dịch vụ tạm thời gián đoạn."), "{html}");
+        // The 404 of an unknown path is a page too, with the pages' headers.
+        let missing = call("GET", "/no-such-page").await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(missing.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert!(missing.headers().contains_key(header::CONTENT_SECURITY_POLICY));
     }
 
     /// The language link goes back only to a page of ours, by path, without
