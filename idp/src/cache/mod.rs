@@ -74,6 +74,12 @@ pub trait Cache: Send + Sync {
     }
 }
 
+/// Count one more use of `key` in its one-hour window (the window opens at
+/// the first use); whether the uses so far are still within `limit`.
+pub async fn within_hourly(cache: &dyn Cache, key: &str, limit: u64) -> CacheResult<bool> {
+    Ok(cache.incr(key, Duration::from_secs(3600)).await? <= limit)
+}
+
 /// Cross-node notices. Domain and HTTP code call it without knowing how
 /// notices travel.
 #[async_trait]

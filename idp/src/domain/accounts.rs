@@ -461,7 +461,7 @@ pub async fn login(
     // both cost the same reads.
     let account_id = citizen.as_ref().map_or("", |c| c.account.id.as_str());
     let hash = store.get_password_hash(account_id).await.map_err(|e| internal(&e))?;
-    let stale = hash.clone().filter(|h| passwords.needs_rehash(h)).map(|h| (h, password.clone()));
+    let stale = hash.as_deref().filter(|h| passwords.needs_rehash(h)).map(|h| (h.to_owned(), password.clone()));
     // Always one Argon2 verification, against a dummy hash when there is no
     // account: same time for unknown and known identifiers.
     let ok = passwords.verify(hash, password).await;

@@ -85,12 +85,16 @@ async fn discovery(State(app): State<App>) -> Response {
         .into_response()
 }
 
+/// How long relying parties may cache the JWKS: a rotation waits this long
+/// for the key it activates ([`crate::domain::keys::lifecycle::PUBLISHED_BEFORE_USE`]).
+const JWKS_CACHE_CONTROL: &str = "public, max-age=900";
+
 /// The published keys (next, active, retired). Pre-publication of the next
 /// key lets relying parties cache this for a long time safely.
 async fn jwks(State(app): State<App>) -> Response {
     (
         [
-            (header::CACHE_CONTROL, "public, max-age=900"),
+            (header::CACHE_CONTROL, JWKS_CACHE_CONTROL),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::CONTENT_TYPE, "application/jwk-set+json"),
         ],
@@ -115,5 +119,15 @@ async fn readyz(State(app): State<App>) -> Response {
             let what = if s.is_err() { "store" } else { "cache" };
             (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {what} unreachable\n")).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A rotation waits as long as relying parties may cache the JWKS.
+    #[test]
+    fn the_jwks_cache_time_is_the_wait_before_a_key_signs() {
+        let published = crate::domain::keys::lifecycle::PUBLISHED_BEFORE_USE;
+        assert_eq!(super::JWKS_CACHE_CONTROL, format!("public, max-age={published}"));
     }
 }

@@ -285,8 +285,8 @@ async fn signup_submit(
     // Sign-up tells whether a national ID or email is taken: bound how fast
     // one address can ask (the same budget as failed logins).
     let key = format!("signup-ip:{}", crate::config::throttle_key(peer_ip));
-    match app.cache.incr(&key, std::time::Duration::from_secs(3600)).await {
-        Ok(n) if n > app.config.login_ip_free_attempts => {
+    match crate::cache::within_hourly(app.cache.as_ref(), &key, app.config.login_ip_free_attempts).await {
+        Ok(false) => {
             return signup_form(
                 &page,
                 &csrf,
@@ -296,7 +296,7 @@ async fn signup_submit(
                 StatusCode::TOO_MANY_REQUESTS,
             );
         }
-        Ok(_) => {}
+        Ok(true) => {}
         Err(e) => return page.unavailable(&e),
     }
     if form.password != form.password_confirm {

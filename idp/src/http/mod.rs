@@ -115,15 +115,11 @@ async fn deadline(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    let path = req.uri().path().to_owned();
-    let Ok(answer) = tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await else {
-        tracing::warn!(path = %path, seconds = REQUEST_TIMEOUT.as_secs(), "request timed out");
-        if !PROTOCOL_PATHS.contains(&path.as_str()) {
+    within_deadline(req, next, |path| {
+        if !PROTOCOL_PATHS.contains(&path) {
             let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
             let (key, code) = ("err.temporarily_unavailable", "temporarily_unavailable");
-            let mut page = with_page_headers(error::error_page(&app, lang.locale, &rid, status, key, code));
-            page.extensions_mut().insert(TimedOut);
-            return page;
+            return with_page_headers(error::error_page(&app, lang.locale, &rid, status, key, code));
         }
         let e = crate::domain::oidc::OAuthError::new(
             crate::domain::oidc::OAuthErrorCode::TemporarilyUnavailable,
@@ -135,31 +131,45 @@ async fn deadline(
         } else {
             error::OAuthJson(e).into_response()
         };
-        resp.extensions_mut().insert(TimedOut);
         // Introspection is for resource servers, not browsers (see token::browser_apps).
         if path != "/introspect" {
             resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         }
-        return resp;
-    };
-    answer
+        resp
+    })
+    .await
 }
 
 /// [`deadline`] for the admin listener: its JSON error.
 async fn admin_deadline(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    let path = req.uri().path().to_owned();
-    let Ok(answer) = tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await else {
-        tracing::warn!(path = %path, seconds = REQUEST_TIMEOUT.as_secs(), "admin request timed out");
+    within_deadline(req, next, |_| {
         let body = serde_json::json!({
             "error": "temporarily_unavailable",
             "message": "the request took too long; try again shortly",
         });
-        let mut resp = (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-        resp.extensions_mut().insert(TimedOut);
-        return resp;
-    };
-    answer
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    })
+    .await
+}
+
+/// Run the request for at most [`REQUEST_TIMEOUT`]; past it, the answer
+/// `timed_out` makes for the request's path, marked [`TimedOut`].
+async fn within_deadline(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+    timed_out: impl FnOnce(&str) -> axum::response::Response,
+) -> axum::response::Response {
+    let uri = req.uri().clone();
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::warn!(path = %uri.path(), seconds = REQUEST_TIMEOUT.as_secs(), "request timed out");
+            let mut resp = timed_out(uri.path());
+            resp.extensions_mut().insert(TimedOut);
+            resp
+        }
+    }
 }
 
 /// Marks the 503 of a request that met [`REQUEST_TIMEOUT`]: a client that

@@ -461,9 +461,9 @@ pub const INVITATIONS_PER_HOUR: u64 = 30;
 /// a refusal).
 pub async fn count_invitation(cache: &dyn Cache, account_id: &str) -> Result<(), BusinessError> {
     let key = format!("invite-by:{}", crate::crypto::sha256_hex(account_id.as_bytes()));
-    match cache.incr(&key, std::time::Duration::from_secs(3600)).await {
-        Ok(n) if n > INVITATIONS_PER_HOUR => Err(BusinessError::TooManyInvitations),
-        Ok(_) => Ok(()),
+    match crate::cache::within_hourly(cache, &key, INVITATIONS_PER_HOUR).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(BusinessError::TooManyInvitations),
         Err(e) => Err(BusinessError::Store(StoreError::Unavailable(e.to_string()))),
     }
 }

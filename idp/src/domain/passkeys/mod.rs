@@ -256,10 +256,10 @@ impl CeremonyKey {
     /// padded with spaces (which JSON ignores) to a multiple of [`SEALED_BLOCK`].
     fn seal(&self, now: Timestamp, mut plain: Vec<u8>) -> Result<String, PasskeyError> {
         plain.resize(plain.len().next_multiple_of(SEALED_BLOCK), b' ');
-        let hour = hour_of(now).to_be_bytes();
-        let sealed =
-            self.of_hour(hour_of(now))?.seal(&hour, &plain).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
-        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode([&hour[..], &sealed].concat())))
+        let hour = hour_of(now);
+        let aad = hour.to_be_bytes();
+        let sealed = self.of_hour(hour)?.seal(&aad, &plain).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
+        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode([&aad[..], &sealed].concat())))
     }
 
     /// The plaintext of a sealed id without its prefix; any fault reads as an expired ceremony.

@@ -274,8 +274,8 @@ async fn login_options(
         // Separate budgets: username-first, never refused, must not use up an address's step-ups.
         let kind = if input.step_up { "passkey-start" } else { "passkey-named" };
         let key = format!("{kind}:{}", crate::config::throttle_key(ip));
-        match app.cache.incr(&key, std::time::Duration::from_secs(3600)).await {
-            Ok(n) if n > STARTS_PER_HOUR && input.step_up => {
+        match crate::cache::within_hourly(app.cache.as_ref(), &key, STARTS_PER_HOUR).await {
+            Ok(false) if input.step_up => {
                 return Err(JsonError::new(
                     locale,
                     StatusCode::TOO_MANY_REQUESTS,
@@ -283,8 +283,8 @@ async fn login_options(
                     "err.passkey_throttled",
                 ));
             }
-            Ok(n) if n > STARTS_PER_HOUR => identifier = None,
-            Ok(_) => {}
+            Ok(false) => identifier = None,
+            Ok(true) => {}
             Err(e) => return Err(JsonError::unavailable(locale, &e)),
         }
     }
